@@ -1,0 +1,134 @@
+# The ClassLink roster pipeline: cl-fetch | cl-filter | cl-match | cl-load.
+#
+#   make                 build the four programs into build/bin
+#   make check           build and run every test; ends with "N passed, N failed"
+#   make check SANITIZE=1   the same suite built with ASan+UBSan (in build/sanitize)
+#   make check VALGRIND=1   the same suite under valgrind, leaks fail it
+#   make demo            a first and a second sync against the test server
+#   make lint            clang-format, mandoc -Tlint, gcc -fanalyzer
+#   make fuzz            every libFuzzer harness, FUZZ_SECONDS each (60)
+#   make bench           the benchmarks (large; minutes)
+#   make docs            regenerate docs/errors.md from lib/errors/*.def
+#   make install PREFIX=/usr/local
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+CC ?= cc
+FUZZ_SECONDS ?= 60
+
+ifeq ($(SANITIZE),1)
+B := build/sanitize
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT := -O1
+else
+B := build
+SANFLAGS :=
+OPT := -O2
+endif
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wold-style-definition -Wformat=2 -Wundef -Wcast-qual -Wwrite-strings -Wvla \
+	-Wimplicit-fallthrough -fno-common -Werror
+CPPFLAGS := -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -Ilib
+CFLAGS ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
+LDLIBS := -Wl,--as-needed -lcurl -lcrypto -lcsv -lsqlite3 -ljq -lm
+
+PROGS := fetch filter match load
+BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p))
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c) $(foreach p,$(PROGS),$(wildcard tests/$(p)/unit_*.c))
+UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
+MANS := $(foreach p,$(PROGS),$(p)/cl-$(p).1) $(wildcard scripts/*.1)
+DEPS_OK := build/.deps-ok
+
+all: $(BINS)
+
+# Install what the build needs on a fresh Debian machine (or say how).
+$(DEPS_OK): scripts/install-deps
+	@scripts/install-deps build
+	@mkdir -p build && touch $@
+
+$(B)/%.o: %.c $(DEPS_OK)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/libcl.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# One program per directory: every .c in it, linked with libcl.a.
+define prog_rules
+$(1)_SRC := $$(wildcard $(1)/*.c)
+$(1)_OBJ := $$($(1)_SRC:%.c=$$(B)/%.o)
+$$(B)/bin/cl-$(1): $$($(1)_OBJ) $$(B)/libcl.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(LDLIBS)
+# A program's unit tests link its objects except the one holding main().
+$$(B)/tests/$(1)/unit_%: tests/$(1)/unit_%.c $$(filter-out $$(B)/$(1)/cl-$(1).o,$$($(1)_OBJ)) $$(B)/libcl.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) -I$(1) -Itests/unit $$(ALL_CFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
+
+$(B)/tests/unit/test_%: tests/unit/test_%.c $(B)/libcl.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/errors-md: tests/errors-md.c $(B)/libcl.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+check: $(BINS) $(UNIT_BIN) $(B)/tests/errors-md
+	@scripts/install-deps check
+	@B=$(B) VALGRIND=$(VALGRIND) tests/run
+
+docs: $(B)/tests/errors-md
+	$(B)/tests/errors-md > docs/errors.md
+
+demo: $(BINS)
+	@scripts/install-deps check
+	@B=$(B) scripts/demo
+
+bench: $(BINS)
+	@scripts/install-deps bench
+	@B=$(B) bench/run
+
+lint: $(DEPS_OK)
+	@scripts/install-deps lint
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	mandoc -Tlint -W warning $(MANS)
+	$(MAKE) --no-print-directory B=build/analyzer analyze
+
+analyze:
+	@for f in $(LIB_SRC) $(foreach p,$(PROGS),$(wildcard $(p)/*.c)); do \
+		echo "gcc -fanalyzer $$f"; \
+		$(CC) $(CPPFLAGS) -std=c11 $(WARN) -O1 -fanalyzer -c $$f -o /dev/null || exit 1; \
+	done
+
+fuzz: $(DEPS_OK)
+	@scripts/install-deps fuzz
+	@mkdir -p build/fuzz
+	@for h in tests/fuzz/fuzz_*.c; do \
+		n=$$(basename $$h .c); \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $$h \
+			$(filter-out lib/errors.c,$(LIB_SRC)) lib/errors.c -o build/fuzz/$$n $(LDLIBS) || exit 1; \
+		mkdir -p build/fuzz/corpus-$$n; \
+		c=tests/fuzz/corpus/$${n#fuzz_}; \
+		build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus-$$n $$c || exit 1; \
+	done
+
+install: $(BINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BINS) $(wildcard scripts/cl-sync) $(DESTDIR)$(BINDIR)
+	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man1
+
+clean:
+	rm -rf build
+
+.PHONY: all check docs demo bench lint analyze fuzz install clean
+.DELETE_ON_ERROR:
+
+-include $(shell find $(B) -name "*.d" 2>/dev/null)

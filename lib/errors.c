@@ -1,0 +1,35 @@
+/* errors.c: the error catalog, assembled from lib/errors/\*.def. */
+#include "errors.h"
+
+#include <string.h>
+
+#include "diag.h"
+
+#define CL_ERROR(code, status, meaning, remedy) { code, status, meaning, remedy },
+
+static const struct cl_error_def table[] = {
+#include "errors/stream.def"
+#include "errors/fetch.def"
+#include "errors/filter.def"
+#include "errors/match.def"
+#include "errors/load.def"
+#include "errors/sync.def"
+};
+
+const struct cl_error_def *
+cl_error_lookup(const char *code)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof table / sizeof table[0]; i++)
+		if (strcmp(table[i].code, code) == 0)
+			return &table[i];
+	return NULL;
+}
+
+const struct cl_error_def *
+cl_error_table(size_t *n)
+{
+	*n = sizeof table / sizeof table[0];
+	return table;
+}

@@ -1,0 +1,25 @@
+/* errors.h: the catalog of CLnnn error codes, with meaning, remedy and exit status. */
+#ifndef CL_ERRORS_H
+#define CL_ERRORS_H
+
+#include <stddef.h>
+
+/*
+ * One entry per code. The entries live in lib/errors/<area>.def, one file per
+ * range (0xx stream, 1xx fetch, 2xx filter, 3xx match, 4xx load, 5xx
+ * cl-sync); docs/errors.md is generated from them (make docs) and a test
+ * checks both that it is current and that every code the source uses is here.
+ */
+struct cl_error_def {
+	const char *code;    /* "CL003" */
+	int status;          /* the exit status a program uses when this ends it */
+	const char *meaning; /* one line: what happened */
+	const char *remedy;  /* one line: what the administrator should do */
+};
+
+/* Returns the entry for code, or NULL. Borrowed, static storage. */
+const struct cl_error_def *cl_error_lookup(const char *code);
+/* Returns the whole table, sorted by code; *n receives its length. */
+const struct cl_error_def *cl_error_table(size_t *n);
+
+#endif
