@@ -65,23 +65,26 @@ $(1)_SRC := $$(wildcard $(1)/*.c)
 $(1)_OBJ := $$($(1)_SRC:%.c=$$(B)/%.o)
 $$(B)/bin/cl-$(1): $$($(1)_OBJ) $$(B)/libcl.a
 	@mkdir -p $$(@D)
-	$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$(filter-out %.h,$$^) $$(LDLIBS)
 # A program's unit tests link its objects except the one holding main().
 $$(B)/tests/$(1)/unit_%: tests/$(1)/unit_%.c $$(filter-out $$(B)/$(1)/cl-$(1).o,$$($(1)_OBJ)) $$(B)/libcl.a
 	@mkdir -p $$(@D)
-	$$(CC) $$(CPPFLAGS) -I$(1) -Itests/unit $$(ALL_CFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(CPPFLAGS) -I$(1) -Itests/unit $$(ALL_CFLAGS) -o $$@ $$(filter-out %.h,$$^) $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
 
 $(B)/tests/unit/test_%: tests/unit/test_%.c $(B)/libcl.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-$(B)/tests/errors-md: tests/errors-md.c $(B)/libcl.a
+# Test tools: the catalog printer and the identity stage.
+$(B)/tests/%: tests/%.c $(B)/libcl.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
-check: $(BINS) $(UNIT_BIN) $(B)/tests/errors-md
+TOOLS := $(B)/tests/errors-md $(B)/tests/stream-cat
+
+check: $(BINS) $(UNIT_BIN) $(TOOLS)
 	@scripts/install-deps check
 	@B=$(B) VALGRIND=$(VALGRIND) tests/run
 
@@ -92,7 +95,7 @@ demo: $(BINS)
 	@scripts/install-deps check
 	@B=$(B) scripts/demo
 
-bench: $(BINS)
+bench: $(BINS) $(TOOLS)
 	@scripts/install-deps bench
 	@B=$(B) bench/run
 

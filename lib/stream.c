@@ -357,6 +357,7 @@ cl_stage_count(struct cl_stage *s, const char *name, double v)
 	s->counts = jv_object_set(s->counts, jv_string(name), jv_number(v));
 }
 
+/* Writes v as one compact line; consumes v. */
 static void
 write_jv(FILE *out, jv v)
 {
@@ -402,7 +403,6 @@ cl_stage_write_header(struct cl_stage *s, FILE *out, const struct cl_line *hdr, 
 	else
 		jv_free(source);
 	write_jv(out, h);
-	jv_free(h);
 	s->header_done = 1;
 	return 0;
 }
@@ -455,7 +455,6 @@ cl_stage_write_trailer(struct cl_stage *s, FILE *out)
 	t = jv_object_set(t, jv_string("complete"), jv_bool(s->complete && s->upstream_complete));
 	t = jv_object_set(t, jv_string("stages"), jv_array_append(stages, me));
 	write_jv(out, t);
-	jv_free(t);
 }
 
 int
