@@ -38,6 +38,7 @@ struct cl_reader {
 	struct cl_json_query *q;
 	struct cl_json_result *res;
 	struct cl_stream_err err;
+	struct cl_buf scratch;
 };
 
 const char *
@@ -75,6 +76,7 @@ cl_reader_free(struct cl_reader *r)
 	cl_json_query_free(r->q);
 	free(r->paths);
 	free(r->buf);
+	cl_buf_release(&r->scratch);
 	free(r);
 }
 
@@ -106,7 +108,10 @@ fail(struct cl_reader *r, const char *code, const char *fmt, ...)
 	r->state = -1;
 	r->err.code = code;
 	r->err.lineno = r->lineno;
-	n = snprintf(r->err.msg, sizeof r->err.msg, "%s:%llu: ", r->name, r->lineno);
+	if (r->lineno)
+		n = snprintf(r->err.msg, sizeof r->err.msg, "%s:%llu: ", r->name, r->lineno);
+	else
+		n = snprintf(r->err.msg, sizeof r->err.msg, "%s: ", r->name);
 	if (n < 0 || (size_t)n >= sizeof r->err.msg)
 		n = 0;
 	va_start(ap, fmt);
@@ -168,14 +173,21 @@ next_raw(struct cl_reader *r, const char **p, size_t *n)
 }
 
 static int
-kind_of(const struct cl_json_span *k, const struct cl_json_span *role, enum cl_kind *out)
+kind_of(struct cl_reader *r, const struct cl_json_span *k, const struct cl_json_span *role,
+        enum cl_kind *out)
 {
 	const char *v;
 	size_t n;
 	int i;
 
-	if (!k || !cl_json_str_raw(k, &v, &n))
+	if (!k || k->type != CL_JSON_STRING)
 		return -1;
+	if (!cl_json_str_raw(k, &v, &n)) {
+		cl_buf_reset(&r->scratch);
+		cl_json_str(k, &r->scratch);
+		v = r->scratch.p;
+		n = r->scratch.len;
+	}
 	for (i = 0; i < CL_K_COUNT; i++) {
 		if (i == CL_K_PARENT)
 			continue;
@@ -229,10 +241,10 @@ cl_reader_next(struct cl_reader *r, struct cl_line *line)
 	if (cl_json_scan(r->q, p, n, r->res, &jerr) < 0)
 		return fail(r, "CL001", "invalid JSON at byte %zu: %s", jerr.off + 1, jerr.msg);
 	k = cl_json_result_first(r->res, Q_KIND);
-	if (kind_of(k, cl_json_result_first(r->res, Q_ROLE), &line->kind) < 0)
+	if (kind_of(r, k, cl_json_result_first(r->res, Q_ROLE), &line->kind) < 0)
 		return fail(r, "CL001", "no known \"kind\"");
 	if (r->lineno == 1 && line->kind != CL_K_HEADER)
-		return fail(r, "CL009", "the first line is a %s, not a header",
+		return fail(r, "CL009", "the first line is not a header (kind %s)",
 		            cl_kind_name(line->kind));
 	if (line->kind == CL_K_HEADER && r->lineno != 1)
 		return fail(r, "CL002", "a header that is not the first line");
@@ -245,7 +257,7 @@ cl_reader_next(struct cl_reader *r, struct cl_line *line)
 	data = cl_json_result_first(r->res, Q_DATA);
 	if (line->kind != CL_K_HEADER && line->kind != CL_K_TRAILER &&
 	    (!data || data->type != CL_JSON_OBJECT))
-		return fail(r, "CL001", "a %s line without a \"data\" object",
+		return fail(r, "CL001", "%s line without a \"data\" object",
 		            cl_kind_name(line->kind));
 	if (line->kind == CL_K_TRAILER) {
 		const struct cl_json_span *c = cl_json_result_first(r->res, Q_COMPLETE);
@@ -480,8 +492,9 @@ cl_close_stdout(void)
 {
 	int bad = ferror(stdout);
 
+	errno = 0;
 	if (fclose(stdout) != 0 || bad) {
-		if (!bad || errno == 0)
+		if (errno == 0)
 			errno = EIO;
 		cl_diag("CL006", "cannot write the output:");
 		return -1;

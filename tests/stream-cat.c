@@ -17,7 +17,7 @@ int
 main(int argc, char *argv[])
 {
 	static char obuf[1 << 20];
-	unsigned long long kinds[CL_K_COUNT] = {0};
+	unsigned long long kinds[CL_K_COUNT] = { 0 };
 	const char *name = "<stdin>";
 	struct cl_reader *r;
 	struct cl_stage st;
@@ -62,7 +62,7 @@ main(int argc, char *argv[])
 		cl_stage_fail_read(&st, r);
 	for (k = CL_K_ORG; k < CL_K_TRAILER; k++)
 		cl_stage_count(&st, k == CL_K_PARENT ? "parent" : cl_kind_name((enum cl_kind)k),
-			       (double)kinds[k]);
+		               (double)kinds[k]);
 	cl_stage_write_trailer(&st, stdout);
 	status = cl_stage_status(&st);
 	cl_stage_release(&st);
