@@ -117,7 +117,7 @@ fuzz: $(DEPS_OK)
 	@for h in tests/fuzz/fuzz_*.c; do \
 		n=$$(basename $$h .c); \
 		clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $$h \
-			$(filter-out lib/errors.c,$(LIB_SRC)) lib/errors.c -o build/fuzz/$$n $(LDLIBS) || exit 1; \
+			$(LIB_SRC) -o build/fuzz/$$n $(LDLIBS) || exit 1; \
 		mkdir -p build/fuzz/corpus-$$n; \
 		c=tests/fuzz/corpus/$${n#fuzz_}; \
 		build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus-$$n $$c || exit 1; \
