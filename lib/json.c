@@ -334,7 +334,8 @@ int
 cl_json_scan(const struct cl_json_query *q, const char *p, size_t n,
 	     struct cl_json_result *r, struct cl_json_err *err)
 {
-	const unsigned char *const begin = (const unsigned char *)p, *const end = begin + n;
+	const unsigned char *const begin = (const unsigned char *)p;
+	const unsigned char *const end = n ? begin + n : begin; /* p may be NULL when n is 0 */
 	const unsigned char *s = begin, *start, *at;
 	const struct node *cur = NULL;
 	struct frame stack[MAXDEPTH], *f = NULL;
@@ -892,6 +893,7 @@ cl_json_str(const struct cl_json_span *s, struct cl_buf *out)
 	if (!str_body(s, &p, &e))
 		return -1;
 	cl_buf_grow(out, (size_t)(e - p));
+	out->p[out->len] = '\0'; /* cl_buf_grow leaves a new buffer unterminated */
 	while (p < e) {
 		if (!(bs = memchr(p, '\\', (size_t)(e - p))))
 			bs = e;
