@@ -1,22 +1,391 @@
-/* cl-filter: not implemented yet. */
+/*
+ * cl-filter: drops from the roster stream what the School Manager sync must
+ * not see (the integration's rules), in one streaming pass.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "diag.h"
+#include "errors.h"
+#include "filter.h"
 #include "stream.h"
+
+#define OUT_BUF ((size_t)1 << 20)
+
+struct opts {
+	struct filter_opts f;
+	const char *as_of;   /* as given, or NULL: today */
+	const char *rejects; /* --rejects FILE, or NULL */
+	const char *input;   /* FILE operand, or NULL: stdin */
+	size_t max_line;
+};
+
+static const char usage_text[] =
+        "usage: cl-filter [--as-of DATE] [--no-classes] [--respect-enrolment-date]\n"
+        "                 [--respect-academic-sessions] [--exclude-school ID]...\n"
+        "                 [--exclude-schools-file FILE]... [--parents] [--rejects FILE]\n"
+        "                 [--max-line BYTES] [FILE]\n";
+
+static const char help_text[] =
+        "Drops from the roster stream (FILE or stdin) what the School Manager sync\n"
+        "must not see, and writes the rest to stdout unchanged.\n"
+        "\n"
+        "  -a, --as-of DATE                 judge dates as of DATE (YYYY-MM-DD; default today, "
+        "UTC)\n"
+        "  -C, --no-classes                 Sync Classroom Data off: drop courses, classes, "
+        "enrolments\n"
+        "  -e, --respect-enrolment-date     drop enrolments not current, and students who left\n"
+        "  -s, --respect-academic-sessions  drop classes none of whose terms is current\n"
+        "  -x, --exclude-school ID          drop the school with this sourcedId or identifier\n"
+        "  -X, --exclude-schools-file FILE  the same for every ID in FILE (one a line, # "
+        "comments)\n"
+        "  -p, --parents                    Sync Parent Data: keep parents linked to kept "
+        "students\n"
+        "  -r, --rejects FILE               write every dropped record's kind, sourcedId, reason\n"
+        "      --max-line BYTES             the longest line accepted (default 64 MiB)\n"
+        "  -h, --help                       this help\n"
+        "  -V, --version                    the version\n"
+        "\n"
+        "See cl-filter(1).\n";
+
+enum { OPT_MAX_LINE = 256 };
+
+static const struct option long_opts[] = {
+	{ "as-of", required_argument, NULL, 'a' },
+	{ "no-classes", no_argument, NULL, 'C' },
+	{ "respect-enrolment-date", no_argument, NULL, 'e' },
+	{ "respect-enrollment-date", no_argument, NULL, 'e' },
+	{ "respect-academic-sessions", no_argument, NULL, 's' },
+	{ "exclude-school", required_argument, NULL, 'x' },
+	{ "exclude-schools-file", required_argument, NULL, 'X' },
+	{ "parents", no_argument, NULL, 'p' },
+	{ "rejects", required_argument, NULL, 'r' },
+	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+__attribute__((format(printf, 1, 2))) static int
+usage_error(const char *fmt, ...)
+{
+	struct cl_buf msg = CL_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	cl_diag("CL008", "%s", msg.p);
+	cl_buf_release(&msg);
+	fputs(usage_text, stderr);
+	return CL_EX_USAGE;
+}
+
+static int
+parse_size(const char *s, size_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0 || v > SIZE_MAX / 2)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* The option as the user spelt it, for messages. */
+static const char *
+opt_name(int c, char *buf, size_t n)
+{
+	size_t i;
+
+	for (i = 0; long_opts[i].name; i++)
+		if (long_opts[i].val == c) {
+			snprintf(buf, n, "--%s", long_opts[i].name);
+			return buf;
+		}
+	snprintf(buf, n, "-%c", c);
+	return buf;
+}
+
+/*
+ * Parses the command line into o. Returns -1 to go on, or the exit status
+ * (0 after --help or --version).
+ */
+static int
+parse_args(int argc, char *argv[], struct opts *o)
+{
+	const char *why;
+	char name[64];
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":a:CesX:x:pr:hV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			o->as_of = optarg;
+			break;
+		case 'C':
+			o->f.classes = 0;
+			break;
+		case 'e':
+			o->f.enrol_dates = 1;
+			break;
+		case 's':
+			o->f.sessions = 1;
+			break;
+		case 'x':
+			if (*optarg == '\0')
+				return usage_error("--exclude-school needs a non-empty ID");
+			cl_idmap_put(o->f.exclude, optarg, strlen(optarg), NULL);
+			break;
+		case 'X': {
+			unsigned long line;
+
+			if (filter_read_exclude_file(optarg, o->f.exclude, &line) < 0) {
+				if (errno == EILSEQ)
+					cl_diag("CL204", "%s:%lu: a NUL byte: not a text file",
+					        optarg, line);
+				else
+					cl_diag("CL204",
+					        "cannot read the exclude-schools file '%s':",
+					        optarg);
+				return CL_EX_NOINPUT;
+			}
+			break;
+		}
+		case 'p':
+			o->f.parents = 1;
+			break;
+		case 'r':
+			o->rejects = optarg;
+			break;
+		case OPT_MAX_LINE:
+			if (parse_size(optarg, &o->max_line) < 0)
+				return usage_error(
+				        "--max-line '%s' is not a positive number of bytes",
+				        optarg);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			fputs(help_text, stdout);
+			return CL_EX_OK;
+		case 'V':
+			printf("cl-filter %s\n", CL_VERSION);
+			return CL_EX_OK;
+		case ':':
+			return usage_error("option '%s' needs a value",
+			                   optopt ? opt_name(optopt, name, sizeof name)
+			                          : argv[optind - 1]);
+		default:
+			if (optopt)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (argc - optind > 1)
+		return usage_error("one FILE at most, not %d", argc - optind);
+	if (argc - optind == 1 && strcmp(argv[optind], "-") != 0)
+		o->input = argv[optind];
+	if (o->as_of) {
+		if (filter_parse_as_of(o->as_of, &o->f.as_of, &why) < 0) {
+			cl_diag("CL201", "--as-of '%s': %s", o->as_of, why);
+			fputs(usage_text, stderr);
+			return CL_EX_USAGE;
+		}
+	} else {
+		filter_today(&o->f.as_of);
+	}
+	return -1;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The options as the header records them: the config keys of DESIGN.md. */
+static jv
+options_jv(const struct opts *o)
+{
+	jv j = jv_object(), ids = jv_array();
+	const char *key;
+	size_t it = 0, n, i, count = 0;
+	uint64_t val;
+	char **v = NULL;
+
+	while (cl_idmap_next(o->f.exclude, &it, &key, &n, &val)) {
+		v = cl_xreallocarray(v, count + 1, sizeof *v);
+		v[count++] = cl_xmemdup(key, n);
+	}
+	qsort(v, count, sizeof *v, cmp_str);
+	for (i = 0; i < count; i++) {
+		ids = jv_array_append(ids, jv_string(v[i]));
+		free(v[i]);
+	}
+	free(v);
+	j = jv_object_set(j, jv_string("as_of"), jv_string(o->f.as_of.s));
+	j = jv_object_set(j, jv_string("sync_classes"), jv_bool(o->f.classes));
+	j = jv_object_set(j, jv_string("respect_enrolment_date"), jv_bool(o->f.enrol_dates));
+	j = jv_object_set(j, jv_string("respect_academic_sessions"), jv_bool(o->f.sessions));
+	j = jv_object_set(j, jv_string("exclude_schools"), ids);
+	return jv_object_set(j, jv_string("sync_parents"), jv_bool(o->f.parents));
+}
+
+static void
+write_reject(FILE *rj, enum cl_kind k, const struct cl_json_span *sid, enum filter_reason why)
+{
+	fputs("{\"kind\":\"", rj);
+	fputs(cl_kind_name(k), rj);
+	fputs("\",\"sourcedId\":", rj);
+	fwrite(sid->p, 1, sid->n, rj);
+	fputs(",\"reason\":\"", rj);
+	fputs(filter_reason_name(why), rj);
+	fputs("\"}\n", rj);
+}
+
+/* The streaming pass: reads every line, writes the kept ones. */
+static void
+run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, FILE *rj)
+{
+	enum cl_kind last = CL_K_HEADER;
+	struct cl_line ln;
+	unsigned long long n = 0;
+	int rc, why;
+
+	while ((rc = cl_reader_next(r, &ln)) > 0) {
+		if (ln.kind != last) {
+			filter_section_done(f, st, ln.kind);
+			last = ln.kind;
+		}
+		if (ln.kind == CL_K_HEADER) {
+			if (cl_stage_write_header(st, stdout, &ln, jv_invalid()) < 0) {
+				cl_stage_fail(st, "CL009",
+				              "%s:%llu: the header has no \"stages\" array",
+				              o->input ? o->input : "<stdin>", ln.lineno);
+				return;
+			}
+			continue;
+		}
+		if (ln.kind == CL_K_TRAILER) {
+			cl_stage_take_trailer(st, &ln);
+			continue;
+		}
+		why = filter_line(f, &ln);
+		if (why < 0) {
+			cl_stage_fail(st, filter_error(f), "%s:%llu: %s",
+			              o->input ? o->input : "<stdin>", ln.lineno,
+			              filter_error_message(f));
+			return;
+		}
+		if (why == R_KEEP)
+			cl_write_line(stdout, ln.p, ln.n);
+		else if (rj)
+			write_reject(rj, ln.kind, filter_sourced_id(f), (enum filter_reason)why);
+		if ((++n & 0xfff) == 0 && ferror(stdout))
+			return; /* cl_close_stdout reports it */
+	}
+	if (rc < 0)
+		cl_stage_fail_read(st, r);
+}
+
+static FILE *
+open_rejects(const char *path)
+{
+	FILE *fp;
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return NULL;
+	if (fchmod(fd, 0600) < 0 || !(fp = fdopen(fd, "w"))) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return NULL;
+	}
+	return fp;
+}
 
 int
 main(int argc, char *argv[])
 {
+	struct opts o;
+	struct cl_stage st;
+	struct cl_reader *r = NULL;
+	struct filter *f = NULL;
+	FILE *rj = NULL;
+	char *outbuf = NULL;
+	int fd = STDIN_FILENO, status;
+
 	cl_diag_init(argv[0]);
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		printf("usage: cl-filter (not implemented yet: exits 70)\n");
-		return 0;
+	memset(&o, 0, sizeof o);
+	o.f.classes = 1;
+	o.f.exclude = cl_idmap_new();
+	cl_stage_init(&st, "cl-filter");
+
+	status = parse_args(argc, argv, &o);
+	if (status == CL_EX_OK && cl_close_stdout() < 0)
+		status = CL_EX_IOERR;
+	if (status >= 0)
+		goto done;
+	status = CL_EX_OK;
+
+	if (o.input && (fd = open(o.input, O_RDONLY | O_CLOEXEC)) < 0) {
+		cl_diag("CL007", "cannot open '%s':", o.input);
+		status = CL_EX_NOINPUT;
+		goto done;
 	}
-	if (argc > 1 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
-		printf("cl-filter %s\n", CL_VERSION);
-		return 0;
+	if (o.rejects && !(rj = open_rejects(o.rejects))) {
+		cl_diag("CL205", "cannot create the rejects file '%s':", o.rejects);
+		status = CL_EX_IOERR;
+		goto done;
 	}
-	cl_diag("CL090", "not implemented");
-	return CL_EX_SOFTWARE;
+	outbuf = cl_xmalloc(OUT_BUF);
+	setvbuf(stdout, outbuf, _IOFBF, OUT_BUF);
+
+	r = cl_reader_new(fd, o.input ? o.input : "<stdin>", o.max_line);
+	f = filter_new(&o.f, r);
+	jv_free(st.options);
+	st.options = options_jv(&o);
+
+	run(&o, r, f, &st, rj);
+
+	if (rj && (fflush(rj) != 0 || ferror(rj)))
+		cl_stage_fail(&st, "CL205", "cannot write the rejects file '%s': %s", o.rejects,
+		              strerror(errno ? errno : EIO));
+	jv_free(st.counts);
+	st.counts = filter_counts(f);
+	cl_stage_write_trailer(&st, stdout);
+	status = cl_stage_status(&st);
+	if (cl_close_stdout() < 0)
+		status = CL_EX_IOERR;
+done:
+	if (rj && fclose(rj) != 0 && status == CL_EX_OK) {
+		cl_diag("CL205", "cannot write the rejects file '%s':", o.rejects);
+		status = CL_EX_IOERR;
+	}
+	if (fd != STDIN_FILENO)
+		close(fd);
+	filter_free(f);
+	cl_reader_free(r);
+	cl_stage_release(&st);
+	cl_idmap_free(o.f.exclude);
+	free(outbuf);
+	return status;
 }

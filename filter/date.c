@@ -1,0 +1,115 @@
+/* date.c: OneRoster dates, compared as YYYY-MM-DD strings. */
+#include <string.h>
+#include <time.h>
+
+#include "filter.h"
+
+static int
+digits(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+static int
+num(const char *s, size_t n)
+{
+	int v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/* 1 when s (at least 10 bytes) starts with the shape YYYY-MM-DD. */
+static int
+day_shape(const char *s)
+{
+	return digits(s, 4) && s[4] == '-' && digits(s + 5, 2) && s[7] == '-' && digits(s + 8, 2);
+}
+
+int
+filter_parse_as_of(const char *s, struct cl_day *d, const char **why)
+{
+	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, m, dd, max;
+
+	if (strlen(s) != 10 || !day_shape(s)) {
+		*why = "not a date of the form YYYY-MM-DD";
+		return -1;
+	}
+	y = num(s, 4);
+	m = num(s + 5, 2);
+	dd = num(s + 8, 2);
+	if (y < 1) {
+		*why = "no year 0000";
+		return -1;
+	}
+	if (m < 1 || m > 12) {
+		*why = "no such month";
+		return -1;
+	}
+	max = mdays[m - 1];
+	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		max = 29;
+	if (dd < 1 || dd > max) {
+		*why = "no such day in that month";
+		return -1;
+	}
+	memcpy(d->s, s, 10);
+	d->s[10] = '\0';
+	return 0;
+}
+
+void
+filter_today(struct cl_day *d)
+{
+	time_t t = cl_now();
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (strftime(d->s, sizeof d->s, "%Y-%m-%d", &tm) != 10)
+		memcpy(d->s, "1970-01-01", 11);
+}
+
+int
+filter_read_date(const struct cl_json_span *s, struct cl_buf *tmp, struct cl_day *d)
+{
+	const char *v;
+	size_t n;
+
+	d->s[0] = '\0';
+	if (!s || s->type == CL_JSON_NULL)
+		return 0;
+	if (s->type != CL_JSON_STRING)
+		return -1;
+	if (!cl_json_str_raw(s, &v, &n)) {
+		cl_buf_reset(tmp);
+		if (cl_json_str(s, tmp) < 0)
+			return -1;
+		v = tmp->p;
+		n = tmp->len;
+	}
+	if (n == 0)
+		return 0;
+	if (n < 10 || !day_shape(v) || (n > 10 && v[10] != 'T' && v[10] != 't' && v[10] != ' '))
+		return -1;
+	memcpy(d->s, v, 10);
+	d->s[10] = '\0';
+	return 0;
+}
+
+int
+filter_current(const struct cl_day *begin, const struct cl_day *end, const struct cl_day *as_of)
+{
+	if (begin->s[0] && memcmp(as_of->s, begin->s, 10) < 0)
+		return 0;
+	if (end->s[0] && memcmp(as_of->s, end->s, 10) > 0)
+		return 0;
+	return 1;
+}

@@ -1,0 +1,701 @@
+/*
+ * rules.c: the School Manager sync rules, decided one line at a time.
+ *
+ * The stream's order is what makes one pass enough: orgs (which schools are
+ * excluded) come before the courses, classes and enrolments that refer to
+ * them; sessions (which are current) before classes; classes before their
+ * enrolments; enrolments (who has a current one) before the users; the
+ * students before the parents linked to them; the users before their
+ * demographics. Only IDs and a few flag bits are kept, never a record.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "filter.h"
+
+/* orgs: sourcedId -> flags */
+#define ORG_SCHOOL 1u
+#define ORG_EXCLUDED 2u
+/* sessions: sourcedId -> flags (present = in the stream) */
+#define SES_CURRENT 1u
+/* classes: sourcedId -> flags (present = in the stream) */
+#define CLS_KEPT 1u
+/* users: sourcedId -> flags (from enrolments, users, students' agents) */
+#define U_ENROLLED 1u /* has an enrolment that is not tobedeleted */
+#define U_CURRENT 2u  /* ... and one of them is current */
+#define U_SEEN 4u     /* its user line was read */
+#define U_KEPT 8u     /* ... and kept */
+#define U_STUDENT 16u /* a kept student */
+#define U_AGENT 32u   /* listed in the agents of a kept student */
+
+enum field {
+	F_SID,
+	F_STATUS,
+	F_TYPE,
+	F_IDENT,
+	F_START,
+	F_BEGIN,
+	F_END,
+	F_ORG,
+	F_SCHOOL,
+	F_TERMS,
+	F_CLASS,
+	F_USER,
+	F_ENABLED,
+	F_ROLE,
+	F_ORGS,
+	F_AGENTS,
+	F_EMAIL,
+	F_COUNT
+};
+
+static const char *const field_paths[F_COUNT] = {
+	"data.sourcedId",
+	"data.status",
+	"data.type",
+	"data.identifier",
+	"data.startDate",
+	"data.beginDate",
+	"data.endDate",
+	"data.org.sourcedId",
+	"data.school.sourcedId",
+	"data.terms[].sourcedId",
+	"data.class.sourcedId",
+	"data.user.sourcedId",
+	"data.enabledUser",
+	"data.role",
+	"data.orgs[].sourcedId",
+	"data.agents[].sourcedId",
+	"data.email",
+};
+
+static const char *const reason_names[R_COUNT] = {
+	"kept",
+	"tobedeleted",
+	"inactive",
+	"disabled",
+	"classes-off",
+	"excluded-school",
+	"term-not-current",
+	"class-dropped",
+	"not-current",
+	"left",
+	"parents-off",
+	"no-email",
+	"unlinked",
+	"user-dropped",
+};
+
+static const char *const note_names[N_COUNT] = {
+	"class-without-terms",
+	"class-terms-not-in-stream",
+};
+
+/* The kinds of records, in stream order, as the counts name them. */
+static const enum cl_kind record_kinds[] = {
+	CL_K_ORG,        CL_K_SESSION, CL_K_COURSE, CL_K_CLASS,
+	CL_K_ENROLLMENT, CL_K_USER,    CL_K_PARENT, CL_K_DEMOGRAPHIC,
+};
+
+struct filter {
+	const struct filter_opts *o;
+	const struct cl_reader *r;
+	size_t fld[F_COUNT];
+	struct cl_idmap *orgs, *sessions, *classes, *users;
+	unsigned long long current_sessions;
+	int orgs_done, sessions_done;
+	unsigned long long kept[CL_K_COUNT];
+	unsigned long long dropped[CL_K_COUNT][R_COUNT];
+	unsigned long long notes[N_COUNT];
+	struct cl_buf tmp[2]; /* decoded strings with escapes */
+	const struct cl_json_span *sid;
+	const char *err;
+	char errbuf[256];
+};
+
+const char *
+filter_reason_name(enum filter_reason r)
+{
+	return r < R_COUNT ? reason_names[r] : "?";
+}
+
+const char *
+filter_count_kind(enum cl_kind k)
+{
+	return k == CL_K_PARENT ? "parent" : cl_kind_name(k);
+}
+
+struct filter *
+filter_new(const struct filter_opts *o, struct cl_reader *r)
+{
+	struct filter *f = cl_xcalloc(1, sizeof *f);
+	size_t i;
+
+	f->o = o;
+	f->r = r;
+	for (i = 0; i < F_COUNT; i++)
+		f->fld[i] = cl_reader_want(r, field_paths[i]);
+	f->orgs = cl_idmap_new();
+	f->sessions = cl_idmap_new();
+	f->classes = cl_idmap_new();
+	f->users = cl_idmap_new();
+	cl_buf_init(&f->tmp[0]);
+	cl_buf_init(&f->tmp[1]);
+	return f;
+}
+
+void
+filter_free(struct filter *f)
+{
+	if (!f)
+		return;
+	cl_idmap_free(f->orgs);
+	cl_idmap_free(f->sessions);
+	cl_idmap_free(f->classes);
+	cl_idmap_free(f->users);
+	cl_buf_release(&f->tmp[0]);
+	cl_buf_release(&f->tmp[1]);
+	free(f);
+}
+
+const char *
+filter_error(const struct filter *f)
+{
+	return f->err;
+}
+
+const struct cl_json_span *
+filter_sourced_id(const struct filter *f)
+{
+	return f->sid;
+}
+
+static const struct cl_json_span *
+field(const struct filter *f, enum field i)
+{
+	return cl_reader_field(f->r, f->fld[i]);
+}
+
+static size_t
+nfield(const struct filter *f, enum field i)
+{
+	return cl_json_result_count(cl_reader_result(f->r), f->fld[i]);
+}
+
+static const struct cl_json_span *
+nth(const struct filter *f, enum field i, size_t k)
+{
+	return cl_json_result_get(cl_reader_result(f->r), f->fld[i], k);
+}
+
+/*
+ * The value of a string span: its raw bytes when it has no escape, else
+ * decoded into tmp. Returns 0, or -1 when s is absent or not a string.
+ */
+static int
+str(const struct cl_json_span *s, struct cl_buf *tmp, const char **v, size_t *n)
+{
+	if (!s || s->type != CL_JSON_STRING)
+		return -1;
+	if (cl_json_str_raw(s, v, n))
+		return 0;
+	cl_buf_reset(tmp);
+	if (cl_json_str(s, tmp) < 0)
+		return -1;
+	*v = tmp->p;
+	*n = tmp->len;
+	return 0;
+}
+
+/* 1 when v (n bytes) equals the lower-case lit, ignoring ASCII case. */
+static int
+ieq(const char *v, size_t n, const char *lit)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char c = v[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (lit[i] == '\0' || c != lit[i])
+			return 0;
+	}
+	return lit[n] == '\0';
+}
+
+static int
+str_ieq(struct filter *f, enum field i, const char *lit)
+{
+	const char *v;
+	size_t n;
+
+	return str(field(f, i), &f->tmp[0], &v, &n) == 0 && ieq(v, n, lit);
+}
+
+/* The flags of the ID in the string span s in map m: 0 when absent. */
+static uint64_t
+flags_of(struct filter *f, struct cl_idmap *m, const struct cl_json_span *s)
+{
+	const uint64_t *p;
+	const char *v;
+	size_t n;
+
+	if (str(s, &f->tmp[1], &v, &n) < 0)
+		return 0;
+	p = cl_idmap_get(m, v, n);
+	return p ? *p : 0;
+}
+
+/* Sets bits in the flags of the ID in s (a string span) in map m. */
+static void
+set_flags(struct filter *f, struct cl_idmap *m, const struct cl_json_span *s, uint64_t bits)
+{
+	const char *v;
+	size_t n;
+
+	if (str(s, &f->tmp[1], &v, &n) == 0)
+		*cl_idmap_put(m, v, n, NULL) |= bits;
+}
+
+static int
+fail(struct filter *f, const char *code, const char *msg)
+{
+	f->err = code;
+	snprintf(f->errbuf, sizeof f->errbuf, "%s", msg);
+	return -1;
+}
+
+const char *
+filter_error_message(const struct filter *f)
+{
+	return f->errbuf;
+}
+
+static int
+read_date(struct filter *f, enum field i, struct cl_day *d)
+{
+	if (filter_read_date(field(f, i), &f->tmp[0], d) == 0)
+		return 0;
+	snprintf(f->errbuf, sizeof f->errbuf, "%s is not a date (YYYY-MM-DD)", field_paths[i] + 5);
+	f->err = "CL206";
+	return -1;
+}
+
+/* R_TOBEDELETED, R_INACTIVE or R_KEEP from the record's status. */
+static enum filter_reason
+by_status(struct filter *f)
+{
+	const char *v;
+	size_t n;
+
+	if (str(field(f, F_STATUS), &f->tmp[0], &v, &n) < 0)
+		return R_KEEP;
+	if (ieq(v, n, "tobedeleted"))
+		return R_TOBEDELETED;
+	if (ieq(v, n, "inactive"))
+		return R_INACTIVE;
+	return R_KEEP;
+}
+
+/* 1 when the org reference s names an excluded school. */
+static int
+excluded_ref(struct filter *f, enum field i)
+{
+	return cl_idmap_count(f->o->exclude) > 0 &&
+	       (flags_of(f, f->orgs, field(f, i)) & ORG_EXCLUDED) != 0;
+}
+
+/* 1 when every school among the user's orgs is excluded (and there is one). */
+static int
+user_excluded(struct filter *f)
+{
+	size_t i, n, schools = 0, excluded = 0;
+
+	if (cl_idmap_count(f->o->exclude) == 0)
+		return 0;
+	n = nfield(f, F_ORGS);
+	for (i = 0; i < n; i++) {
+		uint64_t fl = flags_of(f, f->orgs, nth(f, F_ORGS, i));
+
+		if (fl & ORG_SCHOOL) {
+			schools++;
+			if (fl & ORG_EXCLUDED)
+				excluded++;
+		}
+	}
+	return schools > 0 && excluded == schools;
+}
+
+/* Marks an exclude ID as used when v names one. */
+static int
+exclude_hit(struct filter *f, const char *v, size_t n)
+{
+	uint64_t *p = cl_idmap_get(f->o->exclude, v, n);
+
+	if (!p)
+		return 0;
+	*p = 1;
+	return 1;
+}
+
+static enum filter_reason
+org(struct filter *f)
+{
+	enum filter_reason why = by_status(f);
+	uint64_t fl = 0;
+	const char *v;
+	size_t n;
+
+	if (!str_ieq(f, F_TYPE, "school"))
+		return why;
+	fl = ORG_SCHOOL;
+	if (cl_idmap_count(f->o->exclude) > 0) {
+		int hit = 0;
+
+		if (str(f->sid, &f->tmp[0], &v, &n) == 0)
+			hit |= exclude_hit(f, v, n);
+		if (str(field(f, F_IDENT), &f->tmp[0], &v, &n) == 0 && n > 0)
+			hit |= exclude_hit(f, v, n);
+		if (hit)
+			fl |= ORG_EXCLUDED;
+	}
+	set_flags(f, f->orgs, f->sid, fl);
+	if (why == R_KEEP && (fl & ORG_EXCLUDED))
+		why = R_EXCLUDED;
+	return why;
+}
+
+static enum filter_reason
+session(struct filter *f)
+{
+	enum filter_reason why = by_status(f);
+	struct cl_day b, e;
+	uint64_t fl = 0;
+
+	if (!f->o->sessions)
+		return why;
+	if (read_date(f, F_START, &b) < 0 || read_date(f, F_END, &e) < 0)
+		return R_KEEP; /* f->err is set */
+	if (why == R_KEEP && filter_current(&b, &e, &f->o->as_of)) {
+		fl = SES_CURRENT;
+		f->current_sessions++;
+	}
+	set_flags(f, f->sessions, f->sid, fl);
+	return why;
+}
+
+static enum filter_reason
+course(struct filter *f)
+{
+	enum filter_reason why = by_status(f);
+
+	if (why != R_KEEP)
+		return why;
+	if (!f->o->classes)
+		return R_CLASSES_OFF;
+	if (excluded_ref(f, F_ORG))
+		return R_EXCLUDED;
+	return R_KEEP;
+}
+
+/* Respect Academic Sessions: R_KEEP or R_TERM, counting the notes. */
+static enum filter_reason
+class_terms(struct filter *f)
+{
+	size_t i, n = nfield(f, F_TERMS), known = 0;
+
+	if (n == 0) {
+		f->notes[N_CLASS_NO_TERMS]++;
+		return R_KEEP;
+	}
+	for (i = 0; i < n; i++) {
+		const struct cl_json_span *t = nth(f, F_TERMS, i);
+		const uint64_t *p;
+		const char *v;
+		size_t vn;
+
+		if (str(t, &f->tmp[1], &v, &vn) < 0)
+			continue;
+		p = cl_idmap_get(f->sessions, v, vn);
+		if (!p)
+			continue;
+		if (*p & SES_CURRENT)
+			return R_KEEP;
+		known++;
+	}
+	if (known == 0) {
+		f->notes[N_CLASS_UNKNOWN_TERMS]++;
+		return R_KEEP;
+	}
+	return R_TERM;
+}
+
+static enum filter_reason class(struct filter *f) {
+	enum filter_reason why = by_status(f);
+
+	if (why == R_KEEP && !f->o->classes) return R_CLASSES_OFF;
+	if (why == R_KEEP && excluded_ref(f, F_SCHOOL)) why = R_EXCLUDED;
+	if (why == R_KEEP && f->o->sessions) why = class_terms(f);
+	if (f->o->classes) set_flags(f, f->classes, f->sid, why == R_KEEP ? CLS_KEPT : 0);
+	return why;
+}
+
+static enum filter_reason
+enrollment(struct filter *f)
+{
+	enum filter_reason why = by_status(f);
+	const struct cl_json_span *cls;
+	const uint64_t *p;
+	const char *v;
+	size_t n;
+	int cur = 1;
+
+	if (f->o->enrol_dates) {
+		struct cl_day b, e;
+
+		if (read_date(f, F_BEGIN, &b) < 0 || read_date(f, F_END, &e) < 0)
+			return R_KEEP; /* f->err is set */
+		cur = filter_current(&b, &e, &f->o->as_of);
+		if (why == R_KEEP)
+			set_flags(f, f->users, field(f, F_USER),
+			          cur ? U_ENROLLED | U_CURRENT : U_ENROLLED);
+	}
+	if (why != R_KEEP)
+		return why;
+	if (!f->o->classes)
+		return R_CLASSES_OFF;
+	if (excluded_ref(f, F_SCHOOL))
+		return R_EXCLUDED;
+	cls = field(f, F_CLASS);
+	if (str(cls, &f->tmp[1], &v, &n) == 0 && (p = cl_idmap_get(f->classes, v, n)) &&
+	    !(*p & CLS_KEPT))
+		return R_CLASS_DROPPED;
+	if (!cur)
+		return R_NOT_CURRENT;
+	return R_KEEP;
+}
+
+/* A usable email: not empty once trimmed, with an '@'. */
+static int
+has_email(struct filter *f)
+{
+	const char *v;
+	size_t n;
+
+	if (str(field(f, F_EMAIL), &f->tmp[0], &v, &n) < 0)
+		return 0;
+	while (n > 0 && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	return n > 0 && memchr(v, '@', n) != NULL;
+}
+
+static int
+disabled(struct filter *f)
+{
+	const struct cl_json_span *s = field(f, F_ENABLED);
+
+	return s && (s->type == CL_JSON_FALSE || str_ieq(f, F_ENABLED, "false"));
+}
+
+static enum filter_reason
+user(struct filter *f)
+{
+	enum filter_reason why = by_status(f);
+	uint64_t fl = U_SEEN;
+	int student = str_ieq(f, F_ROLE, "student");
+
+	if (why == R_KEEP && disabled(f))
+		why = R_DISABLED;
+	if (why == R_KEEP && user_excluded(f))
+		why = R_EXCLUDED;
+	if (why == R_KEEP && student && f->o->enrol_dates) {
+		uint64_t e = flags_of(f, f->users, f->sid);
+
+		if ((e & U_ENROLLED) && !(e & U_CURRENT))
+			why = R_LEFT;
+	}
+	if (why == R_KEEP) {
+		fl |= U_KEPT;
+		if (student) {
+			fl |= U_STUDENT;
+			if (f->o->parents) {
+				size_t i, n = nfield(f, F_AGENTS);
+
+				for (i = 0; i < n; i++)
+					set_flags(f, f->users, nth(f, F_AGENTS, i), U_AGENT);
+			}
+		}
+	}
+	set_flags(f, f->users, f->sid, fl);
+	return why;
+}
+
+/* 1 when the parent is linked to a kept student, either way. */
+static int
+linked(struct filter *f)
+{
+	size_t i, n;
+
+	if (flags_of(f, f->users, f->sid) & U_AGENT)
+		return 1;
+	n = nfield(f, F_AGENTS);
+	for (i = 0; i < n; i++)
+		if (flags_of(f, f->users, nth(f, F_AGENTS, i)) & U_STUDENT)
+			return 1;
+	return 0;
+}
+
+static enum filter_reason
+parent(struct filter *f)
+{
+	enum filter_reason why = by_status(f);
+
+	if (why == R_KEEP && disabled(f))
+		why = R_DISABLED;
+	if (why == R_KEEP && !f->o->parents)
+		why = R_PARENTS_OFF;
+	if (why == R_KEEP && user_excluded(f))
+		why = R_EXCLUDED;
+	if (why == R_KEEP && !has_email(f))
+		why = R_NO_EMAIL;
+	if (why == R_KEEP && !linked(f))
+		why = R_UNLINKED;
+	set_flags(f, f->users, f->sid, why == R_KEEP ? U_SEEN | U_KEPT : U_SEEN);
+	return why;
+}
+
+static enum filter_reason
+demographic(struct filter *f)
+{
+	enum filter_reason why = by_status(f);
+	uint64_t fl;
+
+	if (why != R_KEEP)
+		return why;
+	fl = flags_of(f, f->users, f->sid);
+	if ((fl & U_SEEN) && !(fl & U_KEPT))
+		return R_USER_DROPPED;
+	return R_KEEP;
+}
+
+int
+filter_line(struct filter *f, const struct cl_line *ln)
+{
+	enum filter_reason why;
+
+	f->err = NULL;
+	f->sid = field(f, F_SID);
+	if (!f->sid || f->sid->type != CL_JSON_STRING)
+		return fail(f, "CL207", "a record without a string sourcedId");
+	switch (ln->kind) {
+	case CL_K_ORG:
+		why = org(f);
+		break;
+	case CL_K_SESSION:
+		why = session(f);
+		break;
+	case CL_K_COURSE:
+		why = course(f);
+		break;
+	case CL_K_CLASS:
+		why = class(f);
+		break;
+	case CL_K_ENROLLMENT:
+		why = enrollment(f);
+		break;
+	case CL_K_USER:
+		why = user(f);
+		break;
+	case CL_K_PARENT:
+		why = parent(f);
+		break;
+	case CL_K_DEMOGRAPHIC:
+		why = demographic(f);
+		break;
+	default:
+		return fail(f, "CL090", "internal error: not a record line");
+	}
+	if (f->err)
+		return -1;
+	if (why == R_KEEP)
+		f->kept[ln->kind]++;
+	else
+		f->dropped[ln->kind][why]++;
+	return (int)why;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+filter_section_done(struct filter *f, struct cl_stage *st, enum cl_kind next)
+{
+	if (!f->orgs_done && next > CL_K_ORG) {
+		size_t it = 0, n = 0, k, kn;
+		char **ids = NULL;
+		const char *key;
+		uint64_t val;
+
+		f->orgs_done = 1;
+		while (cl_idmap_next(f->o->exclude, &it, &key, &kn, &val))
+			if (!val) {
+				ids = cl_xreallocarray(ids, n + 1, sizeof *ids);
+				ids[n++] = cl_xmemdup(key, kn);
+			}
+		qsort(ids, n, sizeof *ids, cmp_str);
+		for (k = 0; k < n; k++) {
+			cl_stage_warn(
+			        st, "CL202",
+			        "exclude-school '%s' names no school in the stream "
+			        "(neither a sourcedId nor an identifier of an org of type school)",
+			        ids[k]);
+			free(ids[k]);
+		}
+		free(ids);
+	}
+	if (!f->sessions_done && next > CL_K_SESSION) {
+		f->sessions_done = 1;
+		if (f->o->sessions && f->current_sessions == 0)
+			cl_stage_warn(
+			        st, "CL203",
+			        "no academic session is current on %s: every class whose terms "
+			        "are in the stream is dropped (summer, or a rollover in progress?)",
+			        f->o->as_of.s);
+	}
+}
+
+jv
+filter_counts(const struct filter *f)
+{
+	jv kept = jv_object(), dropped = jv_object(), notes = jv_object(), c;
+	size_t i, k;
+
+	for (i = 0; i < sizeof record_kinds / sizeof record_kinds[0]; i++) {
+		enum cl_kind kd = record_kinds[i];
+		jv d = jv_object();
+		int any = 0;
+
+		kept = jv_object_set(kept, jv_string(filter_count_kind(kd)),
+		                     jv_number((double)f->kept[kd]));
+		for (k = 1; k < R_COUNT; k++)
+			if (f->dropped[kd][k]) {
+				d = jv_object_set(d, jv_string(reason_names[k]),
+				                  jv_number((double)f->dropped[kd][k]));
+				any = 1;
+			}
+		if (any)
+			dropped = jv_object_set(dropped, jv_string(filter_count_kind(kd)), d);
+		else
+			jv_free(d);
+	}
+	for (k = 0; k < N_COUNT; k++)
+		notes = jv_object_set(notes, jv_string(note_names[k]),
+		                      jv_number((double)f->notes[k]));
+	c = jv_object_set(jv_object(), jv_string("kept"), kept);
+	c = jv_object_set(c, jv_string("dropped"), dropped);
+	return jv_object_set(c, jv_string("notes"), notes);
+}
