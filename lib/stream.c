@@ -402,6 +402,8 @@ cl_stage_write_header(struct cl_stage *s, FILE *out, const struct cl_line *hdr, 
 	} else {
 		h = jv_object_set(jv_object(), jv_string("kind"), jv_string("header"));
 		h = jv_object_set(h, jv_string("version"), jv_number(CL_STREAM_VERSION));
+		if (s->delta)
+			h = jv_object_set(h, jv_string("delta"), jv_true());
 		stages = jv_array();
 	}
 	cl_iso8601(cl_now(), at);

@@ -107,6 +107,7 @@ struct cl_stage {
 	const char *fatal; /* the code that ended the stage early, or NULL */
 	int header_done;
 	int first;   /* set by the stage that starts a stream (cl-fetch): no upstream */
+	int delta;   /* the first stage: the stream holds only changes ("delta":true) */
 	jv upstream; /* the upstream trailer's "stages", or jv_invalid() */
 	int upstream_complete;
 };
