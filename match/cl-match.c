@@ -1,22 +1,567 @@
-/* cl-match: not implemented yet. */
+/*
+ * cl-match: joins the roster's users to School Manager's accounts by
+ * normalised email, annotating each user line with "match" (and
+ * "unmatched" with a reason when there is none). Every other line passes
+ * through byte for byte. See cl-match.1.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <jv.h>
 
 #include "diag.h"
+#include "email.h"
+#include "export.h"
+#include "idmap.h"
+#include "report.h"
+#include "spool.h"
 #include "stream.h"
+
+#define OUT_BUF ((size_t)1 << 20)
+
+enum cm_role { ROLE_STUDENT, ROLE_TEACHER, ROLE_OTHER };
+
+enum reason {
+	R_NO_EMAIL,
+	R_MASKED,
+	R_NOT_FOUND,
+	R_DUP_EXPORT,
+	R_DUP_ROSTER,
+	R_COUNT,
+};
+
+static const char *const reason_name[R_COUNT] = {
+	"no-email", "masked-email", "not-found", "duplicate-in-export", "duplicate-in-roster",
+};
+
+static const char *const reason_todo[R_COUNT] = {
+	"the SIS has no email for this user: enter the address School Manager has for the "
+	"account in the SIS",
+	"ClassLink sends a masked or placeholder email: let this app see email addresses in "
+	"ClassLink's DataGuard settings, or fix the address in the SIS",
+	"no School Manager account has this email: check the address in the SIS and that the "
+	"account exists in School Manager; if the SIS uses another domain, add --domain-alias",
+	"several School Manager accounts have this email: remove or correct the extra account in "
+	"School Manager",
+	"several users in the SIS have this email: give each user their own address in the SIS",
+};
+
+struct opts {
+	const char *users;
+	const char *unmatched;
+	const char *input;
+	struct cm_columns cols;
+	struct cm_aliases aliases;
+	jv alias_args;
+	size_t max_line;
+};
+
+/* Everything the run holds, freed in one place. */
+struct run {
+	struct opts *o;
+	struct cl_stage st;
+	struct cl_reader *rd;
+	struct cm_export *x;
+	struct cl_idmap *roster; /* normalised email -> users with it (saturates at 2) */
+	struct cm_spool *spool;
+	struct cm_report *report;
+	struct cl_json_query *q; /* the fields the report needs */
+	struct cl_json_result *res;
+	struct cl_buf key, tmp, out;
+	size_t f_email, f_match, f_unmatched;
+	int replayed;
+	unsigned long long users, parents, matched[3], unmatched[R_COUNT], role_differs;
+	unsigned long long usable;
+};
+
+static const char usage_text[] =
+        "usage: cl-match --users EXPORT.csv [--email-column NAME] [--id-column NAME]\n"
+        "                [--role-column NAME] [--domain-alias FROM=TO]...\n"
+        "                [--unmatched REPORT.csv] [--max-line BYTES] [FILE]\n";
+
+static const char help_text[] =
+        "Join roster users to School Manager accounts by email.\n"
+        "\n"
+        "  -u, --users EXPORT.csv      the School Manager user export (required)\n"
+        "  -e, --email-column NAME     the export's email column (default: found by name)\n"
+        "  -i, --id-column NAME        the export's account id column\n"
+        "  -r, --role-column NAME      the export's role column (optional)\n"
+        "  -a, --domain-alias FROM=TO  treat addresses at FROM as at TO (repeatable)\n"
+        "  -o, --unmatched REPORT.csv  write the users that matched no account\n"
+        "  -m, --max-line BYTES        the longest stream line accepted (default 64 MiB)\n"
+        "  -h, --help                  this help\n"
+        "  -V, --version               the version\n";
+
+static const struct option longopts[] = {
+	{ "users", required_argument, NULL, 'u' },
+	{ "email-column", required_argument, NULL, 'e' },
+	{ "id-column", required_argument, NULL, 'i' },
+	{ "role-column", required_argument, NULL, 'r' },
+	{ "domain-alias", required_argument, NULL, 'a' },
+	{ "unmatched", required_argument, NULL, 'o' },
+	{ "max-line", required_argument, NULL, 'm' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+__attribute__((format(printf, 1, 2))) static int
+usage_error(const char *fmt, ...)
+{
+	struct cl_buf m = CL_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_buf_vaddf(&m, fmt, ap);
+	va_end(ap);
+	cl_diag("CL008", "%s", m.p);
+	cl_buf_release(&m);
+	fputs(usage_text, stderr);
+	return CL_EX_USAGE;
+}
+
+static int
+parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0 || v > (unsigned long long)SIZE_MAX)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* Returns -1 to go on, or the status to exit with. */
+static int
+parse_opts(struct opts *o, int argc, char *argv[])
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "u:e:i:r:a:o:m:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			o->users = optarg;
+			break;
+		case 'e':
+			o->cols.email = optarg;
+			break;
+		case 'i':
+			o->cols.id = optarg;
+			break;
+		case 'r':
+			o->cols.role = optarg;
+			break;
+		case 'a':
+			if (cm_aliases_add(&o->aliases, optarg) < 0)
+				return usage_error(
+				        "--domain-alias '%s' is not FROM=TO (two domains)", optarg);
+			o->alias_args = jv_array_append(o->alias_args, jv_string(optarg));
+			break;
+		case 'o':
+			o->unmatched = optarg;
+			break;
+		case 'm':
+			if (parse_size(optarg, &o->max_line) < 0)
+				return usage_error(
+				        "--max-line '%s' is not a positive number of bytes",
+				        optarg);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			fputs(help_text, stdout);
+			return CL_EX_OK;
+		case 'V':
+			printf("cl-match %s\n", CL_VERSION);
+			return CL_EX_OK;
+		default:
+			fputs(usage_text, stderr);
+			return CL_EX_USAGE;
+		}
+	}
+	if (argc - optind > 1)
+		return usage_error("one input at most, not %d", argc - optind);
+	o->input = optind < argc ? argv[optind] : "-";
+	if (!o->users)
+		return usage_error("--users EXPORT.csv is required");
+	if (strcmp(o->users, "-") == 0 && strcmp(o->input, "-") == 0)
+		return usage_error("the export and the stream cannot both be standard input");
+	if ((o->cols.email && !*o->cols.email) || (o->cols.id && !*o->cols.id) ||
+	    (o->cols.role && !*o->cols.role))
+		return usage_error("a column name cannot be empty");
+	return -1;
+}
+
+static enum cm_role
+role_of(const struct cl_json_span *role)
+{
+	if (cl_json_str_eq(role, "student"))
+		return ROLE_STUDENT;
+	if (cl_json_str_eq(role, "teacher"))
+		return ROLE_TEACHER;
+	return ROLE_OTHER;
+}
+
+/* The decoded value of a string span into b (emptied first); 0, or -1 when not a string. */
+static int
+str_of(const struct cl_json_span *s, struct cl_buf *b)
+{
+	cl_buf_reset(b);
+	if (!s || s->type != CL_JSON_STRING)
+		return -1;
+	return cl_json_str(s, b);
+}
+
+/* A user line on the first pass: count its email, spool it. */
+static int
+take_user(struct run *r, const struct cl_line *ln)
+{
+	const struct cl_json_span *em = cl_reader_field(r->rd, r->f_email);
+	struct cm_spooled rec;
+	const char *dir;
+	uint64_t *count;
+
+	if (cl_reader_field(r->rd, r->f_match) || cl_reader_field(r->rd, r->f_unmatched)) {
+		cl_stage_fail(&r->st, "CL307",
+		              "%s:%llu: the user already has a \"match\": the stream went through "
+		              "cl-match before",
+		              r->o->input, ln->lineno);
+		return -1;
+	}
+	if (!r->spool && !(r->spool = cm_spool_new(&dir))) {
+		cl_stage_fail(&r->st, "CL306", "cannot create a spool file in %s: %s", dir,
+		              strerror(errno));
+		return -1;
+	}
+	r->users++;
+	rec.role = (uint8_t)role_of(cl_reader_field(r->rd, 2 /* data.role */));
+	if (str_of(em, &r->tmp) < 0) {
+		rec.cls = CM_EMAIL_NONE;
+		cl_buf_reset(&r->key);
+	} else {
+		rec.cls = (uint8_t)cm_email_norm(&r->o->aliases, r->tmp.p, r->tmp.len, &r->key);
+	}
+	if (rec.cls == CM_EMAIL_OK) {
+		r->usable++;
+		count = cl_idmap_put(r->roster, r->key.p, r->key.len, NULL);
+		if (*count < 2)
+			++*count;
+	}
+	if (cm_spool_put(r->spool, &rec, ln->p, ln->n, r->key.p,
+	                 rec.cls == CM_EMAIL_OK ? r->key.len : 0) < 0) {
+		cl_stage_fail(&r->st, "CL306", "cannot write the spool file in %s: %s",
+		              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes the line with extra (starting with ',') inserted before its closing brace. */
+static void
+write_annotated(const char *p, size_t n, const char *extra, size_t en)
+{
+	size_t end = n;
+
+	while (end > 0 && p[end - 1] != '}')
+		end--;
+	/* the reader checked the line is one JSON object: end > 0 */
+	fwrite(p, 1, end - 1, stdout);
+	fwrite(extra, 1, en, stdout);
+	fwrite(p + end - 1, 1, n - end + 1, stdout);
+	putc('\n', stdout);
+}
+
+static void
+report_user(struct run *r, const char *line, size_t n, enum reason why)
+{
+	enum { F_ID, F_ROLE, F_GIVEN, F_FAMILY, F_EMAIL, F_ORGS, NF };
+	struct cl_buf cell[NF];
+	const char *cells[NF + 2];
+	size_t lens[NF + 2], i, k;
+
+	for (i = 0; i < NF; i++)
+		cl_buf_init(&cell[i]);
+	if (cl_json_scan(r->q, line, n, r->res, NULL) == 0) {
+		for (i = 0; i < F_ORGS; i++)
+			str_of(cl_json_result_first(r->res, i), &cell[i]);
+		for (k = 0; k < cl_json_result_count(r->res, F_ORGS); k++) {
+			if (str_of(cl_json_result_get(r->res, F_ORGS, k), &r->tmp) < 0)
+				continue;
+			if (cell[F_ORGS].len)
+				cl_buf_addc(&cell[F_ORGS], ';');
+			cl_buf_add(&cell[F_ORGS], r->tmp.p, r->tmp.len);
+		}
+	}
+	for (i = 0; i < NF; i++) {
+		cells[i] = cell[i].p ? cell[i].p : "";
+		lens[i] = cell[i].len;
+	}
+	cells[NF] = reason_name[why];
+	lens[NF] = strlen(reason_name[why]);
+	cells[NF + 1] = reason_todo[why];
+	lens[NF + 1] = strlen(reason_todo[why]);
+	cm_report_row(r->report, cells, lens, NF + 2);
+	for (i = 0; i < NF; i++)
+		cl_buf_release(&cell[i]);
+}
+
+/* The second pass: decide every spooled user and write it out. */
+static int
+replay(struct run *r)
+{
+	struct cm_spooled rec;
+	const char *line, *key, *id, *email;
+	size_t n, kn;
+	enum cm_xrole xrole;
+	enum reason why;
+	uint64_t *count;
+	int rc;
+
+	r->replayed = 1;
+	if (!r->spool)
+		return 0;
+	if (cm_spool_rewind(r->spool) < 0)
+		goto fail;
+	while ((rc = cm_spool_get(r->spool, &rec, &line, &n, &key, &kn)) > 0) {
+		cl_buf_reset(&r->out);
+		if (rec.cls == CM_EMAIL_NONE) {
+			why = R_NO_EMAIL;
+		} else if (rec.cls == CM_EMAIL_MASKED) {
+			why = R_MASKED;
+		} else if ((count = cl_idmap_get(r->roster, key, kn)) && *count > 1) {
+			why = R_DUP_ROSTER;
+		} else {
+			switch (cm_export_claim(r->x, key, kn, &id, &email, &xrole)) {
+			case CM_FIND_NONE:
+				why = R_NOT_FOUND;
+				break;
+			case CM_FIND_DUP:
+				why = R_DUP_EXPORT;
+				break;
+			default:
+				why = R_COUNT;
+				r->matched[rec.role]++;
+				if ((xrole == CM_XROLE_STUDENT && rec.role != ROLE_STUDENT) ||
+				    (xrole == CM_XROLE_STAFF && rec.role == ROLE_STUDENT))
+					r->role_differs++;
+				cl_buf_adds(&r->out, ",\"match\":{\"id\":");
+				cl_json_put_str(&r->out, id, strlen(id));
+				cl_buf_adds(&r->out, ",\"email\":");
+				cl_json_put_str(&r->out, email, strlen(email));
+				cl_buf_addc(&r->out, '}');
+				break;
+			}
+		}
+		if (why != R_COUNT) {
+			r->unmatched[why]++;
+			cl_buf_addf(&r->out, ",\"match\":null,\"unmatched\":\"%s\"",
+			            reason_name[why]);
+			if (r->report)
+				report_user(r, line, n, why);
+		}
+		write_annotated(line, n, r->out.p, r->out.len);
+	}
+	if (rc == 0)
+		return 0;
+fail:
+	cl_stage_fail(&r->st, "CL306", "cannot read back the spool file: %s", strerror(errno));
+	return -1;
+}
+
+static void
+set_options(struct run *r)
+{
+	struct cl_stage *st = &r->st;
+	const char *col;
+
+	st->options = jv_object_set(st->options, jv_string("users"), jv_string(r->o->users));
+	st->options = jv_object_set(st->options, jv_string("email_column"),
+	                            jv_string(cm_export_column(r->x, 'e')));
+	st->options = jv_object_set(st->options, jv_string("id_column"),
+	                            jv_string(cm_export_column(r->x, 'i')));
+	col = cm_export_column(r->x, 'r');
+	st->options = jv_object_set(st->options, jv_string("role_column"),
+	                            col ? jv_string(col) : jv_null());
+	st->options =
+	        jv_object_set(st->options, jv_string("domain_aliases"), jv_copy(r->o->alias_args));
+	st->options = jv_object_set(st->options, jv_string("unmatched_report"),
+	                            jv_bool(r->report != NULL));
+}
+
+static void
+set_counts(struct run *r)
+{
+	const struct cm_export_stats *xs = cm_export_stats(r->x);
+	unsigned long long total = 0;
+	jv un = jv_object();
+	int i;
+
+	for (i = 0; i < R_COUNT; i++) {
+		un = jv_object_set(un, jv_string(reason_name[i]),
+		                   jv_number((double)r->unmatched[i]));
+		total += r->unmatched[i];
+	}
+	cl_stage_count(&r->st, "users", (double)r->users);
+	cl_stage_count(&r->st, "matched_students", (double)r->matched[ROLE_STUDENT]);
+	cl_stage_count(&r->st, "matched_teachers", (double)r->matched[ROLE_TEACHER]);
+	cl_stage_count(&r->st, "matched_other_staff", (double)r->matched[ROLE_OTHER]);
+	cl_stage_count(&r->st, "unmatched_users", (double)total);
+	r->st.counts = jv_object_set(r->st.counts, jv_string("unmatched"), un);
+	cl_stage_count(&r->st, "parents", (double)r->parents);
+	cl_stage_count(&r->st, "export_rows", (double)xs->rows);
+	cl_stage_count(&r->st, "export_rows_unmatched", (double)(xs->rows - xs->matched));
+	cl_stage_count(&r->st, "export_rows_no_email", (double)xs->no_email);
+	cl_stage_count(&r->st, "export_rows_no_id", (double)xs->no_id);
+	cl_stage_count(&r->st, "export_rows_duplicate", (double)xs->dup_rows);
+	if (cm_export_column(r->x, 'r'))
+		cl_stage_count(&r->st, "matched_role_differs", (double)r->role_differs);
+}
+
+static int
+process(struct run *r)
+{
+	struct cl_line ln;
+	int rc;
+
+	while ((rc = cl_reader_next(r->rd, &ln)) > 0) {
+		if (ln.kind > CL_K_USER && !r->replayed && replay(r) < 0)
+			return -1;
+		switch (ln.kind) {
+		case CL_K_HEADER:
+			if (cl_stage_write_header(&r->st, stdout, &ln, jv_invalid()) < 0) {
+				cl_stage_fail(&r->st, "CL009", "%s:%llu: the header is not valid",
+				              r->o->input, ln.lineno);
+				return -1;
+			}
+			break;
+		case CL_K_USER:
+			if (take_user(r, &ln) < 0)
+				return -1;
+			break;
+		case CL_K_TRAILER:
+			cl_stage_take_trailer(&r->st, &ln);
+			break;
+		case CL_K_PARENT:
+			r->parents++;
+			cl_write_line(stdout, ln.p, ln.n);
+			break;
+		default:
+			cl_write_line(stdout, ln.p, ln.n);
+			break;
+		}
+	}
+	if (rc < 0) {
+		cl_stage_fail_read(&r->st, r->rd);
+		if (!r->replayed && r->spool && cm_spool_count(r->spool) > 0)
+			cl_stage_warn(&r->st, "CL308",
+			              "the stream stopped among the users: their %llu lines are "
+			              "withheld, since a duplicate email may be in what is missing",
+			              cm_spool_count(r->spool));
+		return -1;
+	}
+	if (r->usable > 0 && r->matched[0] + r->matched[1] + r->matched[2] == 0)
+		cl_stage_warn(&r->st, "CL309",
+		              "no user matched a School Manager account: is \"%s\" the export's "
+		              "email column, and are --domain-alias options needed?",
+		              cm_export_column(r->x, 'e'));
+	return 0;
+}
+
+#define NREPORT 8
+static const char *const report_header[NREPORT] = {
+	"sourcedId", "role",    "given name", "family name",
+	"email",     "schools", "reason",     "what to do",
+};
+static const size_t report_header_len[NREPORT] = { 9, 4, 10, 11, 5, 7, 6, 10 };
+
+static const char *const report_paths[] = {
+	"data.sourcedId",  "data.role",  "data.givenName",
+	"data.familyName", "data.email", "data.orgs[].sourcedId",
+};
 
 int
 main(int argc, char *argv[])
 {
+	struct opts o;
+	struct run r;
+	int status, fd = -1;
+
 	cl_diag_init(argv[0]);
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		printf("usage: cl-match (not implemented yet: exits 70)\n");
-		return 0;
+	memset(&o, 0, sizeof o);
+	cm_aliases_init(&o.aliases);
+	o.alias_args = jv_array();
+	memset(&r, 0, sizeof r);
+	r.o = &o;
+	cl_stage_init(&r.st, "cl-match");
+
+	if ((status = parse_opts(&o, argc, argv)) >= 0)
+		goto done;
+	status = 0;
+	if (strcmp(o.input, "-") == 0) {
+		fd = STDIN_FILENO;
+	} else if ((fd = open(o.input, O_RDONLY | O_CLOEXEC)) < 0) {
+		cl_diag("CL007", "%s: cannot open the roster stream:", o.input);
+		status = CL_EX_NOINPUT;
+		goto done;
 	}
-	if (argc > 1 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
-		printf("cl-match %s\n", CL_VERSION);
-		return 0;
+	if ((status = cm_export_load(&r.x, o.users, &o.cols, &o.aliases)) != 0)
+		goto done;
+	if (o.unmatched) {
+		if (!(r.report = cm_report_open(o.unmatched))) {
+			status = CL_EX_IOERR;
+			goto done;
+		}
+		cm_report_row(r.report, report_header, report_header_len, NREPORT);
 	}
-	cl_diag("CL090", "not implemented");
-	return CL_EX_SOFTWARE;
+	r.q = cl_json_query_new(report_paths, sizeof report_paths / sizeof report_paths[0]);
+	if (!r.q)
+		cl_oom();
+	r.res = cl_json_result_new(r.q);
+	r.roster = cl_idmap_new();
+	r.rd = cl_reader_new(fd, strcmp(o.input, "-") == 0 ? "<stdin>" : o.input, o.max_line);
+	r.f_email = cl_reader_want(r.rd, "data.email");
+	r.f_match = cl_reader_want(r.rd, "match");
+	r.f_unmatched = cl_reader_want(r.rd, "unmatched");
+	setvbuf(stdout, NULL, _IOFBF, OUT_BUF);
+	set_options(&r);
+
+	process(&r);
+	set_counts(&r);
+	cl_stage_write_trailer(&r.st, stdout);
+	status = cl_stage_status(&r.st);
+	if (cl_close_stdout() < 0 && status == 0)
+		status = CL_EX_IOERR;
+	if (r.report) {
+		if (r.st.fatal || status != 0)
+			cm_report_abort(r.report);
+		else if (cm_report_commit(r.report) < 0)
+			status = CL_EX_IOERR;
+		r.report = NULL;
+	}
+done:
+	cm_report_abort(r.report);
+	cl_reader_free(r.rd);
+	cm_spool_free(r.spool);
+	cm_export_free(r.x);
+	cl_idmap_free(r.roster);
+	cl_json_result_free(r.res);
+	cl_json_query_free(r.q);
+	cl_buf_release(&r.key);
+	cl_buf_release(&r.tmp);
+	cl_buf_release(&r.out);
+	cl_stage_release(&r.st);
+	cm_aliases_release(&o.aliases);
+	jv_free(o.alias_args);
+	if (fd > STDIN_FILENO)
+		close(fd);
+	return status;
 }

@@ -1,0 +1,519 @@
+/* export.c: reading the School Manager user export with libcsv (export.h). */
+#include "export.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "errors.h"
+#include "idmap.h"
+
+#define READ_CHUNK ((size_t)64 << 10)
+#define NAME_SHOWN 256 /* bytes of a header name kept for messages */
+
+/* Index values: the row's offset in the arena, shifted, and two flags. */
+#define V_DUP ((uint64_t)1)
+#define V_MATCHED ((uint64_t)2)
+#define V_SHIFT 2
+
+/* Row records in the arena: one flags byte, the id, NUL, [the email, NUL]. */
+#define R_EMAIL 1 /* the email as written differs from its normal form */
+#define R_ROLE_SHIFT 1
+
+/* Spellings, squashed (cm_header_squash), best first. */
+static const char *const email_names[] = {
+	"email",     "emailaddress",     "primaryemail", "primaryemailaddress",
+	"useremail", "useremailaddress", "mail",         "emailid",
+	NULL,
+};
+static const char *const id_names[] = {
+	"id", "userid", "accountid", "schoolmanagerid", "smid", "smuserid", "useraccountid", NULL,
+};
+static const char *const role_names[] = {
+	"role", "userrole", "type", "usertype", "accounttype", "roletype", NULL,
+};
+
+struct cm_export {
+	const char *path;
+	const struct cm_aliases *aliases;
+	struct cl_idmap *idx;
+	struct cl_buf arena;
+	struct cm_export_stats st;
+	char *col[3]; /* email, id, role headers as written */
+	struct cl_buf out_email;
+};
+
+/* The reading state, alive only while the file is read. */
+struct reader {
+	struct cm_export *x;
+	const struct cm_columns *want;
+	unsigned long long line;  /* physical line being fed (1-based) */
+	unsigned long long start; /* line where the current row started */
+	int in_row;
+	size_t field, nfields; /* field index in the row; the header's count */
+	int header_done;
+	long ci[3];    /* email, id, role column indexes; -1 none */
+	char **hnames; /* header names as written (the first NAME_SHOWN bytes) */
+	struct cl_buf cell[3], key, tmp;
+	int failed; /* an error was reported from a callback: status */
+};
+
+static void *
+capped_realloc(void *p, size_t n)
+{
+	if (n > CM_CSV_FIELD_MAX + 1)
+		return NULL; /* libcsv then halves its request, then fails with CSV_ENOMEM */
+	return realloc(p, n);
+}
+
+void
+cm_header_squash(const char *s, size_t n, struct cl_buf *out)
+{
+	size_t i;
+
+	cl_buf_reset(out);
+	cl_buf_grow(out, n);
+	out->p[0] = '\0';
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == ' ' || c == '_' || c == '-' || c == '.' || c == '\t')
+			continue;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		cl_buf_addc(out, c);
+	}
+}
+
+__attribute__((format(printf, 3, 4))) static void
+row_error(struct reader *r, unsigned long long line, const char *fmt, ...)
+{
+	struct cl_buf m = CL_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_buf_vaddf(&m, fmt, ap);
+	va_end(ap);
+	cl_diag("CL302", "%s:%llu: %s", r->x->path, line, m.p);
+	cl_buf_release(&m);
+	r->failed = CL_EX_DATAERR;
+}
+
+/* The header names, quoted and comma-separated, for a usage message. */
+static void
+list_headers(const struct reader *r, struct cl_buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < r->nfields; i++) {
+		cl_buf_adds(out, i ? ", \"" : "\"");
+		cl_buf_adds(out, r->hnames[i]);
+		cl_buf_addc(out, '"');
+	}
+	if (r->nfields == 0)
+		cl_buf_adds(out, "none");
+}
+
+/* Finds column k (0 email, 1 id, 2 role); returns 0, or -1 after a message. */
+static int
+find_column(struct reader *r, int k, const char *flag, const char *given, const char *const *names,
+            int required)
+{
+	static const char *const what[] = { "an email", "an id", "a role" };
+	struct cl_buf want = CL_BUF_INIT, h = CL_BUF_INIT, list = CL_BUF_INIT;
+	const char *one[2] = { NULL, NULL };
+	const char *const *try = names;
+	size_t i, j;
+	long hit = -1, again = -1;
+
+	if (given) {
+		cm_header_squash(given, strlen(given), &want);
+		one[0] = want.p;
+		try = one;
+	}
+	for (j = 0; try[j] && hit < 0; j++) {
+		for (i = 0; i < r->nfields; i++) {
+			cm_header_squash(r->hnames[i], strlen(r->hnames[i]), &h);
+			if (strcmp(h.p, try[j]) != 0)
+				continue;
+			if (hit < 0)
+				hit = (long)i;
+			else if (again < 0)
+				again = (long)i;
+		}
+	}
+	r->ci[k] = hit;
+	if (hit >= 0 && again >= 0) {
+		cl_diag("CL303",
+		        "%s: columns %ld and %ld are both named \"%s\": make the header unique",
+		        r->x->path, hit + 1, again + 1, r->hnames[hit]);
+	} else if (hit < 0 && (required || given)) {
+		list_headers(r, &list);
+		if (given)
+			cl_diag("CL303", "%s: no column named \"%s\" (%s); the headers are: %s",
+			        r->x->path, given, flag, list.p);
+		else
+			cl_diag("CL303",
+			        "%s: no column looks like %s column; the headers are: %s; name it "
+			        "with %s",
+			        r->x->path, what[k], list.p, flag);
+	} else {
+		if (hit >= 0)
+			r->x->col[k] = cl_xstrdup(r->hnames[hit]);
+		hit = 0;
+		again = -1;
+	}
+	cl_buf_release(&want);
+	cl_buf_release(&h);
+	cl_buf_release(&list);
+	return hit >= 0 && again < 0 ? 0 : -1;
+}
+
+static void
+header_done(struct reader *r)
+{
+	r->header_done = 1;
+	if (find_column(r, 0, "--email-column", r->want->email, email_names, 1) < 0 ||
+	    find_column(r, 1, "--id-column", r->want->id, id_names, 1) < 0 ||
+	    find_column(r, 2, "--role-column", r->want->role, role_names, 0) < 0)
+		r->failed = CL_EX_USAGE;
+}
+
+static void
+trim(struct cl_buf *b)
+{
+	size_t i = 0, n = b->len;
+
+	while (i < n && strchr(" \t\r\n\v\f", b->p[i]) && b->p[i])
+		i++;
+	while (n > i && strchr(" \t\r\n\v\f", b->p[n - 1]) && b->p[n - 1])
+		n--;
+	if (i > 0)
+		memmove(b->p, b->p + i, n - i);
+	b->len = n - i;
+	b->p[b->len] = '\0';
+}
+
+static enum cm_xrole
+role_of(struct reader *r, struct cl_buf *role)
+{
+	enum cm_xrole x = CM_XROLE_UNKNOWN;
+
+	cm_header_squash(role->p, role->len, &r->tmp);
+	if (r->tmp.len == 0)
+		return CM_XROLE_UNKNOWN;
+	x = CM_XROLE_STAFF;
+	if (strstr(r->tmp.p, "student") || strcmp(r->tmp.p, "pupil") == 0 ||
+	    strcmp(r->tmp.p, "learner") == 0)
+		x = CM_XROLE_STUDENT;
+	return x;
+}
+
+static void
+data_row(struct reader *r)
+{
+	struct cm_export *x = r->x;
+	enum cm_email_class c;
+	uint64_t *v;
+	int added;
+	unsigned char flags;
+
+	x->st.rows++;
+	if (r->field != r->nfields) {
+		row_error(r, r->start, "the row has %zu fields, the header has %zu", r->field,
+		          r->nfields);
+		return;
+	}
+	trim(&r->cell[0]);
+	c = cm_email_norm(x->aliases, r->cell[0].p, r->cell[0].len, &r->key);
+	if (c != CM_EMAIL_OK) {
+		x->st.no_email++;
+		return;
+	}
+	trim(&r->cell[1]);
+	if (r->cell[1].len == 0) {
+		x->st.no_id++;
+		return;
+	}
+	v = cl_idmap_put(x->idx, r->key.p, r->key.len, &added);
+	if (!added) {
+		if (!(*v & V_DUP))
+			x->st.dup_rows++; /* the first row of the pair */
+		x->st.dup_rows++;
+		*v |= V_DUP;
+		return;
+	}
+	*v = (uint64_t)x->arena.len << V_SHIFT;
+	flags = (unsigned char)(r->ci[2] >= 0 ? role_of(r, &r->cell[2]) << R_ROLE_SHIFT : 0);
+	if (r->key.len != r->cell[0].len || memcmp(r->key.p, r->cell[0].p, r->key.len) != 0)
+		flags |= R_EMAIL;
+	cl_buf_addc(&x->arena, (char)flags);
+	cl_buf_add(&x->arena, r->cell[1].p, r->cell[1].len + 1);
+	if (flags & R_EMAIL)
+		cl_buf_add(&x->arena, r->cell[0].p, r->cell[0].len + 1);
+}
+
+static void
+on_field(void *s, size_t n, void *data)
+{
+	struct reader *r = data;
+	int k;
+
+	if (r->failed)
+		return;
+	if (!r->in_row) {
+		r->in_row = 1;
+		r->start = r->line;
+	}
+	if (!r->header_done) {
+		const char *p = s ? s : "";
+		struct cl_buf shown = CL_BUF_INIT;
+
+		if (r->field >= CM_CSV_COLUMNS_MAX) {
+			row_error(r, r->start, "the header has more than %d columns",
+			          CM_CSV_COLUMNS_MAX);
+			return;
+		}
+		cl_buf_add(&shown, p, n < NAME_SHOWN ? n : NAME_SHOWN);
+		trim(&shown);
+		r->hnames = cl_xreallocarray(r->hnames, r->field + 1, sizeof *r->hnames);
+		r->hnames[r->field] = cl_buf_detach(&shown, NULL);
+		r->nfields = ++r->field;
+		return;
+	}
+	for (k = 0; k < 3; k++)
+		if (r->ci[k] >= 0 && (size_t)r->ci[k] == r->field)
+			cl_buf_add(&r->cell[k], s ? s : "", s ? n : 0);
+	r->field++;
+}
+
+static void
+on_row(int c, void *data)
+{
+	struct reader *r = data;
+	int k;
+
+	(void)c;
+	if (r->failed)
+		return;
+	if (!r->in_row) { /* cannot happen: libcsv ends no row it did not start */
+		r->start = r->line;
+	}
+	if (!r->header_done)
+		header_done(r);
+	else
+		data_row(r);
+	for (k = 0; k < 3; k++)
+		cl_buf_reset(&r->cell[k]);
+	r->field = 0;
+	r->in_row = 0;
+}
+
+/* Feeds one physical line (or the part of it in this chunk) to libcsv. */
+static int
+feed(struct reader *r, struct csv_parser *p, const char *s, size_t n)
+{
+	size_t i, got;
+
+	if (!r->in_row)
+		for (i = 0; i < n; i++)
+			if (!strchr(" \t\r\n", s[i]) || s[i] == '\0') {
+				r->in_row = 1;
+				r->start = r->line;
+				break;
+			}
+	got = csv_parse(p, s, n, on_field, on_row, r);
+	if (r->failed)
+		return -1;
+	if (got < n) {
+		int e = csv_error(p);
+
+		if (e == CSV_EPARSE)
+			row_error(r, r->line,
+			          "malformed quoting: a '\"' inside a field that is not quoted, or "
+			          "text after a closing quote");
+		else
+			row_error(r, r->line, "a field is longer than %zu bytes", CM_CSV_FIELD_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+read_all(struct reader *r, int fd, struct csv_parser *p)
+{
+	char *buf = cl_xmalloc(READ_CHUNK);
+	size_t have = 0, off;
+	int first = 1, rc = 0;
+	ssize_t got;
+
+	for (;;) {
+		do
+			got = read(fd, buf + have, READ_CHUNK - have);
+		while (got < 0 && errno == EINTR);
+		if (got < 0) {
+			cl_diag("CL301", "%s: cannot read the School Manager export:", r->x->path);
+			rc = CL_EX_NOINPUT;
+			break;
+		}
+		have += (size_t)got;
+		if (first && got > 0 && have < 3)
+			continue; /* need three bytes to see a BOM */
+		off = 0;
+		if (first && have >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+			off = 3;
+		first = 0;
+		while (off < have) {
+			const char *nl = memchr(buf + off, '\n', have - off);
+			size_t n = nl ? (size_t)(nl - (buf + off)) + 1 : have - off;
+
+			if (feed(r, p, buf + off, n) < 0) {
+				rc = r->failed;
+				goto out;
+			}
+			if (nl)
+				r->line++;
+			off += n;
+		}
+		have = 0;
+		if (got == 0)
+			break;
+	}
+	if (rc == 0) {
+		if (csv_fini(p, on_field, on_row, r) != 0) {
+			if (!r->failed)
+				row_error(r, r->start,
+				          "a quoted field that starts in this row is never closed");
+			rc = r->failed;
+		} else if (r->failed) {
+			rc = r->failed;
+		} else if (!r->header_done) {
+			cl_diag("CL304",
+			        "%s: the School Manager export is empty: not even a header",
+			        r->x->path);
+			rc = CL_EX_DATAERR;
+		}
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+int
+cm_export_load(struct cm_export **out, const char *path, const struct cm_columns *cols,
+               const struct cm_aliases *aliases)
+{
+	struct cm_export *x = cl_xcalloc(1, sizeof *x);
+	struct reader r;
+	struct csv_parser p;
+	int fd, rc, k;
+	size_t i;
+
+	*out = NULL;
+	x->path = path;
+	x->aliases = aliases;
+	x->idx = cl_idmap_new();
+	cl_buf_init(&x->arena);
+	cl_buf_init(&x->out_email);
+	memset(&r, 0, sizeof r);
+	r.x = x;
+	r.want = cols;
+	r.line = 1;
+	r.ci[0] = r.ci[1] = r.ci[2] = -1;
+	if (strcmp(path, "-") == 0) {
+		fd = STDIN_FILENO;
+	} else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		cl_diag("CL301", "%s: cannot open the School Manager export:", path);
+		cm_export_free(x);
+		return CL_EX_NOINPUT;
+	}
+	if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
+		cl_oom();
+	csv_set_realloc_func(&p, capped_realloc);
+	rc = read_all(&r, fd, &p);
+	csv_free(&p);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	for (i = 0; i < r.nfields; i++)
+		free(r.hnames[i]);
+	free(r.hnames);
+	for (k = 0; k < 3; k++)
+		cl_buf_release(&r.cell[k]);
+	cl_buf_release(&r.key);
+	cl_buf_release(&r.tmp);
+	if (rc != 0) {
+		cm_export_free(x);
+		return rc;
+	}
+	*out = x;
+	return 0;
+}
+
+void
+cm_export_free(struct cm_export *x)
+{
+	int k;
+
+	if (!x)
+		return;
+	cl_idmap_free(x->idx);
+	cl_buf_release(&x->arena);
+	cl_buf_release(&x->out_email);
+	for (k = 0; k < 3; k++)
+		free(x->col[k]);
+	free(x);
+}
+
+const char *
+cm_export_column(const struct cm_export *x, char which)
+{
+	return x->col[which == 'e' ? 0 : which == 'i' ? 1 : 2];
+}
+
+enum cm_find
+cm_export_claim(struct cm_export *x, const char *key, size_t n, const char **id, const char **email,
+                enum cm_xrole *role)
+{
+	uint64_t *v = cl_idmap_get(x->idx, key, n);
+	const char *rec;
+	unsigned char flags;
+
+	if (!v)
+		return CM_FIND_NONE;
+	if (*v & V_DUP)
+		return CM_FIND_DUP;
+	if (!(*v & V_MATCHED)) {
+		*v |= V_MATCHED;
+		x->st.matched++;
+	}
+	rec = x->arena.p + (*v >> V_SHIFT);
+	flags = (unsigned char)rec[0];
+	*id = rec + 1;
+	if (flags & R_EMAIL) {
+		*email = *id + strlen(*id) + 1;
+	} else {
+		cl_buf_reset(&x->out_email);
+		cl_buf_add(&x->out_email, key, n);
+		*email = x->out_email.p;
+	}
+	*role = (enum cm_xrole)(flags >> R_ROLE_SHIFT);
+	return CM_FIND_ONE;
+}
+
+const struct cm_export_stats *
+cm_export_stats(const struct cm_export *x)
+{
+	return &x->st;
+}
+
+size_t
+cm_export_bytes(const struct cm_export *x)
+{
+	return cl_idmap_bytes(x->idx) + x->arena.cap;
+}

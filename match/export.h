@@ -1,0 +1,72 @@
+/*
+ * export.h: the School Manager user export (CSV) as an index from
+ * normalised email to account: the only thing cl-match holds in memory
+ * besides the roster's email counts.
+ */
+#ifndef CM_EXPORT_H
+#define CM_EXPORT_H
+
+#include <stddef.h>
+
+#include "email.h"
+
+/* The longest field the CSV reader accepts (its buffer is capped at this). */
+#define CM_CSV_FIELD_MAX ((size_t)1 << 20)
+/* The most columns a header may have. */
+#define CM_CSV_COLUMNS_MAX 4096
+
+/* Column names given on the command line (NULL: find by the usual spellings). */
+struct cm_columns {
+	const char *email, *id, *role;
+};
+
+/* An export account's role, when the export has a role column. */
+enum cm_xrole { CM_XROLE_UNKNOWN, CM_XROLE_STUDENT, CM_XROLE_STAFF };
+
+struct cm_export_stats {
+	unsigned long long rows;     /* data rows (blank lines are not rows) */
+	unsigned long long no_email; /* rows whose email is empty or masked: not indexed */
+	unsigned long long no_id;    /* rows with an email but an empty id: not indexed */
+	unsigned long long dup_rows; /* rows whose email another row has too */
+	unsigned long long matched;  /* rows claimed by a roster user */
+};
+
+struct cm_export;
+
+/*
+ * Reads the export at path ("-" is standard input) into a new index,
+ * normalising emails with aliases (borrowed for the index's lifetime).
+ * Returns 0 with *out set, or an exit status (the diagnostic printed, with
+ * the code CL301-CL304) and *out NULL. The column names found go in
+ * *email_col etc. when not NULL (borrowed from the index).
+ */
+int cm_export_load(struct cm_export **out, const char *path, const struct cm_columns *cols,
+                   const struct cm_aliases *aliases);
+void cm_export_free(struct cm_export *x);
+
+/* The headers it chose, as they are written in the file. Borrowed. */
+const char *cm_export_column(const struct cm_export *x, char which); /* 'e', 'i', 'r' */
+
+enum cm_find { CM_FIND_NONE, CM_FIND_DUP, CM_FIND_ONE };
+
+/*
+ * Looks up a normalised email. CM_FIND_ONE: the row is marked matched and
+ * *id, *email (as written in the export, trimmed; borrowed until the next
+ * call) and *role describe it. When the key's row was already claimed the
+ * count of matched rows does not change.
+ */
+enum cm_find cm_export_claim(struct cm_export *x, const char *key, size_t n, const char **id,
+                             const char **email, enum cm_xrole *role);
+
+const struct cm_export_stats *cm_export_stats(const struct cm_export *x);
+/* Bytes the index holds, for the trailer. */
+size_t cm_export_bytes(const struct cm_export *x);
+
+/*
+ * How a header names a column, for comparing with the spellings: ASCII
+ * letters folded, and spaces, '_', '-' and '.' dropped ("E-mail Address"
+ * becomes "emailaddress"). Appends to out (emptied first).
+ */
+void cm_header_squash(const char *s, size_t n, struct cl_buf *out);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * report.h: the unmatched-users report (--unmatched FILE.csv): RFC 4180
+ * CSV with CRLF line ends, safe to open in a spreadsheet, created 0600 and
+ * written atomically (a temporary file renamed over FILE at the end), so a
+ * failed run never leaves half a report.
+ */
+#ifndef CM_REPORT_H
+#define CM_REPORT_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+struct cm_report;
+
+/*
+ * Starts the report that will replace path: a temporary file beside it.
+ * Returns NULL after a diagnostic (CL305) when it cannot be created.
+ */
+struct cm_report *cm_report_open(const char *path);
+
+/* Writes one row of n cells (cells[i] of lens[i] bytes). */
+void cm_report_row(struct cm_report *r, const char *const *cells, const size_t *lens, size_t n);
+
+/*
+ * Flushes, syncs and renames the report into place, then frees r. Returns 0,
+ * or -1 after a diagnostic (CL305), the temporary file removed.
+ */
+int cm_report_commit(struct cm_report *r);
+/* Removes the temporary file and frees r; an older report at path stays as it was. */
+void cm_report_abort(struct cm_report *r);
+
+/*
+ * Appends one CSV cell to out: a leading apostrophe when it starts with
+ * = + - @ TAB or CR (a spreadsheet would read a formula), quoted when it
+ * holds a comma, a quote, CR or LF (quotes doubled).
+ */
+void cm_csv_cell(struct cl_buf *out, const char *s, size_t n);
+
+#endif
