@@ -74,15 +74,15 @@ static const char *const reason_names[R_COUNT] = {
 	"tobedeleted",
 	"inactive",
 	"disabled",
-	"classes-off",
+	"no-classes",
 	"excluded-school",
-	"term-not-current",
+	"no-current-session",
 	"class-dropped",
 	"not-current",
 	"left",
 	"parents-off",
-	"no-email",
-	"unlinked",
+	"parent-no-email",
+	"parent-unlinked",
 	"user-dropped",
 };
 
@@ -393,13 +393,13 @@ course(struct filter *f)
 	if (why != R_KEEP)
 		return why;
 	if (!f->o->classes)
-		return R_CLASSES_OFF;
+		return R_NO_CLASSES;
 	if (excluded_ref(f, F_ORG))
 		return R_EXCLUDED;
 	return R_KEEP;
 }
 
-/* Respect Academic Sessions: R_KEEP or R_TERM, counting the notes. */
+/* Respect Academic Sessions: R_KEEP or R_NO_SESSION, counting the notes. */
 static enum filter_reason
 class_terms(struct filter *f)
 {
@@ -428,13 +428,13 @@ class_terms(struct filter *f)
 		f->notes[N_CLASS_UNKNOWN_TERMS]++;
 		return R_KEEP;
 	}
-	return R_TERM;
+	return R_NO_SESSION;
 }
 
 static enum filter_reason class(struct filter *f) {
 	enum filter_reason why = by_status(f);
 
-	if (why == R_KEEP && !f->o->classes) return R_CLASSES_OFF;
+	if (why == R_KEEP && !f->o->classes) return R_NO_CLASSES;
 	if (why == R_KEEP && excluded_ref(f, F_SCHOOL)) why = R_EXCLUDED;
 	if (why == R_KEEP && f->o->sessions) why = class_terms(f);
 	if (f->o->classes) set_flags(f, f->classes, f->sid, why == R_KEEP ? CLS_KEPT : 0);
@@ -464,7 +464,7 @@ enrollment(struct filter *f)
 	if (why != R_KEEP)
 		return why;
 	if (!f->o->classes)
-		return R_CLASSES_OFF;
+		return R_NO_CLASSES;
 	if (excluded_ref(f, F_SCHOOL))
 		return R_EXCLUDED;
 	cls = field(f, F_CLASS);
@@ -476,7 +476,10 @@ enrollment(struct filter *f)
 	return R_KEEP;
 }
 
-/* A usable email: not empty once trimmed, with an '@'. */
+/*
+ * A usable email, as cl-match judges one: once trimmed of white space, not
+ * empty, with an '@' and no '*' (a masked address, "j*****@example.org").
+ */
 static int
 has_email(struct filter *f)
 {
@@ -485,9 +488,9 @@ has_email(struct filter *f)
 
 	if (str(field(f, F_EMAIL), &f->tmp[0], &v, &n) < 0)
 		return 0;
-	while (n > 0 && (*v == ' ' || *v == '\t'))
+	while (n > 0 && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
 		v++, n--;
-	return n > 0 && memchr(v, '@', n) != NULL;
+	return n > 0 && memchr(v, '@', n) != NULL && memchr(v, '*', n) == NULL;
 }
 
 static int
@@ -553,14 +556,14 @@ parent(struct filter *f)
 
 	if (why == R_KEEP && disabled(f))
 		why = R_DISABLED;
-	if (why == R_KEEP && !f->o->parents)
-		why = R_PARENTS_OFF;
 	if (why == R_KEEP && user_excluded(f))
 		why = R_EXCLUDED;
+	if (why == R_KEEP && !f->o->parents)
+		why = R_PARENTS_OFF;
 	if (why == R_KEEP && !has_email(f))
-		why = R_NO_EMAIL;
+		why = R_PARENT_NO_EMAIL;
 	if (why == R_KEEP && !linked(f))
-		why = R_UNLINKED;
+		why = R_PARENT_UNLINKED;
 	set_flags(f, f->users, f->sid, why == R_KEEP ? U_SEEN | U_KEPT : U_SEEN);
 	return why;
 }
