@@ -56,6 +56,19 @@ utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 	return len;
 }
 
+int
+cm_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i, len;
+	uint32_t c;
+
+	for (i = 0; i < n; i += len)
+		if ((len = utf8_decode(u + i, n - i, &c)) == 0)
+			return 0;
+	return 1;
+}
+
 static void
 utf8_encode(uint32_t c, struct cl_buf *out)
 {
@@ -264,7 +277,7 @@ int
 cm_email_masked(const char *p, size_t n)
 {
 	const char *at = NULL, *dom;
-	size_t i, ln, dn, stars = 0;
+	size_t i, ln, dn;
 
 	for (i = 0; i < n; i++)
 		if (p[i] == '@')
@@ -276,14 +289,9 @@ cm_email_masked(const char *p, size_t n)
 	dn = n - ln - 1;
 	if (ln == 0 || dn == 0)
 		return 1;
-	for (i = 0; i < ln; i++) {
-		if (p[i] == '*') {
-			stars++;
-			if (i > 0 && p[i - 1] == '*')
-				return 1;
-		}
-	}
-	if (stars == ln || placeholder_word(p, ln))
+	if (memchr(p, '*', n))
+		return 1;
+	if (placeholder_word(p, ln))
 		return 1;
 	if ((dn == 7 && memcmp(dom, "invalid", 7) == 0) ||
 	    (dn == 8 && memcmp(dom, "redacted", 8) == 0) || ends_with(dom, dn, ".invalid"))

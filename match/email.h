@@ -45,8 +45,8 @@ enum cm_email_class cm_email_norm(const struct cm_aliases *a, const char *s, siz
 /*
  * 1 when the normalised address p (n bytes, non-empty) is a redaction or a
  * placeholder rather than an address: it has no '@'; the part before the
- * last '@' (the local part) or the part after it (the domain) is empty; the
- * local part is all asterisks or holds "**"; the local part is one of the
+ * last '@' (the local part) or the part after it (the domain) is empty; it
+ * holds an asterisk anywhere (DataGuard's mask); the local part is one of the
  * placeholder words (redacted, masked, hidden, private, withheld, noemail,
  * no-email, no_email, no.email, none, null, nil, unknown, placeholder,
  * optionally in [] () or <>); or the domain is "invalid", "redacted" or
@@ -61,5 +61,8 @@ int cm_email_masked(const char *p, size_t n);
  * does the whole input when it is not valid UTF-8.
  */
 void cm_nfc(const char *s, size_t n, struct cl_buf *out);
+
+/* 1 when the n bytes at s are valid UTF-8 (no overlong forms, no surrogates). */
+int cm_utf8_valid(const char *s, size_t n);
 
 #endif

@@ -190,6 +190,8 @@ trim(struct cl_buf *b)
 {
 	size_t i = 0, n = b->len;
 
+	if (!b->p)
+		return;
 	while (i < n && strchr(" \t\r\n\v\f", b->p[i]) && b->p[i])
 		i++;
 	while (n > i && strchr(" \t\r\n\v\f", b->p[n - 1]) && b->p[n - 1])
@@ -221,7 +223,7 @@ data_row(struct reader *r)
 	struct cm_export *x = r->x;
 	enum cm_email_class c;
 	uint64_t *v;
-	int added;
+	int added, k;
 	unsigned char flags;
 
 	x->st.rows++;
@@ -229,6 +231,14 @@ data_row(struct reader *r)
 		row_error(r, r->start, "the row has %zu fields, the header has %zu", r->field,
 		          r->nfields);
 		return;
+	}
+	for (k = 0; k < 3; k++) {
+		if (!cm_utf8_valid(r->cell[k].p ? r->cell[k].p : "", r->cell[k].len)) {
+			row_error(r, r->start,
+			          "the %s field is not UTF-8: save the export as \"CSV UTF-8\"",
+			          k == 0 ? "email" : k == 1 ? "id" : "role");
+			return;
+		}
 	}
 	trim(&r->cell[0]);
 	c = cm_email_norm(x->aliases, r->cell[0].p, r->cell[0].len, &r->key);
