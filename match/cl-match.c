@@ -55,6 +55,7 @@ struct opts {
 	const char *users;
 	const char *unmatched;
 	const char *input;
+	const char *input_name; /* for messages: the path, or "<stdin>" */
 	struct cm_columns cols;
 	struct cm_aliases aliases;
 	jv alias_args;
@@ -76,7 +77,7 @@ struct run {
 	size_t f_email, f_match, f_unmatched;
 	int replayed;
 	unsigned long long users, parents, matched[3], unmatched[R_COUNT], role_differs;
-	unsigned long long usable;
+	unsigned long long usable, withheld;
 };
 
 static const char usage_text[] =
@@ -191,6 +192,7 @@ parse_opts(struct opts *o, int argc, char *argv[])
 	if (argc - optind > 1)
 		return usage_error("one input at most, not %d", argc - optind);
 	o->input = optind < argc ? argv[optind] : "-";
+	o->input_name = strcmp(o->input, "-") == 0 ? "<stdin>" : o->input;
 	if (!o->users)
 		return usage_error("--users EXPORT.csv is required");
 	if (strcmp(o->users, "-") == 0 && strcmp(o->input, "-") == 0)
@@ -234,7 +236,7 @@ take_user(struct run *r, const struct cl_line *ln)
 		cl_stage_fail(&r->st, "CL307",
 		              "%s:%llu: the user already has a \"match\": the stream went through "
 		              "cl-match before",
-		              r->o->input, ln->lineno);
+		              r->o->input_name, ln->lineno);
 		return -1;
 	}
 	if (!r->spool && !(r->spool = cm_spool_new(&dir))) {
@@ -417,6 +419,8 @@ set_counts(struct run *r)
 	cl_stage_count(&r->st, "unmatched_users", (double)total);
 	r->st.counts = jv_object_set(r->st.counts, jv_string("unmatched"), un);
 	cl_stage_count(&r->st, "parents", (double)r->parents);
+	if (r->withheld)
+		cl_stage_count(&r->st, "users_withheld", (double)r->withheld);
 	cl_stage_count(&r->st, "export_rows", (double)xs->rows);
 	cl_stage_count(&r->st, "export_rows_unmatched", (double)(xs->rows - xs->matched));
 	cl_stage_count(&r->st, "export_rows_no_email", (double)xs->no_email);
@@ -439,7 +443,7 @@ process(struct run *r)
 		case CL_K_HEADER:
 			if (cl_stage_write_header(&r->st, stdout, &ln, jv_invalid()) < 0) {
 				cl_stage_fail(&r->st, "CL009", "%s:%llu: the header is not valid",
-				              r->o->input, ln.lineno);
+				              r->o->input_name, ln.lineno);
 				return -1;
 			}
 			break;
@@ -461,11 +465,13 @@ process(struct run *r)
 	}
 	if (rc < 0) {
 		cl_stage_fail_read(&r->st, r->rd);
-		if (!r->replayed && r->spool && cm_spool_count(r->spool) > 0)
+		if (!r->replayed && r->spool && cm_spool_count(r->spool) > 0) {
+			r->withheld = cm_spool_count(r->spool);
 			cl_stage_warn(&r->st, "CL308",
 			              "the stream stopped among the users: their %llu lines are "
 			              "withheld, since a duplicate email may be in what is missing",
 			              cm_spool_count(r->spool));
+		}
 		return -1;
 	}
 	if (r->usable > 0 && r->matched[0] + r->matched[1] + r->matched[2] == 0)
@@ -527,7 +533,7 @@ main(int argc, char *argv[])
 		cl_oom();
 	r.res = cl_json_result_new(r.q);
 	r.roster = cl_idmap_new();
-	r.rd = cl_reader_new(fd, strcmp(o.input, "-") == 0 ? "<stdin>" : o.input, o.max_line);
+	r.rd = cl_reader_new(fd, o.input_name, o.max_line);
 	r.f_email = cl_reader_want(r.rd, "data.email");
 	r.f_match = cl_reader_want(r.rd, "match");
 	r.f_unmatched = cl_reader_want(r.rd, "unmatched");

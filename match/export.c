@@ -236,7 +236,9 @@ data_row(struct reader *r)
 		if (!cm_utf8_valid(r->cell[k].p ? r->cell[k].p : "", r->cell[k].len)) {
 			row_error(r, r->start,
 			          "the %s field is not UTF-8: save the export as \"CSV UTF-8\"",
-			          k == 0 ? "email" : k == 1 ? "id" : "role");
+			          k == 0   ? "email"
+			          : k == 1 ? "id"
+			                   : "role");
 			return;
 		}
 	}
