@@ -1,22 +1,392 @@
-/* cl-load: not implemented yet. */
-#include <stdio.h>
+/*
+ * cl-load: reads the matched roster stream, compares it with what the last
+ * sync loaded (the state, SQLite), and writes the change set that brings
+ * School Manager up to date (docs/changeset.md). The new state and the sync
+ * record are committed in one transaction, after the change set was written
+ * and flushed: killed at any instant, the state is the old one or the new
+ * one, and a rerun writes the same change set.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "diag.h"
-#include "stream.h"
+#include "errors.h"
+#include "load.h"
+
+#define USAGE                                                                                   \
+	"usage: cl-load --state FILE.db [--dry-run] [--allow-deletes] [--max-delete PERCENT]\n" \
+	"               [--report FILE.json] [FILE]\n"                                          \
+	"       cl-load --state FILE.db --reset | --last-sync | --history [N] | --show-sync ID\n"
+
+enum { O_RESET = 256, O_LAST, O_HISTORY, O_SHOW };
+
+static const struct option longopts[] = {
+	{ "state", required_argument, NULL, 's' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "allow-deletes", no_argument, NULL, 'a' },
+	{ "max-delete", required_argument, NULL, 'm' },
+	{ "report", required_argument, NULL, 'r' },
+	{ "reset", no_argument, NULL, O_RESET },
+	{ "last-sync", no_argument, NULL, O_LAST },
+	{ "history", optional_argument, NULL, O_HISTORY },
+	{ "show-sync", required_argument, NULL, O_SHOW },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void
+help(void)
+{
+	printf("%s\n"
+	       "Writes the change set that brings School Manager up to date with the matched\n"
+	       "roster stream (cl-match's output) in FILE or stdin, and records the sync.\n\n"
+	       "  -s, --state FILE.db      the integration's state (created on first use)\n"
+	       "  -n, --dry-run            write the change set, change nothing\n"
+	       "  -a, --allow-deletes      let deletions the guard would withhold through, once\n"
+	       "  -m, --max-delete PERCENT the deletion guard's limit per entity type (10)\n"
+	       "  -r, --report FILE.json   write the Sync Details there (0600)\n"
+	       "      --reset              clear the last sync date (the next sync is a full one)\n"
+	       "      --last-sync          print the last sync date\n"
+	       "      --history [N]        print the last N syncs, newest first (20)\n"
+	       "      --show-sync ID       print one sync's Sync Details\n"
+	       "  -h, --help               this help\n"
+	       "  -V, --version            the version\n",
+	       USAGE);
+}
+
+static int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", cl_progname());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n%s", USAGE);
+	return CL_EX_USAGE;
+}
+
+static int
+parse_ll(const char *s, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (!*s || *s == '+' || *s == '-' || *s == ' ')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_percent(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!*s || *s == '+' || *s == '-' || *s == ' ')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v >= 0 && v <= 100))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+void
+ld_error(struct ld *L, const char *code, const char *fmt, ...)
+{
+	const struct cl_error_def *d = cl_error_lookup(code);
+	int st = d ? d->status : CL_EX_SOFTWARE;
+	struct cl_buf msg = CL_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	cl_stage_warn(&L->st, code, "%s", msg.p);
+	cl_buf_release(&msg);
+	if (L->status == 0 || (L->status == CL_EX_PARTIAL && st != 0))
+		L->status = st;
+}
+
+/* Reads the options; returns -1 to go on, or the exit status. */
+static int
+options(struct ld *L, int argc, char *argv[])
+{
+	struct ld_opts *o = &L->o;
+	long long v;
+	int c, modes = 0;
+
+	o->max_delete = 10;
+	o->history_n = 20;
+	while ((c = getopt_long(argc, argv, "s:nam:r:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->state = optarg;
+			break;
+		case 'n':
+			o->dry_run = 1;
+			break;
+		case 'a':
+			o->allow_deletes = 1;
+			break;
+		case 'm':
+			if (parse_percent(optarg, &o->max_delete) < 0)
+				return usage_error(
+				        "--max-delete: '%s' is not a percentage from 0 to 100",
+				        optarg);
+			break;
+		case 'r':
+			o->report = optarg;
+			break;
+		case O_RESET:
+			o->mode = LD_M_RESET;
+			modes++;
+			break;
+		case O_LAST:
+			o->mode = LD_M_LAST;
+			modes++;
+			break;
+		case O_HISTORY:
+			o->mode = LD_M_HISTORY;
+			modes++;
+			if (optarg) {
+				if (parse_ll(optarg, 1, 1000000, &v) < 0)
+					return usage_error("--history: '%s' is not a count",
+					                   optarg);
+				o->history_n = (long)v;
+			}
+			break;
+		case O_SHOW:
+			o->mode = LD_M_SHOW;
+			modes++;
+			if (parse_ll(optarg, 1, (long long)1 << 53, &o->show_id) < 0)
+				return usage_error("--show-sync: '%s' is not a sync id", optarg);
+			break;
+		case 'h':
+			help();
+			return 0;
+		case 'V':
+			printf("cl-load %s\n", CL_VERSION);
+			return 0;
+		default:
+			fprintf(stderr, "%s", USAGE);
+			return CL_EX_USAGE;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (!o->state)
+		return usage_error("--state is required");
+	if (modes > 1)
+		return usage_error(
+		        "--reset, --last-sync, --history and --show-sync exclude each other");
+	if (o->mode == LD_M_HISTORY && argc == 1 && parse_ll(argv[0], 1, 1000000, &v) == 0) {
+		o->history_n = (long)v; /* --history N, as well as --history=N */
+		argc--;
+	}
+	if (o->mode != LD_M_SYNC && (argc > 0 || o->dry_run || o->allow_deletes || o->report))
+		return usage_error("--reset, --last-sync, --history and --show-sync take no other "
+		                   "option or operand");
+	if (argc > 1)
+		return usage_error("one input at most");
+	if (argc == 1 && strcmp(argv[0], "-") != 0)
+		o->input = argv[0];
+	return -1;
+}
+
+static void
+ld_init(struct ld *L)
+{
+	memset(L, 0, sizeof *L);
+	L->prev = jv_null();
+	L->summary = jv_object();
+	L->upstream_codes = jv_array();
+	L->unmatched_by = jv_object();
+	L->skipped = jv_object();
+	cl_stage_init(&L->st, "cl-load");
+	cl_iso8601(cl_now(), L->started);
+}
+
+static void
+ld_release(struct ld *L)
+{
+	ld_state_close(L);
+	ld_fields_release();
+	jv_free(L->prev);
+	jv_free(L->summary);
+	jv_free(L->upstream_codes);
+	jv_free(L->unmatched_by);
+	jv_free(L->skipped);
+	cl_stage_release(&L->st);
+}
+
+/* The sync id (one more than the last recorded) and the previous sync. */
+static int
+previous(struct ld *L)
+{
+	sqlite3_stmt *s = ld_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC "
+	                                "LIMIT 1");
+	char *last;
+	int rc;
+
+	if (!s)
+		return -1;
+	rc = sqlite3_step(s);
+	L->sync_id = 1;
+	if (rc == SQLITE_ROW) {
+		L->sync_id = sqlite3_column_int64(s, 0) + 1;
+		jv_free(L->prev);
+		L->prev = jv_object_set(jv_object(), jv_string("sync"),
+		                        jv_number((double)sqlite3_column_int64(s, 0)));
+		L->prev = jv_object_set(L->prev, jv_string("finished"),
+		                        jv_string((const char *)sqlite3_column_text(s, 1)));
+		L->prev = jv_object_set(L->prev, jv_string("status"),
+		                        jv_string((const char *)sqlite3_column_text(s, 2)));
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		ld_db_error(L, "reading the history");
+		return -1;
+	}
+	last = ld_meta_get(L, "last_sync");
+	if (jv_get_kind(L->prev) == JV_KIND_OBJECT)
+		L->prev = jv_object_set(L->prev, jv_string("last_sync"),
+		                        last ? jv_string(last) : jv_null());
+	free(last);
+	return 0;
+}
+
+static int
+commit(struct ld *L)
+{
+	if (L->o.dry_run)
+		return 0;
+	if (ld_exec(L, "COMMIT") < 0)
+		return -1;
+	L->in_txn = 0;
+	return 0;
+}
+
+/* A sync: the pass, the change set, then the commit. */
+static void
+sync_run(struct ld *L)
+{
+	int fd = 0, rc, began = 0;
+
+	if (ld_state_open(L, !L->o.dry_run, 1) < 0)
+		return;
+	if (L->o.input && (fd = open(L->o.input, O_RDONLY | O_CLOEXEC)) < 0) {
+		ld_error(L, "CL007", "cannot open '%s': %s", L->o.input, strerror(errno));
+		return;
+	}
+	if (previous(L) < 0 || ld_exec(L, "SAVEPOINT work") < 0)
+		goto out;
+	rc = ld_ingest(L, fd, L->o.input ? L->o.input : "<stdin>");
+	if (rc == 0)
+		rc = ld_join(L);
+	if (rc == 0) {
+		ld_put_jv(stdout, ld_begin(L));
+		began = 1;
+		rc = ld_diff(L, stdout);
+	}
+	if (rc < 0) {
+		/* Nothing applied: only the record of a failed sync is kept. */
+		L->failed = 1;
+		if (L->status == 0 || L->status == CL_EX_PARTIAL)
+			ld_error(L, "CL425", "the sync failed");
+		if (ld_exec(L, "ROLLBACK TO work") < 0)
+			goto out;
+		memset(L->c, 0, sizeof L->c);
+		L->matched_students = L->matched_teachers = L->matched_other = L->unmatched = 0;
+		jv_free(L->unmatched_by);
+		L->unmatched_by = jv_object();
+		if (!began)
+			ld_put_jv(stdout, ld_begin(L));
+	}
+	cl_iso8601(cl_now(), L->finished);
+	ld_put_jv(stdout, ld_details(L, 1));
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		ld_error(L, "CL006", "cannot write the change set: %s", strerror(errno));
+		L->failed = 1;
+		if (ld_exec(L, "ROLLBACK TO work") < 0)
+			goto out;
+	}
+	if (!L->o.dry_run &&
+	    (ld_record_sync(L) < 0 || ld_exec(L, "RELEASE work") < 0 || commit(L) < 0))
+		goto out;
+	if (L->o.report)
+		ld_write_report(L, L->o.report);
+out:
+	if (fd > 0)
+		close(fd);
+}
+
+static void
+other_mode(struct ld *L)
+{
+	char *v;
+
+	switch (L->o.mode) {
+	case LD_M_RESET:
+		if (ld_state_open(L, 0, 1) < 0 || L->db_absent)
+			return;
+		if (ld_meta_set(L, "last_sync", NULL) == 0)
+			commit(L);
+		break;
+	case LD_M_LAST:
+		if (ld_state_open(L, 0, 0) < 0 || L->db_absent)
+			return;
+		v = ld_meta_get(L, "last_sync");
+		if (v)
+			printf("%s\n", v);
+		free(v);
+		break;
+	case LD_M_HISTORY:
+		if (ld_state_open(L, 0, 0) == 0)
+			ld_show_history(L, L->o.history_n);
+		break;
+	case LD_M_SHOW:
+		if (ld_state_open(L, 0, 0) == 0)
+			ld_show_sync(L, L->o.show_id);
+		break;
+	}
+}
 
 int
 main(int argc, char *argv[])
 {
+	static char outbuf[1 << 16];
+	struct ld L;
+	int status;
+
 	cl_diag_init(argv[0]);
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-		printf("usage: cl-load (not implemented yet: exits 70)\n");
-		return 0;
-	}
-	if (argc > 1 && (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version"))) {
-		printf("cl-load %s\n", CL_VERSION);
-		return 0;
-	}
-	cl_diag("CL090", "not implemented");
-	return CL_EX_SOFTWARE;
+	ld_init(&L);
+	status = options(&L, argc, argv);
+	if (status >= 0)
+		goto done;
+	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	if (L.o.mode == LD_M_SYNC)
+		sync_run(&L);
+	else
+		other_mode(&L);
+	status = L.status;
+	if (cl_close_stdout() < 0 && status == 0)
+		status = CL_EX_IOERR;
+done:
+	ld_release(&L);
+	return status;
 }

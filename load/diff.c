@@ -1,0 +1,296 @@
+/*
+ * diff.c: the change set, and the new state written beside it in the run's
+ * transaction (committed by the caller only after stdout was flushed).
+ *
+ * Order (docs/changeset.md): first the creates and updates, entity by
+ * entity (users, classes, memberships, contacts, relationships); then the
+ * deletions in the reverse entity order; within one entity, by id in byte
+ * order (a composite id sorts by its first part, then its second).
+ */
+#include <string.h>
+
+#include "diag.h"
+#include "load.h"
+
+static const char *const ent_names[LD_NENT] = { "user", "class", "membership", "contact",
+	                                        "relationship" };
+static const char *const ent_plurals[LD_NENT] = { "users", "classes", "memberships", "contacts",
+	                                          "relationships" };
+static const char *const op_names[LD_NENT][3] = {
+	{ "link", "update", "unlink" }, { "create", "update", "delete" },
+	{ "add", "update", "remove" },  { "create", "update", "delete" },
+	{ "add", "update", "remove" },
+};
+/* The two parts of a composite id (memberships, relationships). */
+static const char *const id_parts[LD_NENT][2] = {
+	{ NULL, NULL }, { NULL, NULL },          { "class", "user" },
+	{ NULL, NULL }, { "parent", "student" },
+};
+
+const char *
+ld_ent_name(enum ld_ent e)
+{
+	return ent_names[e];
+}
+
+const char *
+ld_ent_plural(enum ld_ent e)
+{
+	return ent_plurals[e];
+}
+
+const char *
+ld_op_name(enum ld_ent e, int which)
+{
+	return op_names[e][which];
+}
+
+static void
+put_id(struct cl_buf *b, enum ld_ent e, const char *id, size_t n)
+{
+	const char *sep;
+
+	if (!id_parts[e][0] || !(sep = memchr(id, 0x1f, n))) {
+		cl_buf_adds(b, ",\"id\":");
+		cl_json_put_str(b, id, n);
+		return;
+	}
+	cl_buf_addf(b, ",\"%s\":", id_parts[e][0]);
+	cl_json_put_str(b, id, (size_t)(sep - id));
+	cl_buf_addf(b, ",\"%s\":", id_parts[e][1]);
+	cl_json_put_str(b, sep + 1, n - (size_t)(sep - id) - 1);
+}
+
+/* Starts a change line: {"kind":"change","op":...,"entity":...,ids. */
+static void
+line_begin(struct cl_buf *b, enum ld_ent e, int which, const char *id, size_t n)
+{
+	cl_buf_reset(b);
+	cl_buf_addf(b, "{\"kind\":\"change\",\"op\":\"%s\",\"entity\":\"%s\"", op_names[e][which],
+	            ent_names[e]);
+	put_id(b, e, id, n);
+}
+
+static const char *
+col(sqlite3_stmt *s, int i, size_t *n)
+{
+	const char *p = (const char *)sqlite3_column_text(s, i);
+
+	*n = (size_t)sqlite3_column_bytes(s, i);
+	return p;
+}
+
+static long long
+count_old(struct ld *L, enum ld_ent e)
+{
+	sqlite3_stmt *s = ld_prepare(L, "SELECT count(*) FROM main.records WHERE entity = ?1");
+	long long v = -1;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int(s, 1, e);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	else
+		ld_db_error(L, "count");
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Creates and updates of e; the state gets each new or changed record. */
+static int
+upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
+{
+	sqlite3_stmt *q, *w = NULL;
+	struct ld_counts *c = &L->c[e];
+	int rc;
+
+	q = ld_prepare(L, "SELECT n.id, n.fields, o.fields, n.hash FROM temp.st_rec n"
+	                  " LEFT JOIN main.records o ON o.entity = n.entity AND o.id = n.id"
+	                  " WHERE n.entity = ?1 AND (o.hash IS NULL OR o.hash <> n.hash)"
+	                  " ORDER BY n.id");
+	if (!q)
+		return -1;
+	if (!L->o.dry_run &&
+	    !(w = ld_prepare(L,
+	                     "INSERT OR REPLACE INTO main.records(entity, id, hash, fields, sync)"
+	                     " VALUES (?1, ?2, ?3, ?4, ?5)"))) {
+		sqlite3_finalize(q);
+		return -1;
+	}
+	sqlite3_bind_int(q, 1, e);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		size_t idn, fn, on;
+		const char *id = col(q, 0, &idn), *f = col(q, 1, &fn), *of = col(q, 2, &on);
+		int which = sqlite3_column_type(q, 2) == SQLITE_NULL ? 0 : 1;
+
+		line_begin(b, e, which, id, idn);
+		cl_buf_adds(b, ",\"fields\":");
+		cl_buf_add(b, f, fn);
+		if (which == 1) {
+			size_t at;
+
+			cl_buf_adds(b, ",\"changed\":{");
+			at = b->len;
+			if (ld_changed(b, e, of, on, f, fn) <= 0) {
+				/* Same fields under another hash (an older encoding): no change. */
+				b->len = at;
+				which = -1;
+			}
+			cl_buf_addc(b, '}');
+		}
+		cl_buf_addc(b, '}');
+		if (which >= 0) {
+			cl_write_line(out, b->p, b->len);
+			if (which == 0)
+				c->created++;
+			else
+				c->updated++;
+		}
+		if (w) {
+			sqlite3_bind_int(w, 1, e);
+			sqlite3_bind_text(w, 2, id, (int)idn, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(w, 3, sqlite3_column_int64(q, 3));
+			sqlite3_bind_text(w, 4, f, (int)fn, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(w, 5, L->sync_id);
+			if (sqlite3_step(w) != SQLITE_DONE) {
+				ld_db_error(L, "writing the state");
+				sqlite3_reset(w);
+				rc = -1;
+				break;
+			}
+			sqlite3_reset(w);
+		}
+	}
+	if (rc != SQLITE_DONE && rc != -1)
+		ld_db_error(L, "reading the state");
+	sqlite3_finalize(q);
+	sqlite3_finalize(w);
+	if (rc != SQLITE_DONE)
+		return -1;
+	c->unchanged = c->staged - c->created - c->updated;
+	return 0;
+}
+
+static int
+deletions(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
+{
+	static const char *const pred =
+	        " WHERE entity = ?1 AND NOT EXISTS"
+	        " (SELECT 1 FROM temp.st_rec n WHERE n.entity = ?1 AND n.id = records.id)";
+	struct cl_buf sql = CL_BUF_INIT;
+	sqlite3_stmt *q;
+	long long n = 0;
+	int rc;
+
+	cl_buf_addf(&sql, "SELECT id, fields FROM main.records%s ORDER BY id", pred);
+	q = ld_prepare(L, sql.p);
+	if (!q) {
+		cl_buf_release(&sql);
+		return -1;
+	}
+	sqlite3_bind_int(q, 1, e);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		size_t idn, fn;
+		const char *id = col(q, 0, &idn), *f = col(q, 1, &fn);
+
+		line_begin(b, e, 2, id, idn);
+		cl_buf_adds(b, ",\"fields\":");
+		cl_buf_add(b, f, fn);
+		cl_buf_addc(b, '}');
+		cl_write_line(out, b->p, b->len);
+		n++;
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		ld_db_error(L, "reading the state");
+		cl_buf_release(&sql);
+		return -1;
+	}
+	L->c[e].deleted = n;
+	if (!L->o.dry_run) {
+		cl_buf_reset(&sql);
+		cl_buf_addf(&sql, "DELETE FROM main.records%s", pred);
+		q = ld_prepare(L, sql.p);
+		if (!q) {
+			cl_buf_release(&sql);
+			return -1;
+		}
+		sqlite3_bind_int(q, 1, e);
+		rc = sqlite3_step(q);
+		sqlite3_finalize(q);
+		if (rc != SQLITE_DONE) {
+			ld_db_error(L, "writing the state");
+			cl_buf_release(&sql);
+			return -1;
+		}
+	}
+	cl_buf_release(&sql);
+	return 0;
+}
+
+/* Decides whether e's deletions go out; reports why not. */
+static int
+may_delete(struct ld *L, enum ld_ent e, long long pending, int whole)
+{
+	struct ld_counts *c = &L->c[e];
+
+	if (pending <= 0)
+		return 0;
+	if (L->delta)
+		return 0; /* absence means nothing in a delta: not even withheld */
+	if (!whole) {
+		c->withheld = pending;
+		return 0;
+	}
+	if (!L->o.allow_deletes && c->old >= 20 &&
+	    (double)pending * 100.0 > L->o.max_delete * (double)c->old) {
+		c->withheld = pending;
+		c->guard = 1;
+		ld_error(
+		        L, "CL412",
+		        "deletion guard: %lld of %lld %s (%.1f%%) would be deleted, over the limit "
+		        "of %g%%: withheld (--allow-deletes lets them through)",
+		        pending, c->old, ent_plurals[e], (double)pending * 100.0 / (double)c->old,
+		        L->o.max_delete);
+		return 0;
+	}
+	return 1;
+}
+
+int
+ld_diff(struct ld *L, FILE *out)
+{
+	struct cl_buf b = CL_BUF_INIT;
+	int whole = L->complete && !L->delta, e, ok[LD_NENT] = { 0 };
+	long long withheld = 0;
+
+	for (e = 0; e < LD_NENT; e++) {
+		L->c[e].managed = (e != LD_CONTACT && e != LD_REL) || L->has_parents;
+		if ((L->c[e].old = count_old(L, e)) < 0)
+			goto fail;
+	}
+	for (e = 0; e < LD_NENT; e++)
+		if (L->c[e].managed && upserts(L, out, e, &b) < 0)
+			goto fail;
+	for (e = 0; e < LD_NENT; e++) {
+		struct ld_counts *c = &L->c[e];
+
+		if (c->managed)
+			ok[e] = may_delete(L, e, c->old - c->updated - c->unchanged, whole);
+		withheld += c->withheld;
+	}
+	if (L->delta)
+		ld_error(L, "CL411", "the stream is a delta: deletions are not computed");
+	if (!L->complete)
+		ld_error(L, "CL410", "the stream is incomplete: %lld deletion%s withheld", withheld,
+		         withheld == 1 ? "" : "s");
+	for (e = LD_NENT - 1; e >= 0; e--)
+		if (ok[e] && deletions(L, out, e, &b) < 0)
+			goto fail;
+	cl_buf_release(&b);
+	return 0;
+fail:
+	cl_buf_release(&b);
+	return -1;
+}

@@ -1,0 +1,254 @@
+/*
+ * report.c: the begin line, the Sync Details (the end line, --report, the
+ * sync record), and the View Log (--history, --show-sync).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "load.h"
+
+void
+ld_put_jv(FILE *out, jv v)
+{
+	jv s = jv_dump_string(v, 0);
+
+	cl_write_line(out, jv_string_value(s), (size_t)jv_string_length_bytes(jv_copy(s)));
+	jv_free(s);
+}
+
+static jv
+num(long long v)
+{
+	return jv_number((double)v);
+}
+
+static jv
+stream_obj(struct ld *L)
+{
+	jv s = jv_object();
+
+	s = jv_object_set(s, jv_string("complete"), jv_bool(L->complete));
+	s = jv_object_set(s, jv_string("delta"), jv_bool(L->delta));
+	s = jv_object_set(s, jv_string("parents"), jv_bool(L->has_parents));
+	return s;
+}
+
+jv
+ld_begin(struct ld *L)
+{
+	jv b = jv_object_set(jv_object(), jv_string("kind"), jv_string("begin"));
+
+	b = jv_object_set(b, jv_string("sync"), num(L->sync_id));
+	b = jv_object_set(b, jv_string("started"), jv_string(L->started));
+	b = jv_object_set(b, jv_string("dry_run"), jv_bool(L->o.dry_run));
+	b = jv_object_set(b, jv_string("previous"), jv_copy(L->prev));
+	b = jv_object_set(b, jv_string("stream"),
+	                  jv_object_merge(stream_obj(L), jv_copy(L->summary)));
+	return b;
+}
+
+const char *
+ld_status_name(struct ld *L)
+{
+	if (L->failed || (L->status != 0 && L->status != CL_EX_PARTIAL))
+		return "failed";
+	return L->status == CL_EX_PARTIAL ? "partial" : "success";
+}
+
+static jv
+codes(struct ld *L)
+{
+	jv out = jv_array();
+	int i, j, n = jv_array_length(jv_copy(L->st.errors)), dup;
+
+	for (i = 0; i < n; i++) {
+		jv c = jv_object_get(jv_array_get(jv_copy(L->st.errors), i), jv_string("code"));
+
+		for (dup = 0, j = 0; j < jv_array_length(jv_copy(out)) && !dup; j++)
+			dup = jv_equal(jv_array_get(jv_copy(out), j), jv_copy(c));
+		if (dup)
+			jv_free(c);
+		else
+			out = jv_array_append(out, c);
+	}
+	return out;
+}
+
+jv
+ld_details(struct ld *L, int with_kind)
+{
+	jv d = jv_object(), c = jv_object(), e;
+	long long imported =
+	        L->c[LD_CLASS].created + L->c[LD_CLASS].updated + L->c[LD_CLASS].unchanged;
+	int i;
+
+	if (with_kind)
+		d = jv_object_set(d, jv_string("kind"), jv_string("end"));
+	d = jv_object_set(d, jv_string("sync"), num(L->sync_id));
+	d = jv_object_set(d, jv_string("started"), jv_string(L->started));
+	d = jv_object_set(d, jv_string("finished"), jv_string(L->finished));
+	d = jv_object_set(d, jv_string("status"), jv_string(ld_status_name(L)));
+	d = jv_object_set(d, jv_string("dry_run"), jv_bool(L->o.dry_run));
+	d = jv_object_set(d, jv_string("stream"), stream_obj(L));
+	c = jv_object_set(c, jv_string("unmatched_users"), num(L->unmatched));
+	c = jv_object_set(c, jv_string("matched_students"), num(L->matched_students));
+	c = jv_object_set(c, jv_string("matched_teachers"), num(L->matched_teachers));
+	c = jv_object_set(c, jv_string("matched_other"), num(L->matched_other));
+	c = jv_object_set(c, jv_string("imported_classes"), num(L->failed ? 0 : imported));
+	for (i = 0; i < LD_NENT; i++) {
+		const struct ld_counts *k = &L->c[i];
+
+		e = jv_object();
+		e = jv_object_set(e, jv_string("created"), num(k->created));
+		e = jv_object_set(e, jv_string("updated"), num(k->updated));
+		e = jv_object_set(e, jv_string("deleted"), num(k->deleted));
+		e = jv_object_set(e, jv_string("unchanged"), num(k->unchanged));
+		e = jv_object_set(e, jv_string("withheld"), num(k->withheld));
+		if (!k->managed)
+			e = jv_object_set(e, jv_string("synced"), jv_false());
+		c = jv_object_set(c, jv_string(ld_ent_plural(i)), e);
+	}
+	d = jv_object_set(d, jv_string("counts"), c);
+	d = jv_object_set(d, jv_string("unmatched"), jv_copy(L->unmatched_by));
+	d = jv_object_set(d, jv_string("skipped"), jv_copy(L->skipped));
+	d = jv_object_set(d, jv_string("codes"), codes(L));
+	d = jv_object_set(d, jv_string("errors"), jv_copy(L->st.errors));
+	d = jv_object_set(d, jv_string("upstream_codes"), jv_copy(L->upstream_codes));
+	return d;
+}
+
+int
+ld_record_sync(struct ld *L)
+{
+	sqlite3_stmt *s;
+	jv d = ld_details(L, 0), str = jv_dump_string(d, 0);
+	int rc;
+
+	s = ld_prepare(L, "INSERT INTO syncs(id, started, finished, status, details)"
+	                  " VALUES (?1, ?2, ?3, ?4, ?5)");
+	if (!s) {
+		jv_free(str);
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, L->sync_id);
+	sqlite3_bind_text(s, 2, L->started, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, L->finished, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, ld_status_name(L), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, jv_string_value(str), -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	jv_free(str);
+	if (rc != SQLITE_DONE) {
+		ld_db_error(L, "recording the sync");
+		return -1;
+	}
+	/* The date a delta fetch may start from: only a complete stream moves it. */
+	if (!L->failed && L->complete &&
+	    ld_meta_set(L, "last_sync", L->fetched[0] ? L->fetched : L->started) < 0)
+		return -1;
+	return 0;
+}
+
+int
+ld_write_report(struct ld *L, const char *path)
+{
+	struct cl_buf tmp = CL_BUF_INIT;
+	jv d = ld_details(L, 0), s = jv_dump_string(d, 0);
+	const char *p = jv_string_value(s);
+	size_t n = strlen(p), off = 0;
+	int fd, bad = 0;
+
+	cl_buf_addf(&tmp, "%s.XXXXXX", path);
+	fd = mkstemp(tmp.p);
+	if (fd < 0) {
+		ld_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	fchmod(fd, 0600);
+	while (off < n && !bad) {
+		ssize_t w = write(fd, p + off, n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			bad = 1;
+		else
+			off += (size_t)w;
+	}
+	if (bad || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
+		ld_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
+		close(fd);
+		unlink(tmp.p);
+		goto out;
+	}
+	if (close(fd) < 0 || rename(tmp.p, path) < 0) {
+		ld_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
+		unlink(tmp.p);
+		goto out;
+	}
+	cl_buf_release(&tmp);
+	jv_free(s);
+	return 0;
+out:
+	cl_buf_release(&tmp);
+	jv_free(s);
+	return -1;
+}
+
+int
+ld_show_history(struct ld *L, long n)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (L->db_absent)
+		return 0;
+	s = ld_prepare(L, "SELECT json_object('sync', id, 'started', started, 'finished', finished,"
+	                  " 'status', status,"
+	                  " 'counts', json(json_extract(details, '$.counts')),"
+	                  " 'codes', json(json_extract(details, '$.codes')))"
+	                  " FROM syncs ORDER BY id DESC LIMIT ?1");
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, n);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		cl_write_line(stdout, (const char *)sqlite3_column_text(s, 0),
+		              (size_t)sqlite3_column_bytes(s, 0));
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		ld_db_error(L, "reading the history");
+		return -1;
+	}
+	return 0;
+}
+
+int
+ld_show_sync(struct ld *L, long long id)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (L->db_absent) {
+		ld_error(L, "CL431", "no sync %lld: state '%s' has no history", id, L->o.state);
+		return -1;
+	}
+	s = ld_prepare(L, "SELECT details FROM syncs WHERE id = ?1");
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		cl_write_line(stdout, (const char *)sqlite3_column_text(s, 0),
+		              (size_t)sqlite3_column_bytes(s, 0));
+	else if (rc == SQLITE_DONE)
+		ld_error(L, "CL431", "no sync %lld in state '%s' (see --history)", id, L->o.state);
+	else
+		ld_db_error(L, "reading the history");
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}

@@ -1,0 +1,347 @@
+/*
+ * state.c: the state file. SQLite, WAL, created on first use (0600), with
+ * PRAGMA application_id marking it as ours and PRAGMA user_version its
+ * schema; one migration function per version step. One writer at a time:
+ * BEGIN IMMEDIATE at the start of a run holds the write lock until the
+ * commit, so a second cl-load stops at once with CL424 (exit 75).
+ *
+ * A file that is not ours is never written: it is checked before anything
+ * that could write (journal mode, schema) runs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "load.h"
+
+#define BUSY_MS 1000
+
+void
+ld_db_error(struct ld *L, const char *what)
+{
+	int rc = sqlite3_extended_errcode(L->db) & 0xff;
+	const char *msg = sqlite3_errmsg(L->db);
+
+	switch (rc) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		ld_error(L, "CL424", "state '%s' is in use by another cl-load (%s): try later",
+		         L->o.state, what);
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		ld_error(L, "CL422", "state '%s' is damaged (%s: %s)", L->o.state, what, msg);
+		break;
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		ld_error(L, "CL420", "state '%s' cannot be written (%s: %s)", L->o.state, what,
+		         msg);
+		break;
+	case SQLITE_NOMEM:
+		cl_oom();
+	default:
+		ld_error(L, "CL425", "state '%s': %s: %s", L->o.state, what, msg);
+	}
+}
+
+int
+ld_exec(struct ld *L, const char *sql)
+{
+	if (sqlite3_exec(L->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		ld_db_error(L, sql);
+		return -1;
+	}
+	return 0;
+}
+
+sqlite3_stmt *
+ld_prepare(struct ld *L, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(L->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		ld_db_error(L, "prepare");
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* One integer from a query, or -1 with the error reported. */
+static long long
+query_int(struct ld *L, const char *sql)
+{
+	sqlite3_stmt *s = ld_prepare(L, sql);
+	long long v = -1;
+
+	if (!s)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	else
+		ld_db_error(L, sql);
+	sqlite3_finalize(s);
+	return v;
+}
+
+char *
+ld_meta_get(struct ld *L, const char *key)
+{
+	sqlite3_stmt *s = ld_prepare(L, "SELECT value FROM meta WHERE key = ?1");
+	char *v = NULL;
+
+	if (!s)
+		return NULL;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_TEXT)
+		v = cl_xstrdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	return v;
+}
+
+int
+ld_meta_set(struct ld *L, const char *key, const char *value)
+{
+	sqlite3_stmt *s = ld_prepare(L, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+	int rc;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (value)
+		sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 2);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		ld_db_error(L, "meta");
+		return -1;
+	}
+	return 0;
+}
+
+/* Schema steps: migrate[v] takes a state at version v to v + 1. */
+static int
+migrate_0(struct ld *L)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof sql, "PRAGMA application_id = %d", LD_APP_ID);
+	return ld_exec(L, sql) < 0 ||
+	                       ld_exec(L, "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) "
+	                                  "WITHOUT ROWID;"
+	                                  "CREATE TABLE records("
+	                                  " entity INTEGER NOT NULL,"
+	                                  " id TEXT NOT NULL,"
+	                                  " hash INTEGER NOT NULL,"
+	                                  " fields TEXT NOT NULL,"
+	                                  " sync INTEGER NOT NULL,"
+	                                  " PRIMARY KEY (entity, id)) WITHOUT ROWID;"
+	                                  "CREATE TABLE syncs("
+	                                  " id INTEGER PRIMARY KEY,"
+	                                  " started TEXT NOT NULL,"
+	                                  " finished TEXT,"
+	                                  " status TEXT NOT NULL,"
+	                                  " details TEXT NOT NULL);") < 0
+	               ? -1
+	               : 0;
+}
+
+static int (*const migrate[LD_SCHEMA])(struct ld *) = { migrate_0 };
+
+static int
+migrate_all(struct ld *L)
+{
+	long long v = query_int(L, "PRAGMA user_version");
+	char sql[64];
+
+	if (v < 0)
+		return -1;
+	if (v > LD_SCHEMA) {
+		ld_error(L, "CL423", "state '%s' has schema version %lld; this cl-load knows %d",
+		         L->o.state, v, LD_SCHEMA);
+		return -1;
+	}
+	for (; v < LD_SCHEMA; v++) {
+		if (migrate[v](L) < 0)
+			return -1;
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", v + 1);
+		if (ld_exec(L, sql) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* SQL functions the joins use: the canonical fields of a membership or a relationship. */
+static void
+fn_hash(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	sqlite3_result_int64(cx, ld_hash((const char *)sqlite3_value_text(argv[0]),
+	                                 (size_t)sqlite3_value_bytes(argv[0])));
+}
+
+static void
+fn_fields(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	static const char *const names[] = { "sm_id", "role" };
+	struct cl_buf b = CL_BUF_INIT;
+	int i;
+
+	ld_obj_begin(&b);
+	for (i = 0; i < argc && i < 2; i++)
+		ld_put_raw_str(&b, names[i], (const char *)sqlite3_value_text(argv[i]),
+		               (size_t)sqlite3_value_bytes(argv[i]));
+	ld_obj_end(&b);
+	sqlite3_result_text(cx, b.p, (int)b.len, free);
+}
+
+/* Checks what is at the path before SQLite touches it: 1 absent, 0 a file to open, -1 error. */
+static int
+precheck(struct ld *L, int *empty)
+{
+	struct stat sb;
+	char head[16];
+	ssize_t n;
+	int fd;
+
+	*empty = 0;
+	if (stat(L->o.state, &sb) < 0) {
+		if (errno == ENOENT)
+			return 1;
+		ld_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		ld_error(L, "CL420", "state '%s' is not a regular file", L->o.state);
+		return -1;
+	}
+	if (sb.st_size == 0) {
+		*empty = 1;
+		return 0;
+	}
+	fd = open(L->o.state, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ld_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
+		return -1;
+	}
+	n = read(fd, head, sizeof head);
+	close(fd);
+	if (n != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0) {
+		ld_error(L, "CL421", "state '%s' is not a cl-load state (not an SQLite database)",
+		         L->o.state);
+		return -1;
+	}
+	if (sb.st_size < 512) {
+		ld_error(L, "CL422", "state '%s' is damaged (%lld bytes: cut short)", L->o.state,
+		         (long long)sb.st_size);
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 when the open database is ours, 0 when it is new (empty), -1 foreign or error. */
+static int
+identify(struct ld *L)
+{
+	long long app = query_int(L, "PRAGMA application_id"), tables;
+
+	if (app < 0)
+		return -1;
+	if (app == LD_APP_ID)
+		return 1;
+	tables = query_int(L, "SELECT count(*) FROM sqlite_master");
+	if (tables < 0)
+		return -1;
+	if (app == 0 && tables == 0)
+		return 0;
+	ld_error(L, "CL421", "state '%s' is not a cl-load state (an SQLite database of %s)",
+	         L->o.state, app ? "another application" : "another program");
+	return -1;
+}
+
+int
+ld_state_open(struct ld *L, int create, int lock)
+{
+	int empty = 0, rc, fd, flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	const char *path = L->o.state;
+	int ours;
+
+	rc = precheck(L, &empty);
+	if (rc < 0)
+		return -1;
+	if (rc == 1 && !create) {
+		/* Nothing there: read-only modes see an empty state; a dry run uses memory. */
+		L->db_absent = 1;
+		if (!lock)
+			return 0;
+		path = ":memory:";
+		flags |= SQLITE_OPEN_MEMORY;
+	} else if (rc == 1) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST) {
+			ld_error(L, "CL420", "cannot create state '%s': %s", path, strerror(errno));
+			return -1;
+		}
+		if (fd >= 0)
+			close(fd);
+		empty = 1;
+	}
+	if (sqlite3_open_v2(path, &L->db, flags, NULL) != SQLITE_OK) {
+		if (L->db)
+			ld_db_error(L, "open");
+		else
+			cl_oom();
+		return -1;
+	}
+	sqlite3_extended_result_codes(L->db, 1);
+	sqlite3_busy_timeout(L->db, BUSY_MS);
+	ours = identify(L);
+	if (ours < 0)
+		return -1;
+	if (create && !L->o.dry_run && !L->db_absent && ld_exec(L, "PRAGMA journal_mode = WAL") < 0)
+		return -1;
+	(void)empty;
+	if (ld_exec(L, "PRAGMA cache_size = -32768; PRAGMA temp.cache_size = -65536") < 0)
+		return -1;
+	if (sqlite3_create_function(L->db, "ld_hash", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+	                            fn_hash, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_create_function(L->db, "ld_fields", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+	                            NULL, fn_fields, NULL, NULL) != SQLITE_OK) {
+		ld_db_error(L, "create function");
+		return -1;
+	}
+	if (lock) {
+		if (ld_exec(L, "BEGIN IMMEDIATE") < 0)
+			return -1;
+		L->in_txn = 1;
+		if (migrate_all(L) < 0)
+			return -1;
+	} else if (ours == 0) {
+		/* An empty database in a read-only mode: nothing recorded yet. */
+		L->db_absent = 1;
+	} else if (query_int(L, "PRAGMA user_version") > LD_SCHEMA) {
+		ld_error(L, "CL423", "state '%s' was written by a newer cl-load", L->o.state);
+		return -1;
+	}
+	return 0;
+}
+
+void
+ld_state_close(struct ld *L)
+{
+	if (!L->db)
+		return;
+	if (L->in_txn)
+		sqlite3_exec(L->db, "ROLLBACK", NULL, NULL, NULL);
+	L->in_txn = 0;
+	sqlite3_close_v2(L->db);
+	L->db = NULL;
+}
