@@ -514,6 +514,11 @@ class Handler(BaseHTTPRequestHandler):
     # -- plumbing
     def send(self, status, body, headers=None, ctype="application/json; charset=utf-8", mode=None):
         """mode: None | ('reset',) | ('truncate',) | ('trickle', chunk, interval)."""
+        ctx = getattr(self, "log_ctx", None)
+        if ctx is not None:  # log before the client can see the answer
+            self.log_ctx = None
+            self.server.state.record(self.command, self.path, status, ctx[0], ctx[1],
+                                     (time.monotonic() - ctx[2]) * 1000)
         full = len(body)
         if mode and mode[0] == "truncate":
             body = body[:max(1, full // 2)]
@@ -570,42 +575,50 @@ class Handler(BaseHTTPRequestHandler):
         st = self.server.state
         url = urllib.parse.urlsplit(self.path)
         path = url.path
+        self.log_ctx = None
         if path.startswith("/_control/"):
             return self.control(path[len("/_control/"):], url)
         route, rel, note = None, None, None
         status = 500
+        self.log_ctx = [None, None, t0]
         try:
             body_in = self.read_body() if self.command in ("POST", "PUT") else b""
             if path in ("/oauth2/token", "/oauth/token", "/token", PREFIX + "/oauth2/token"):
                 route = rel = "oauth2/token"
-                note = self.apply_pre_faults(route, rel)
-                status, note2 = self.token(body_in)
-                note = note or note2
+                self.log_ctx[0] = route
+                self.apply_pre_faults(route, rel)
+                status, note = self.token(body_in)
                 return
             if not path.startswith(PREFIX + "/"):
                 raise HTTPError(404, "unknown endpoint %s" % path)
             rel = path[len(PREFIX) + 1:].strip("/")
             parts = [urllib.parse.unquote(p) for p in rel.split("/")] if rel else []
             route = route_name(parts)
-            note = self.apply_pre_faults(route, rel)
+            self.log_ctx[0] = route
+            self.apply_pre_faults(route, rel)
             self.authenticate(url)
             if self.command not in ("GET", "HEAD"):
                 raise HTTPError(405, "method %s not allowed" % self.command, headers={"Allow": "GET"})
-            status, note2 = self.api(parts, route, rel, url)
-            note = note or note2
+            status, note = self.api(parts, route, rel, url)
         except HTTPError as e:
             status = e.status
-            note = note or e.note or e.minor
+            note = e.note or e.minor
+            if self.log_ctx is not None:
+                self.log_ctx[1] = note
             h = dict(e.headers)
             self.send(status, imsx_body(status, e.description, e.minor), h)
         except Exception as e:  # a bug in the server: report it as a 500
             status = 500
             note = "exception:%s" % type(e).__name__
+            if self.log_ctx is not None:
+                self.log_ctx[1] = note
             self.send(500, imsx_body(500, "internal error: %s" % e, "internal_server_error"))
             import traceback
             traceback.print_exc()
         finally:
-            st.record(self.command, self.path, status, route, note, (time.monotonic() - t0) * 1000)
+            if self.log_ctx is not None:  # nothing was sent
+                self.log_ctx = None
+                st.record(self.command, self.path, status, route, note, (time.monotonic() - t0) * 1000)
 
     # -- faults
     def apply_pre_faults(self, route, rel):
@@ -732,12 +745,15 @@ class Handler(BaseHTTPRequestHandler):
         js = lambda o: json.dumps(o).encode()  # noqa: E731
         nocache = {"Cache-Control": "no-store", "Pragma": "no-cache"}
         if self.command != "POST":
+            self.log_ctx[1] = "token:method"
             self.send(405, js({"error": "invalid_request", "error_description": "POST required"}), {"Allow": "POST"})
             return 405, "token:method"
         if form.get("grant_type") != "client_credentials":
+            self.log_ctx[1] = "token:grant"
             self.send(400, js({"error": "unsupported_grant_type"}), nocache)
             return 400, "token:grant"
         if cid is None or st.creds.get(cid) is None or not hmac.compare_digest(st.creds[cid].encode(), (csec or "").encode()):
+            self.log_ctx[1] = "token:invalid-client"
             self.send(401, js({"error": "invalid_client"}), dict(nocache, **{"WWW-Authenticate": 'Basic realm="oneroster"'}))
             return 401, "token:invalid-client"
         tok = secrets.token_urlsafe(24)
@@ -823,13 +839,15 @@ class Handler(BaseHTTPRequestHandler):
             body = missing.encode("utf-8")
         headers = {"X-Total-Count": str(total_value if total_value is not None else total + total_delta),
                    "Link": self.link(url, offset, limit, total)}
-        self.send(200, body, headers, mode=mode)
-        # a drift fault strikes after the first page of its collection went out
-        for i, f in drift_faults:
-            if offset == 0:
-                self.arm_drift(i, f, rel)
         notes = [f["type"] for _, f in self.body_faults if f["type"] != "drift" or offset == 0]
-        return 200, ("fault:" + "+".join(notes)) if notes else None
+        note = ("fault:" + "+".join(notes)) if notes else None
+        self.log_ctx[1] = note
+        # a drift fault strikes after the first page of its collection went out
+        if offset == 0:
+            for i, f in drift_faults:
+                self.arm_drift(i, f, rel)
+        self.send(200, body, headers, mode=mode)
+        return 200, note
 
     def arm_drift(self, i, f, rel):
         st = self.server.state
