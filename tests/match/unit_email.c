@@ -1,0 +1,133 @@
+/* unit_email: cl-match's email normalisation, masks, aliases, NFC and CSV cells. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "email.h"
+#include "export.h"
+#include "report.h"
+#include "t.h"
+
+static struct cl_buf out = CL_BUF_INIT;
+
+static const char *
+norm(const struct cm_aliases *a, const char *s, enum cm_email_class *c)
+{
+	*c = cm_email_norm(a, s, strlen(s), &out);
+	return out.p;
+}
+
+static void
+check_norm(const struct cm_aliases *a, const char *in, enum cm_email_class want_c,
+           const char *want)
+{
+	enum cm_email_class c;
+	const char *got = norm(a, in, &c);
+
+	CHECK_INT(c, want_c);
+	CHECK_STR(got, want);
+}
+
+static const char *
+nfc(const char *s)
+{
+	cl_buf_reset(&out);
+	cm_nfc(s, strlen(s), &out);
+	return out.p ? out.p : "";
+}
+
+static const char *
+cell(const char *s)
+{
+	cl_buf_reset(&out);
+	cm_csv_cell(&out, s, strlen(s));
+	return out.p ? out.p : "";
+}
+
+static const char *
+squash(const char *s)
+{
+	cm_header_squash(s, strlen(s), &out);
+	return out.p;
+}
+
+int
+main(void)
+{
+	struct cm_aliases a;
+
+	cm_aliases_init(&a);
+	/* trimming and ASCII folding */
+	check_norm(NULL, "  Billy.Flores@Example.ORG \t\r\n", CM_EMAIL_OK, "billy.flores@example.org");
+	check_norm(NULL, "", CM_EMAIL_NONE, "");
+	check_norm(NULL, " \t\v\f ", CM_EMAIL_NONE, "");
+	/* NFC: decomposed and precomposed agree; only ASCII case folds */
+	check_norm(NULL, "Jose\xCC\x81@x.org", CM_EMAIL_OK, "jos\xC3\xA9@x.org");
+	check_norm(NULL, "jos\xC3\xA9@X.org", CM_EMAIL_OK, "jos\xC3\xA9@x.org");
+	check_norm(NULL, "JOS\xC3\x89@x.org", CM_EMAIL_OK, "jos\xC3\x89@x.org");
+	/* not UTF-8: compared as bytes, folded only in ASCII */
+	check_norm(NULL, "Jos\xE9@x.org", CM_EMAIL_OK, "jos\xE9@x.org");
+	/* masks and placeholders */
+	check_norm(NULL, "*****", CM_EMAIL_MASKED, "*****");
+	check_norm(NULL, "REDACTED", CM_EMAIL_MASKED, "redacted");
+	check_norm(NULL, "j*****@example.org", CM_EMAIL_MASKED, "j*****@example.org");
+	check_norm(NULL, "a*b@example.org", CM_EMAIL_MASKED, "a*b@example.org");
+	check_norm(NULL, "@example.org", CM_EMAIL_MASKED, "@example.org");
+	check_norm(NULL, "jane@", CM_EMAIL_MASKED, "jane@");
+	check_norm(NULL, "<Redacted>@example.org", CM_EMAIL_MASKED, "<redacted>@example.org");
+	check_norm(NULL, "no.email@example.org", CM_EMAIL_MASKED, "no.email@example.org");
+	check_norm(NULL, "jane@mail.invalid", CM_EMAIL_MASKED, "jane@mail.invalid");
+	check_norm(NULL, "jane@invalid", CM_EMAIL_MASKED, "jane@invalid");
+	check_norm(NULL, "none.such@example.org", CM_EMAIL_OK, "none.such@example.org");
+	check_norm(NULL, "jane@invalid.example.org", CM_EMAIL_OK, "jane@invalid.example.org");
+	check_norm(NULL, "[x]@example.org", CM_EMAIL_OK, "[x]@example.org");
+	/* domain aliases: normalised, first wins, only the whole domain */
+	CHECK_INT(cm_aliases_add(&a, "Students.Example.org=example.org"), 0);
+	CHECK_INT(cm_aliases_add(&a, "@staff.example.org=EXAMPLE.ORG"), 0);
+	CHECK_INT(cm_aliases_add(&a, "students.example.org=other.org"), 0);
+	CHECK_INT(cm_aliases_add(&a, "example.org"), -1);
+	CHECK_INT(cm_aliases_add(&a, "=example.org"), -1);
+	CHECK_INT(cm_aliases_add(&a, "a.org="), -1);
+	CHECK_INT(cm_aliases_add(&a, "a b.org=c.org"), -1);
+	CHECK_INT(cm_aliases_add(&a, "x@a.org=c.org"), -1);
+	CHECK_INT(a.n, 3);
+	check_norm(&a, "Kid@STUDENTS.example.org", CM_EMAIL_OK, "kid@example.org");
+	check_norm(&a, "t@staff.example.org", CM_EMAIL_OK, "t@example.org");
+	check_norm(&a, "t@x.students.example.org", CM_EMAIL_OK, "t@x.students.example.org");
+	check_norm(&a, "*@students.example.org", CM_EMAIL_MASKED, "*@students.example.org");
+	/* NFC over the table's repertoire */
+	CHECK_STR(nfc("a\xCC\x81"), "\xC3\xA1");                 /* a + acute */
+	CHECK_STR(nfc("e\xCC\xA3\xCC\x82"), "\xE1\xBB\x87");     /* e + dot below + circumflex */
+	CHECK_STR(nfc("e\xCC\x82\xCC\xA3"), "\xE1\xBB\x87");     /* the marks in the other order */
+	CHECK_STR(nfc("\xC3\xAA\xCC\xA3"), "\xE1\xBB\x87");      /* precomposed e-circumflex + dot */
+	CHECK_STR(nfc("\xE2\x84\xAA"), "K");                     /* KELVIN SIGN */
+	CHECK_STR(nfc("\xE2\x84\xAB"), "\xC3\x85");              /* ANGSTROM SIGN */
+	CHECK_STR(nfc("a\xCC\xB4\xCC\x81"), "\xC3\xA1\xCC\xB4"); /* tilde overlay (ccc 1) first */
+	CHECK_STR(nfc("\xCC\x81" "a"), "\xCC\x81" "a");          /* a leading mark stays */
+	CHECK_STR(nfc("u\xCC\x88\xCC\x84"), "\xC7\x96");         /* u diaeresis macron */
+	CHECK_STR(nfc("\xCE\xB1\xCC\x81"), "\xCE\xB1\xCC\x81");  /* Greek: outside the tables */
+	CHECK_STR(nfc("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");  /* astral plane passes */
+	CHECK_INT(cm_utf8_valid("\xC0\xAF", 2), 0);             /* overlong */
+	CHECK_INT(cm_utf8_valid("\xED\xA0\x80", 3), 0);         /* surrogate */
+	CHECK_INT(cm_utf8_valid("\xF4\x90\x80\x80", 4), 0);     /* beyond U+10FFFF */
+	CHECK_INT(cm_utf8_valid("\xC3\xA9", 2), 1);
+	/* CSV cells: formula injection and RFC 4180 quoting */
+	CHECK_STR(cell("plain"), "plain");
+	CHECK_STR(cell("=1+1"), "'=1+1");
+	CHECK_STR(cell("+1"), "'+1");
+	CHECK_STR(cell("-1"), "'-1");
+	CHECK_STR(cell("@SUM(A1)"), "'@SUM(A1)");
+	CHECK_STR(cell("\tx"), "'\tx");
+	CHECK_STR(cell("\rx"), "\"'\rx\"");
+	CHECK_STR(cell("a,b"), "\"a,b\"");
+	CHECK_STR(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+	CHECK_STR(cell("=a,\"b\""), "\"'=a,\"\"b\"\"\"");
+	CHECK_STR(cell("x=1"), "x=1");
+	CHECK_STR(cell(""), "");
+	/* header spellings */
+	CHECK_STR(squash("E-mail Address"), "emailaddress");
+	CHECK_STR(squash(" User_ID "), "userid");
+	CHECK_STR(squash("S.M. Id"), "smid");
+	cm_aliases_release(&a);
+	cl_buf_release(&out);
+	return T_DONE();
+}
