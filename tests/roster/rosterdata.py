@@ -91,6 +91,10 @@ _SID = re.compile(rb'^\{"sourcedId":"((?:[^"\\]|\\.)*)"')
 
 
 def sourced_id(line):
+    if line.startswith(b'{"sourcedId":"'):
+        j = line.find(b'"', 14)
+        if j > 0 and line[j - 1] != 92:  # no backslash before the closing quote
+            return line[14:j].decode("utf-8")
     m = _SID.match(line)
     if m and b"\\" not in m.group(1):
         return m.group(1).decode("utf-8")

@@ -132,9 +132,9 @@ class Dataset:
     @staticmethod
     def _field(coll, line, field):
         if coll == "users" and field == "role":
-            m = re.search(rb'"role":"([A-Za-z]*)"', line)
-            if m:
-                return m.group(1).decode()
+            i = line.find(b'"role":"')
+            if i >= 0:
+                return line[i + 8:line.find(b'"', i + 8)].decode()
         return json.loads(line).get(field, "")
 
     def select(self, coll, sel):
