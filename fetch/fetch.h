@@ -1,0 +1,154 @@
+/*
+ * fetch.h: what cl-fetch's files share: the options, the collections, the
+ * run's state, and the functions each file offers the others.
+ */
+#ifndef FETCH_FETCH_H
+#define FETCH_FETCH_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include <curl/curl.h>
+#include <jv.h>
+
+#include "buf.h"
+#include "stream.h"
+
+/* The collections in stream order (DESIGN.md). */
+enum coll {
+	C_ORGS,
+	C_SESSIONS,
+	C_COURSES,
+	C_CLASSES,
+	C_ENROLLMENTS,
+	C_USERS,
+	C_DEMOGRAPHICS,
+	C_COUNT
+};
+
+struct coll_def {
+	const char *name;     /* the path and the envelope key: "academicSessions" */
+	const char *kind;     /* the stream kind: "academicSession" */
+	const char *line_pre; /* "{\"kind\":\"academicSession\",\"data\":" */
+};
+extern const struct coll_def colls[C_COUNT];
+
+#define LIMIT_MAX 10000
+#define PARALLEL_MAX 64
+
+struct opts {
+	char *base;            /* the endpoint, normalised: ".../ims/oneroster/v1p1"; owned */
+	const char *client_id; /* borrowed from argv or the environment */
+	char *secret;          /* owned, wiped at exit; never printed */
+	unsigned collections;  /* bit per enum coll */
+	long limit;            /* page size */
+	long parallel;         /* pages in flight */
+	long timeout;          /* seconds, per request */
+	long connect_timeout;  /* seconds */
+	long retries;          /* attempts after the first, per request */
+	long retry_time;       /* seconds: the most a request may spend being retried */
+	long backoff_ms;       /* the first retry's delay (CL_FETCH_BACKOFF_MS) */
+	const char *since;     /* --since, or NULL */
+	const char *fields;    /* --fields, or NULL */
+	const char *token_url; /* --oauth2-token-url, or NULL: OAuth 1.0a */
+	const char *output;    /* -o, or NULL: stdout */
+	int progress;          /* show the progress line */
+	long long max_body;    /* bytes a page body may have */
+};
+
+/* OAuth 2.0 client credentials: the current token. */
+struct oauth2 {
+	char *token; /* owned, or NULL */
+	double expires;
+};
+
+struct progress;
+
+/* The run: one per process. */
+struct run {
+	const struct opts *o;
+	CURLM *multi;
+	struct cl_stage st;
+	FILE *out;
+	FILE *spool; /* parents, until the users are all out */
+	unsigned long long spooled;
+	int header_done;
+	char *server_date; /* the first response's Date, ISO 8601; owned */
+	struct oauth2 tok;
+	struct progress *prog;
+	int gone;        /* the reader of stdout went away (EPIPE) */
+	int write_error; /* the output could not be written (not EPIPE) */
+	int fatal;       /* the exit status a fatal error decided, 0 while none */
+	int partial;     /* a collection is known incomplete */
+	volatile sig_atomic_t *interrupted;
+	double hold_until; /* no new request before this (a 429's Retry-After) */
+	jv counts;         /* the trailer's per-collection counts */
+};
+
+/* Monotonic seconds. */
+double now_mono(void);
+
+/* http.c: one request on an easy handle. */
+struct xfer {
+	CURL *h;
+	struct cl_buf body;
+	struct curl_slist *hdrs;
+	long status;
+	long long total;    /* X-Total-Count, -1 when absent */
+	char *link_next;    /* Link: rel="next", owned, or NULL */
+	double retry_after; /* seconds, -1 when absent */
+	char *date;         /* Date, owned, or NULL */
+	char *www_auth;     /* WWW-Authenticate, owned, or NULL */
+	long long cap;
+	int overflow;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+void xfer_init(struct xfer *x);
+void xfer_release(struct xfer *x);
+/*
+ * Prepares x for a GET of url, signed for this attempt (a fresh nonce and
+ * timestamp every time). Returns 0, or -1 after reporting (fatal set).
+ */
+int xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv);
+
+/* What became of a finished request. */
+enum outcome {
+	OUT_OK,
+	OUT_RETRY,  /* worth another attempt */
+	OUT_REAUTH, /* OAuth 2.0: a 401; get a new token and try again */
+	OUT_FATAL   /* reported; the run stops */
+};
+/*
+ * Decides from curl's result and the HTTP status. why receives a short
+ * description for messages ("HTTP 503", "timed out"). Fatal outcomes are
+ * reported here (cl_stage_fail) for the collection named coll.
+ */
+enum outcome xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll,
+                          struct cl_buf *why);
+/* The delay before retry number attempt (1-based), honouring Retry-After. */
+double backoff_delay(const struct opts *o, int attempt, double retry_after);
+
+/* oauth2.c */
+/* Gets a token if there is none or it is about to expire. Returns 0, or -1 after reporting. */
+int oauth2_ensure(struct run *r, int force);
+void oauth2_release(struct oauth2 *t);
+
+/* pager.c: one collection, all its pages, in order. Returns 0, or -1 when the run must stop. */
+int fetch_collection(struct run *r, enum coll c);
+/* Writes the parents held back so far. */
+void flush_spool(struct run *r);
+/* Writes the header once (with the source and the server's Date when known). */
+void write_header(struct run *r);
+/* Checks the output after writing: sets gone or write_error. Returns -1 when writing must stop. */
+int check_output(struct run *r);
+
+/* progress.c */
+struct progress *progress_new(int on);
+void progress_free(struct progress *p);
+void progress_update(struct progress *p, const char *coll, unsigned long long n, long long total,
+                     int force);
+/* Clears the line (before a diagnostic, and at the end). */
+void progress_clear(struct progress *p);
+
+#endif

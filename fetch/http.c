@@ -1,0 +1,421 @@
+/* http.c: one signed GET on a curl easy handle, and what to make of its result. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "diag.h"
+#include "fetch.h"
+#include "oauth.h"
+
+double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+xfer_init(struct xfer *x)
+{
+	memset(x, 0, sizeof *x);
+	cl_buf_init(&x->body);
+	x->total = -1;
+	x->retry_after = -1;
+}
+
+static void
+xfer_clear(struct xfer *x)
+{
+	free(x->link_next);
+	free(x->date);
+	free(x->www_auth);
+	x->link_next = x->date = x->www_auth = NULL;
+	x->total = -1;
+	x->retry_after = -1;
+	x->status = 0;
+	x->overflow = 0;
+	x->errbuf[0] = '\0';
+	cl_buf_reset(&x->body);
+}
+
+void
+xfer_release(struct xfer *x)
+{
+	xfer_clear(x);
+	if (x->h)
+		curl_easy_cleanup(x->h);
+	x->h = NULL;
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	cl_buf_release(&x->body);
+}
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+
+	n *= size;
+	if ((long long)(x->body.len + n) > x->cap) {
+		x->overflow = 1;
+		return 0; /* curl stops the transfer: CURLE_WRITE_ERROR */
+	}
+	cl_buf_add(&x->body, p, n);
+	return n;
+}
+
+/* The value of header line [p, p+n) when its name is name, trimmed; NULL otherwise. */
+static char *
+header_value(const char *p, size_t n, const char *name)
+{
+	size_t k = strlen(name);
+
+	if (n <= k || p[k] != ':' || strncasecmp(p, name, k) != 0)
+		return NULL;
+	p += k + 1;
+	n -= k + 1;
+	while (n && (*p == ' ' || *p == '\t')) {
+		p++;
+		n--;
+	}
+	while (n && (p[n - 1] == '\r' || p[n - 1] == '\n' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	return cl_xmemdup(p, n);
+}
+
+/* The URL of the rel="next" entry of a Link header, or NULL. Owned. */
+static char *
+link_next(const char *v)
+{
+	const char *p = v, *lt, *gt, *end;
+
+	while ((lt = strchr(p, '<')) != NULL) {
+		gt = strchr(lt, '>');
+		if (!gt)
+			return NULL;
+		end = strchr(gt, ',');
+		if (!end)
+			end = gt + strlen(gt);
+		/* the parameters between '>' and the next entry */
+		{
+			char *params = cl_xmemdup(gt + 1, (size_t)(end - gt - 1));
+			char *q = params;
+			int next = 0;
+
+			for (; *q; q++)
+				if (*q >= 'A' && *q <= 'Z')
+					*q = (char)(*q - 'A' + 'a');
+			q = strstr(params, "rel=");
+			if (q) {
+				q += 4;
+				if (*q == '"')
+					q++;
+				/* rel may list several types */
+				while (*q && *q != '"' && *q != ';') {
+					if (!strncmp(q, "next", 4) &&
+					    (q[4] == '"' || q[4] == ' ' || q[4] == ';' || !q[4]))
+						next = 1;
+					q += strcspn(q, " \";");
+					while (*q == ' ')
+						q++;
+				}
+			}
+			free(params);
+			if (next)
+				return cl_xmemdup(lt + 1, (size_t)(gt - lt - 1));
+		}
+		p = end;
+	}
+	return NULL;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct xfer *x = arg;
+	char *v;
+
+	n *= size;
+	/* a new response (after a 1xx, say): forget the last one's headers */
+	if (n > 5 && !strncmp(p, "HTTP/", 5)) {
+		free(x->link_next);
+		free(x->date);
+		free(x->www_auth);
+		x->link_next = x->date = x->www_auth = NULL;
+		x->total = -1;
+		x->retry_after = -1;
+	}
+	if ((v = header_value(p, n, "X-Total-Count")) != NULL) {
+		char *end;
+		long long t;
+
+		errno = 0;
+		t = strtoll(v, &end, 10);
+		x->total = (errno || end == v || *end || t < 0) ? -1 : t;
+		free(v);
+	} else if ((v = header_value(p, n, "Link")) != NULL) {
+		char *u = link_next(v);
+
+		if (u) {
+			free(x->link_next);
+			x->link_next = u;
+		}
+		free(v);
+	} else if ((v = header_value(p, n, "Retry-After")) != NULL) {
+		char *end;
+		long s = strtol(v, &end, 10);
+
+		if (end != v && !*end && s >= 0) {
+			x->retry_after = (double)s;
+		} else {
+			time_t t = curl_getdate(v, NULL);
+
+			if (t != -1)
+				x->retry_after =
+				        difftime(t, time(NULL)) > 0 ? difftime(t, time(NULL)) : 0;
+		}
+		free(v);
+	} else if ((v = header_value(p, n, "Date")) != NULL) {
+		free(x->date);
+		x->date = v;
+	} else if ((v = header_value(p, n, "WWW-Authenticate")) != NULL) {
+		free(x->www_auth);
+		x->www_auth = v;
+	}
+	return n;
+}
+
+int
+xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv)
+{
+	const struct opts *o = r->o;
+	struct cl_buf auth = CL_BUF_INIT;
+
+	xfer_clear(x);
+	x->cap = o->max_body;
+	if (!x->h) {
+		x->h = curl_easy_init();
+		if (!x->h)
+			cl_oom();
+		curl_easy_setopt(x->h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(x->h, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(x->h, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(x->h, CURLOPT_SSL_VERIFYHOST, 2L);
+		curl_easy_setopt(x->h, CURLOPT_CONNECTTIMEOUT, o->connect_timeout);
+		curl_easy_setopt(x->h, CURLOPT_TIMEOUT, o->timeout);
+		/* a server that sends nothing for a minute is gone, whatever --timeout says */
+		curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(x->h, CURLOPT_LOW_SPEED_TIME, o->timeout < 60 ? o->timeout : 60L);
+		curl_easy_setopt(x->h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+		curl_easy_setopt(x->h, CURLOPT_ACCEPT_ENCODING, "");
+		curl_easy_setopt(x->h, CURLOPT_USERAGENT, "cl-fetch/" CL_VERSION);
+		curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
+		curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
+		curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf);
+		curl_easy_setopt(x->h, CURLOPT_TCP_KEEPALIVE, 1L);
+	}
+	curl_easy_setopt(x->h, CURLOPT_PRIVATE, priv);
+	curl_easy_setopt(x->h, CURLOPT_URL, url);
+	curl_slist_free_all(x->hdrs);
+	x->hdrs = NULL;
+	if (o->token_url) {
+		if (oauth2_ensure(r, 0) < 0)
+			return -1;
+		cl_buf_adds(&auth, "Authorization: Bearer ");
+		cl_buf_adds(&auth, r->tok.token);
+	} else {
+		struct oauth1 sig = { .consumer_key = o->client_id,
+			              .consumer_secret = o->secret,
+			              .method = OAUTH_HMAC_SHA256,
+			              .timestamp = -1 };
+
+		cl_buf_adds(&auth, "Authorization: ");
+		if (oauth1_authorization(&auth, &sig, "GET", url, NULL) < 0) {
+			cl_buf_release(&auth);
+			r->fatal = CL_EX_SOFTWARE;
+			cl_stage_fail(&r->st, "CL090", "cannot sign the request to '%s'", url);
+			return -1;
+		}
+	}
+	x->hdrs = curl_slist_append(x->hdrs, auth.p);
+	x->hdrs = curl_slist_append(x->hdrs, "Accept: application/json");
+	if (auth.p)
+		explicit_bzero(auth.p, auth.cap);
+	cl_buf_release(&auth);
+	if (!x->hdrs)
+		cl_oom();
+	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hdrs);
+	return 0;
+}
+
+/* The server's own words from a OneRoster error body (imsx_description), or NULL. Owned. */
+static char *
+server_says(const struct xfer *x)
+{
+	jv v, d;
+	char *s = NULL;
+
+	if (!x->body.len || x->body.len > (1 << 20))
+		return NULL;
+	v = jv_parse_sized(x->body.p, (int)x->body.len);
+	if (jv_get_kind(v) == JV_KIND_OBJECT) {
+		d = jv_object_get(jv_copy(v), jv_string("imsx_description"));
+		if (jv_get_kind(d) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(d)) > 0) {
+			const char *t = jv_string_value(d);
+			size_t n = strlen(t), i;
+
+			/* one line of printable text, at most 200 bytes */
+			s = cl_xmemdup(t, n > 200 ? 200 : n);
+			for (i = 0; s[i]; i++)
+				if ((unsigned char)s[i] < 0x20)
+					s[i] = ' ';
+		}
+		jv_free(d);
+	}
+	jv_free(v);
+	return s;
+}
+
+/* Seconds the server's clock is ahead of ours, from its Date header; 0 when unknown. */
+static double
+clock_skew(const struct xfer *x)
+{
+	time_t t;
+
+	if (!x->date)
+		return 0;
+	t = curl_getdate(x->date, NULL);
+	if (t == -1)
+		return 0;
+	return difftime(t, time(NULL));
+}
+
+enum outcome
+xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll, struct cl_buf *why)
+{
+	char *said = NULL;
+	double skew;
+
+	cl_buf_reset(why);
+	if (cc != CURLE_OK) {
+		switch (cc) {
+		case CURLE_WRITE_ERROR:
+		case CURLE_FILESIZE_EXCEEDED:
+			if (x->overflow || cc == CURLE_FILESIZE_EXCEEDED) {
+				r->fatal = CL_EX_UNAVAILABLE;
+				cl_stage_fail(&r->st, "CL112",
+				              "%s: a page is larger than %lld bytes: lower --limit",
+				              coll, r->o->max_body);
+				return OUT_FATAL;
+			}
+			break;
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_ISSUER_ERROR:
+			r->fatal = CL_EX_UNAVAILABLE;
+			cl_stage_fail(&r->st, "CL113", "%s: TLS certificate not verified: %s", coll,
+			              x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+			return OUT_FATAL;
+		default:
+			break;
+		}
+		cl_buf_adds(why, x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+		return OUT_RETRY;
+	}
+	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
+	if (x->status >= 200 && x->status < 300)
+		return OUT_OK;
+	cl_buf_addf(why, "HTTP %ld", x->status);
+	if (x->status == 408 || x->status == 429 || x->status >= 500)
+		return OUT_RETRY;
+	said = server_says(x);
+	switch (x->status) {
+	case 401:
+		if (r->o->token_url) {
+			free(said);
+			return OUT_REAUTH;
+		}
+		r->fatal = CL_EX_NOPERM;
+		skew = clock_skew(x);
+		if (fabs(skew) > 240)
+			cl_stage_fail(
+			        &r->st, "CL101",
+			        "authentication failed (HTTP 401): this computer's clock is %.0f s "
+			        "off the server's: set the clock right (NTP)%s%s",
+			        -skew, said ? "; the server says: " : "", said ? said : "");
+		else
+			cl_stage_fail(&r->st, "CL101",
+			              "authentication failed (HTTP 401): check the client key and "
+			              "secret%s%s",
+			              said ? "; the server says: " : "", said ? said : "");
+		break;
+	case 403:
+		r->fatal = CL_EX_NOPERM;
+		cl_stage_fail(
+		        &r->st, "CL102",
+		        "%s: forbidden (HTTP 403): enable the application in Roster Server and "
+		        "share the %s with it%s%s",
+		        coll, coll, said ? "; the server says: " : "", said ? said : "");
+		break;
+	case 404:
+		r->fatal = CL_EX_CONFIG;
+		cl_stage_fail(&r->st, "CL103",
+		              "%s: not found (HTTP 404): check the endpoint URL '%s'%s%s", coll,
+		              r->o->base, said ? "; the server says: " : "", said ? said : "");
+		break;
+	default:
+		if (x->status >= 300 && x->status < 400) {
+			r->fatal = CL_EX_CONFIG;
+			cl_stage_fail(
+			        &r->st, "CL103",
+			        "%s: the server redirects (HTTP %ld): check the endpoint URL '%s'",
+			        coll, x->status, r->o->base);
+		} else {
+			r->fatal = CL_EX_CONFIG;
+			cl_stage_fail(&r->st, "CL111",
+			              "%s: the server rejected the request (HTTP %ld)%s%s", coll,
+			              x->status, said ? ": " : "", said ? said : "");
+		}
+		break;
+	}
+	free(said);
+	return OUT_FATAL;
+}
+
+/* A uniform random number in [0, 1). */
+static double
+uniform(void)
+{
+	uint32_t v = 0;
+
+	if (oauth_random(&v, sizeof v) < 0)
+		v = (uint32_t)rand();
+	return (double)v / 4294967296.0;
+}
+
+double
+backoff_delay(const struct opts *o, int attempt, double retry_after)
+{
+	double base = (double)o->backoff_ms / 1000.0, d;
+
+	/* doubling from the base, at most a minute; jitter spreads the parallel retries */
+	d = base * pow(2.0, attempt > 1 ? attempt - 1 : 0);
+	if (d > 60)
+		d = 60;
+	d = d / 2 + d / 2 * uniform();
+	if (retry_after > d)
+		d = retry_after;
+	return d;
+}

@@ -1,0 +1,172 @@
+/* page.c: the records of one page body, and each made a minified stream value. */
+#include <string.h>
+
+#include "buf.h"
+#include "diag.h"
+#include "json.h"
+#include "page.h"
+
+void
+page_parser_init(struct page_parser *p, const char *envelope)
+{
+	struct cl_buf all = CL_BUF_INIT;
+	const char *paths[2];
+
+	cl_buf_adds(&all, envelope);
+	cl_buf_adds(&all, "[]");
+	paths[0] = envelope;
+	paths[1] = all.p;
+	p->q = cl_json_query_new(paths, 2);
+	if (!p->q)
+		cl_oom(); /* the keys are ours: only allocation can fail */
+	p->r = cl_json_result_new(p->q);
+	cl_buf_release(&all);
+}
+
+void
+page_parser_release(struct page_parser *p)
+{
+	cl_json_result_free(p->r);
+	cl_json_query_free(p->q);
+	p->r = NULL;
+	p->q = NULL;
+}
+
+int
+page_parse(struct page_parser *p, const char *body, size_t n, struct page_span **spans,
+           size_t *nspans, size_t *cap, const char **where)
+{
+	const struct cl_json_span *env, *e;
+	struct cl_json_err err;
+	size_t i, count;
+
+	if (cl_json_scan(p->q, body, n, p->r, &err) < 0) {
+		if (where)
+			*where = err.msg;
+		return PAGE_MALFORMED;
+	}
+	env = cl_json_result_first(p->r, 0);
+	if (!env)
+		return PAGE_NO_ENVELOPE;
+	if (env->type != CL_JSON_ARRAY)
+		return PAGE_NOT_ARRAY;
+	count = cl_json_result_count(p->r, 1);
+	if (*nspans + count > *cap) {
+		*cap = *nspans + count + 16;
+		*spans = cl_xreallocarray(*spans, *cap, sizeof **spans);
+	}
+	for (i = 0; i < count; i++) {
+		e = cl_json_result_get(p->r, 1, i);
+		if (e->type != CL_JSON_OBJECT)
+			return PAGE_NOT_OBJECT;
+		(*spans)[*nspans].off = (size_t)(e->p - body);
+		(*spans)[*nspans].n = e->n;
+		(*nspans)++;
+	}
+	return PAGE_OK;
+}
+
+/* The end of the string whose opening quote is at p[0] (one past its closing quote). */
+static size_t
+string_end(const char *p, size_t n)
+{
+	size_t i = 1;
+	const char *q;
+
+	for (;;) {
+		q = memchr(p + i, '"', n - i);
+		if (!q)
+			return n; /* cannot happen in validated JSON */
+		i = (size_t)(q - p);
+		/* an even number of backslashes before it: the closing quote */
+		{
+			size_t k = i;
+
+			while (k > 1 && p[k - 1] == '\\')
+				k--;
+			if ((i - k) % 2 == 0)
+				return i + 1;
+		}
+		i++;
+	}
+}
+
+void
+page_minify(struct cl_buf *out, const char *p, size_t n, struct page_record *rec)
+{
+	enum { NONE, ID, ROLE } want = NONE;
+	size_t i = 0, e, start;
+	int depth = 0, key = 0;
+
+	rec->id_off = rec->id_n = 0;
+	rec->parent = 0;
+	cl_buf_grow(out, n);
+	while (i < n) {
+		char c = p[i];
+
+		switch (c) {
+		case ' ':
+		case '\t':
+		case '\n':
+		case '\r':
+			i++;
+			continue;
+		case '"':
+			e = i + string_end(p + i, n - i);
+			start = out->len;
+			cl_buf_add(out, p + i, e - i);
+			if (depth == 1 && key) {
+				want = NONE;
+				if (e - i == 11 && !memcmp(p + i, "\"sourcedId\"", 11))
+					want = ID;
+				else if (e - i == 6 && !memcmp(p + i, "\"role\"", 6))
+					want = ROLE;
+				key = 0;
+			} else if (depth == 1 && want != NONE) {
+				if (want == ID) {
+					rec->id_off = start + 1;
+					rec->id_n = e - i - 2;
+					if (rec->id_n == 0)
+						rec->id_off = 0;
+				} else {
+					size_t vn = e - i - 2;
+					const char *v = p + i + 1;
+
+					rec->parent = (vn == 6 && !memcmp(v, "parent", 6)) ||
+					              (vn == 8 && !memcmp(v, "guardian", 8)) ||
+					              (vn == 8 && !memcmp(v, "relative", 8));
+				}
+				want = NONE;
+			}
+			i = e;
+			continue;
+		case '{':
+		case '[':
+			depth++;
+			key = depth == 1 && c == '{';
+			if (depth > 1)
+				want = NONE;
+			break;
+		case '}':
+		case ']':
+			depth--;
+			break;
+		case ',':
+			if (depth == 1) {
+				key = 1;
+				want = NONE;
+			}
+			break;
+		case ':':
+			break;
+		default:
+			/* a number or literal at depth 1 ends a wanted value that was not a string
+			 */
+			if (depth == 1)
+				want = NONE;
+			break;
+		}
+		cl_buf_addc(out, c);
+		i++;
+	}
+}

@@ -1,0 +1,59 @@
+/*
+ * page.h: one page of a OneRoster collection: validating its body, finding
+ * the records in its envelope array, and turning each into a stream line.
+ */
+#ifndef FETCH_PAGE_H
+#define FETCH_PAGE_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "json.h"
+
+enum page_rc {
+	PAGE_OK = 0,
+	PAGE_MALFORMED = -1,   /* not one JSON object: cut short, or not JSON */
+	PAGE_NO_ENVELOPE = -2, /* a JSON object without the collection's key */
+	PAGE_NOT_ARRAY = -3,   /* the key holds something other than an array */
+	PAGE_NOT_OBJECT = -4   /* an element of the array is not an object */
+};
+
+/* Where one record lies in the page body. */
+struct page_span {
+	size_t off, n;
+};
+
+/* The parser for one collection's pages (its envelope key). */
+struct page_parser {
+	struct cl_json_query *q;
+	struct cl_json_result *r;
+};
+
+/* Prepares p for pages whose records are in envelope (borrowed during the call). */
+void page_parser_init(struct page_parser *p, const char *envelope);
+void page_parser_release(struct page_parser *p);
+
+/*
+ * Validates body (n bytes) and appends the span of every element of the
+ * envelope array to *spans (a growable array: *nspans used, *cap
+ * allocated). Returns PAGE_OK or a negative enum page_rc; *where (may be
+ * NULL) gets a static message for PAGE_MALFORMED.
+ */
+int page_parse(struct page_parser *p, const char *body, size_t n, struct page_span **spans,
+               size_t *nspans, size_t *cap, const char **where);
+
+/* A record made ready for the stream. */
+struct page_record {
+	size_t id_off,
+	        id_n; /* its top-level "sourcedId" string, raw, within the output; id_n 0: none */
+	int parent;   /* its top-level "role" is parent, guardian or relative */
+};
+
+/*
+ * Appends the record [p, p+n) (a valid JSON object, as page_parse found it)
+ * to out minified: whitespace outside strings removed, everything else byte
+ * for byte. Fills *rec with what the record says about itself.
+ */
+void page_minify(struct cl_buf *out, const char *p, size_t n, struct page_record *rec);
+
+#endif

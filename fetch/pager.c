@@ -1,0 +1,666 @@
+/*
+ * pager.c: one collection, page by page. The first page tells the total
+ * (X-Total-Count); then a window of --parallel pages is kept in flight on
+ * one curl multi handle, refilled as pages finish (curl's 10-at-a-time.c),
+ * and pages are written strictly in order: a page that finished early waits
+ * in its slot, so at most --parallel page bodies are ever held. Without a
+ * total, Link rel="next" is followed one page at a time until a short page.
+ *
+ * Completeness: records are counted per collection (duplicates, which offset
+ * drift causes, are dropped by sourcedId) and checked against the total. A
+ * total that changed while paging, or a count that falls short, means
+ * records may have been skipped: the collection is read once more (only the
+ * records not yet written are written) and, if still short, it is marked
+ * incomplete (CL105).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "diag.h"
+#include "fetch.h"
+#include "idmap.h"
+#include "oauth.h"
+#include "page.h"
+
+const struct coll_def colls[C_COUNT] = {
+	{ "orgs", "org", "{\"kind\":\"org\",\"data\":" },
+	{ "academicSessions", "academicSession", "{\"kind\":\"academicSession\",\"data\":" },
+	{ "courses", "course", "{\"kind\":\"course\",\"data\":" },
+	{ "classes", "class", "{\"kind\":\"class\",\"data\":" },
+	{ "enrollments", "enrollment", "{\"kind\":\"enrollment\",\"data\":" },
+	{ "users", "user", "{\"kind\":\"user\",\"data\":" },
+	{ "demographics", "demographic", "{\"kind\":\"demographic\",\"data\":" },
+};
+
+enum pstate { P_FREE, P_WAIT, P_RUN, P_DONE };
+
+struct page {
+	enum pstate state;
+	long long idx;    /* the page's number in this pass */
+	long long offset; /* its offset */
+	char *url;        /* owned */
+	struct xfer x;
+	int attempts;
+	int reauthed;
+	int bad_body; /* the last failure was a body that is not a page */
+	double first, not_before;
+	struct page_span *spans;
+	size_t nspans, cap;
+};
+
+/* One collection being read. */
+struct crun {
+	enum coll c;
+	struct page_parser pp;
+	struct page *slots;
+	long n; /* the window */
+	struct cl_idmap *seen;
+	struct cl_buf query; /* the query after limit and offset: "&filter=..." */
+	struct cl_buf line;
+	int pass;
+	long long planned, req_next, emit_next;
+	long long total, tmin, tmax; /* -1: none */
+	long long eff_limit;
+	int link_mode;
+	char *next_url;        /* link mode: the next page's URL, owned */
+	long long next_offset; /* link mode without a Link: the next offset */
+	unsigned long long records, dups, pages, retries, parents, noid, pass_unique, errors;
+};
+
+static void
+page_reset(struct page *p)
+{
+	free(p->url);
+	p->url = NULL;
+	p->state = P_FREE;
+	p->attempts = 0;
+	p->reauthed = 0;
+	p->bad_body = 0;
+	p->nspans = 0;
+	cl_buf_reset(&p->x.body);
+	/* a page body may be large: do not keep its storage for the next one */
+	if (p->x.body.cap > ((size_t)4 << 20))
+		cl_buf_release(&p->x.body);
+}
+
+/* The URL of the page at offset: base/collection?limit=L&offset=O&... Owned. */
+static char *
+page_url(const struct run *r, const struct crun *cr, long long offset)
+{
+	struct cl_buf u = CL_BUF_INIT;
+
+	cl_buf_addf(&u, "%s/%s?limit=%ld&offset=%lld%s", r->o->base, colls[cr->c].name, r->o->limit,
+	            offset, cr->query.p ? cr->query.p : "");
+	return cl_buf_detach(&u, NULL);
+}
+
+/* scheme://host:port of a URL, for comparing origins. Owned, or NULL. */
+static char *
+origin(const char *url)
+{
+	CURLU *u = curl_url();
+	char *s = NULL, *h = NULL, *p = NULL, *o = NULL;
+	struct cl_buf b = CL_BUF_INIT;
+
+	if (!u)
+		cl_oom();
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &s, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+		cl_buf_addf(&b, "%s://%s:%s", s, h, p);
+		for (size_t i = 0; i < b.len; i++)
+			if (b.p[i] >= 'A' && b.p[i] <= 'Z')
+				b.p[i] = (char)(b.p[i] - 'A' + 'a');
+		o = cl_buf_detach(&b, NULL);
+	}
+	curl_free(s);
+	curl_free(h);
+	curl_free(p);
+	curl_url_cleanup(u);
+	return o;
+}
+
+/* The Link rel="next" URL made absolute against the endpoint, if it stays on its origin. Owned. */
+static char *
+resolve_next(const struct run *r, const char *next)
+{
+	CURLU *u = curl_url();
+	char *abs = NULL, *out = NULL, *o1, *o2;
+
+	if (!u)
+		cl_oom();
+	if (curl_url_set(u, CURLUPART_URL, r->o->base, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_URL, next, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK) {
+		o1 = origin(r->o->base);
+		o2 = origin(abs);
+		/* never send a signed request (or a Bearer token) to another server */
+		if (o1 && o2 && !strcmp(o1, o2))
+			out = cl_xstrdup(abs);
+		free(o1);
+		free(o2);
+	}
+	curl_free(abs);
+	curl_url_cleanup(u);
+	return out;
+}
+
+static void
+start(struct run *r, struct crun *cr, struct page *p)
+{
+	CURLMcode mc;
+
+	if (xfer_prepare(r, &p->x, p->url, p) < 0)
+		return;
+	mc = curl_multi_add_handle(r->multi, p->x.h);
+	if (mc != CURLM_OK) {
+		r->fatal = CL_EX_SOFTWARE;
+		cl_stage_fail(&r->st, "CL090", "%s: %s", colls[cr->c].name,
+		              curl_multi_strerror(mc));
+		return;
+	}
+	if (p->attempts == 0)
+		p->first = now_mono();
+	p->attempts++;
+	p->state = P_RUN;
+}
+
+static void
+note_date(struct run *r, const struct xfer *x)
+{
+	time_t t;
+	char iso[32];
+
+	if (r->server_date || !x->date)
+		return;
+	t = curl_getdate(x->date, NULL);
+	if (t == -1)
+		return;
+	cl_iso8601(t, iso);
+	r->server_date = cl_xstrdup(iso);
+}
+
+/* A page came back whole: take what it says about the collection. */
+static void
+page_done(struct run *r, struct crun *cr, struct page *p)
+{
+	long long n = (long long)p->nspans, t = p->x.total;
+
+	note_date(r, &p->x);
+	cr->pages++;
+	if (t >= 0) {
+		if (cr->tmin < 0 || t < cr->tmin)
+			cr->tmin = t;
+		if (t > cr->tmax)
+			cr->tmax = t;
+	}
+	if (p->idx == 0) {
+		if (t >= 0) {
+			cr->total = t;
+			cr->link_mode = 0;
+			cr->eff_limit = r->o->limit;
+			/* a server that caps the page size below --limit: page by what it sends */
+			if (n > 0 && n < r->o->limit && t > n)
+				cr->eff_limit = n;
+			cr->planned = t > 0 ? (t + cr->eff_limit - 1) / cr->eff_limit : 1;
+		} else {
+			cr->link_mode = 1;
+			cr->eff_limit = r->o->limit;
+		}
+	}
+	if (cr->link_mode) {
+		free(cr->next_url);
+		cr->next_url = NULL;
+		cr->next_offset = p->offset + n;
+		if (n > 0 && p->x.link_next)
+			cr->next_url = resolve_next(r, p->x.link_next);
+		if (n > 0 && (cr->next_url || n >= cr->eff_limit))
+			cr->planned = p->idx + 2;
+	} else if (p->idx == cr->planned - 1 && n >= cr->eff_limit) {
+		/* the last page the total promised is full: the server may have more */
+		cr->planned++;
+	}
+	p->state = P_DONE;
+}
+
+/* Reports a page that failed for good. */
+static void
+give_up(struct run *r, struct crun *cr, struct page *p, const char *why)
+{
+	cr->errors++;
+	if (p->bad_body) {
+		r->fatal = CL_EX_UNAVAILABLE;
+		cl_stage_fail(&r->st, "CL106",
+		              "%s: the page at offset %lld is not a OneRoster page "
+		              "after %d attempts: %s",
+		              colls[cr->c].name, p->offset, p->attempts, why);
+	} else {
+		r->fatal = CL_EX_UNAVAILABLE;
+		cl_stage_fail(&r->st, "CL104", "%s: the page at offset %lld failed %d times: %s",
+		              colls[cr->c].name, p->offset, p->attempts, why);
+	}
+}
+
+/* A request finished (outside curl's callbacks). Returns -1 when the run must stop. */
+static int
+finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
+{
+	struct cl_buf why = CL_BUF_INIT;
+	enum outcome out;
+	const char *where = NULL;
+	double now, delay;
+	int rc = 0, prc;
+
+	out = xfer_outcome(r, &p->x, cc, colls[cr->c].name, &why);
+	p->bad_body = 0;
+	if (out == OUT_OK) {
+		p->nspans = 0;
+		prc = page_parse(&cr->pp, p->x.body.p ? p->x.body.p : "", p->x.body.len, &p->spans,
+		                 &p->nspans, &p->cap, &where);
+		switch (prc) {
+		case PAGE_OK:
+			page_done(r, cr, p);
+			goto out;
+		case PAGE_MALFORMED:
+			cl_buf_addf(&why, "malformed JSON (%s)", where ? where : "?");
+			break;
+		case PAGE_NO_ENVELOPE:
+			cl_buf_addf(&why, "HTTP %ld without the \"%s\" key", p->x.status,
+			            colls[cr->c].name);
+			break;
+		case PAGE_NOT_ARRAY:
+			cl_buf_addf(&why, "\"%s\" is not an array", colls[cr->c].name);
+			break;
+		default:
+			cl_buf_addf(&why, "an element of \"%s\" is not an object",
+			            colls[cr->c].name);
+			break;
+		}
+		p->bad_body = 1;
+		out = OUT_RETRY;
+	}
+	now = now_mono();
+	switch (out) {
+	case OUT_RETRY:
+		delay = backoff_delay(r->o, p->attempts, p->x.retry_after);
+		if (p->attempts > r->o->retries ||
+		    now + delay - p->first > (double)r->o->retry_time) {
+			give_up(r, cr, p, why.p ? why.p : "?");
+			rc = -1;
+			break;
+		}
+		cr->retries++;
+		if (p->x.retry_after >= 0 && (p->x.status == 429 || p->x.status == 503) &&
+		    now + p->x.retry_after > r->hold_until)
+			r->hold_until = now + p->x.retry_after;
+		p->state = P_WAIT;
+		p->not_before = now + delay;
+		break;
+	case OUT_REAUTH:
+		if (p->reauthed) {
+			r->fatal = CL_EX_NOPERM;
+			cl_stage_fail(
+			        &r->st, "CL101",
+			        "authentication failed (HTTP 401) with a new OAuth 2.0 token: "
+			        "check that the client may read the %s",
+			        colls[cr->c].name);
+			rc = -1;
+			break;
+		}
+		p->reauthed = 1;
+		if (oauth2_ensure(r, 1) < 0) {
+			rc = -1;
+			break;
+		}
+		p->attempts--; /* a renewed token is not a retry */
+		p->state = P_WAIT;
+		p->not_before = now;
+		break;
+	default:
+		cr->errors++;
+		rc = -1;
+		break;
+	}
+out:
+	cl_buf_release(&why);
+	return rc;
+}
+
+int
+check_output(struct run *r)
+{
+	if (r->gone || r->write_error)
+		return -1;
+	if (ferror(r->out)) {
+		if (errno == EPIPE)
+			r->gone = 1;
+		else
+			r->write_error = errno ? errno : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+void
+write_header(struct run *r)
+{
+	jv src;
+	char iso[32];
+
+	if (r->header_done)
+		return;
+	if (!r->server_date)
+		cl_iso8601(cl_now(), iso);
+	src = jv_object_set(jv_object(), jv_string("endpoint"), jv_string(r->o->base));
+	src = jv_object_set(src, jv_string("oneroster"), jv_string("1.1"));
+	src = jv_object_set(src, jv_string("started"),
+	                    jv_string(r->server_date ? r->server_date : iso));
+	src = jv_object_set(src, jv_string("delta"), jv_bool(r->o->since != NULL));
+	if (r->o->since)
+		src = jv_object_set(src, jv_string("since"), jv_string(r->o->since));
+	cl_stage_write_header(&r->st, r->out, NULL, src);
+	r->header_done = 1;
+}
+
+/* Writes page p's records: new ones to the output (parents to the spool). */
+static int
+emit(struct run *r, struct crun *cr, struct page *p)
+{
+	const char *body = p->x.body.p;
+	const char *pre = colls[cr->c].line_pre;
+	size_t pre_n = strlen(pre), i;
+	struct page_record rec;
+	uint64_t *v;
+	int added;
+
+	write_header(r);
+	for (i = 0; i < p->nspans; i++) {
+		cl_buf_reset(&cr->line);
+		cl_buf_add(&cr->line, pre, pre_n);
+		page_minify(&cr->line, body + p->spans[i].off, p->spans[i].n, &rec);
+		cl_buf_add(&cr->line, "}\n", 2);
+		if (rec.id_n) {
+			v = cl_idmap_put(cr->seen, cr->line.p + rec.id_off, rec.id_n, &added);
+			if (!added) {
+				if (*v == (uint64_t)cr->pass)
+					cr->dups++; /* seen twice in this pass: offset drift */
+				else
+					cr->pass_unique++;
+				*v = (uint64_t)cr->pass;
+				continue;
+			}
+			*v = (uint64_t)cr->pass;
+		} else {
+			cr->noid++;
+		}
+		cr->pass_unique++;
+		cr->records++;
+		if (cr->c == C_USERS && rec.parent) {
+			cr->parents++;
+			if (fwrite(cr->line.p, 1, cr->line.len, r->spool) != cr->line.len) {
+				r->write_error = errno ? errno : EIO;
+				r->fatal = CL_EX_IOERR;
+				cl_stage_fail(&r->st, "CL116",
+				              "cannot write the temporary file of parents:");
+				return -1;
+			}
+		} else {
+			fwrite(cr->line.p, 1, cr->line.len, r->out);
+		}
+	}
+	progress_update(r->prog, colls[cr->c].name, cr->records, cr->tmax, 0);
+	return check_output(r);
+}
+
+/* Stops every request of the collection still in flight. */
+static void
+abort_all(struct run *r, struct crun *cr)
+{
+	long i;
+
+	for (i = 0; i < cr->n; i++) {
+		if (cr->slots[i].state == P_RUN)
+			curl_multi_remove_handle(r->multi, cr->slots[i].x.h);
+		page_reset(&cr->slots[i]);
+	}
+}
+
+/* One pass over the collection. Returns 0, or -1 when the run must stop. */
+static int
+pass(struct run *r, struct crun *cr)
+{
+	struct page *p;
+	CURLMsg *m;
+	double now, wake;
+	long i;
+	int running, left, timeout_ms;
+
+	cr->planned = 1;
+	cr->req_next = cr->emit_next = 0;
+	cr->total = cr->tmin = cr->tmax = -1;
+	cr->eff_limit = r->o->limit;
+	cr->link_mode = 0;
+	cr->pass_unique = 0;
+	for (;;) {
+		if (*r->interrupted) {
+			r->fatal = CL_EX_TEMPFAIL;
+			cl_stage_fail(&r->st, "CL115", "interrupted by a signal");
+			return -1;
+		}
+		now = now_mono();
+		/* retries that are due */
+		for (i = 0; i < cr->n && now >= r->hold_until; i++) {
+			p = &cr->slots[i];
+			if (p->state == P_WAIT && now >= p->not_before) {
+				start(r, cr, p);
+				if (r->fatal)
+					return -1;
+			}
+		}
+		/* refill the window: never more than n pages between the next to write and the last
+		 */
+		while (cr->req_next < cr->planned && cr->req_next - cr->emit_next < cr->n &&
+		       now >= r->hold_until) {
+			p = &cr->slots[cr->req_next % cr->n];
+			page_reset(p);
+			p->idx = cr->req_next;
+			if (cr->link_mode && cr->next_url) {
+				p->url = cr->next_url;
+				cr->next_url = NULL;
+				p->offset = cr->next_offset;
+			} else {
+				p->offset =
+				        cr->link_mode ? cr->next_offset : p->idx * cr->eff_limit;
+				p->url = page_url(r, cr, p->offset);
+			}
+			start(r, cr, p);
+			if (r->fatal)
+				return -1;
+			cr->req_next++;
+		}
+		/* write, in order, every page that is done */
+		while (cr->emit_next < cr->req_next &&
+		       (p = &cr->slots[cr->emit_next % cr->n])->state == P_DONE) {
+			if (emit(r, cr, p) < 0)
+				return -1;
+			page_reset(p);
+			cr->emit_next++;
+		}
+		if (cr->emit_next >= cr->planned && cr->emit_next == cr->req_next)
+			return 0;
+		/* wait for the network, or for the next retry to be due */
+		wake = now + 1.0;
+		if (r->hold_until > now && r->hold_until < wake)
+			wake = r->hold_until;
+		for (i = 0; i < cr->n; i++)
+			if (cr->slots[i].state == P_WAIT && cr->slots[i].not_before < wake)
+				wake = cr->slots[i].not_before;
+		timeout_ms = wake > now ? (int)ceil((wake - now) * 1000) : 0;
+		if (curl_multi_poll(r->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK ||
+		    curl_multi_perform(r->multi, &running) != CURLM_OK) {
+			r->fatal = CL_EX_SOFTWARE;
+			cl_stage_fail(&r->st, "CL090", "%s: curl's multi interface failed",
+			              colls[cr->c].name);
+			return -1;
+		}
+		while ((m = curl_multi_info_read(r->multi, &left)) != NULL) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&p);
+			curl_multi_remove_handle(r->multi, m->easy_handle);
+			if (finish(r, cr, p, m->data.result) < 0)
+				return -1;
+		}
+	}
+}
+
+/* Does the pass account for every record? 1 yes, 0 no; warns about a surplus when last. */
+static int
+accounted(struct run *r, struct crun *cr, int last)
+{
+	if (cr->tmax < 0)
+		return 1; /* no total to check against: the pages ended short */
+	if (cr->tmin != cr->tmax)
+		return 0; /* the collection changed while it was read: records may have moved */
+	if ((long long)cr->pass_unique == cr->tmax)
+		return 1;
+	if ((long long)cr->pass_unique > cr->tmax) {
+		if (!last)
+			return 0;
+		cl_stage_warn(&r->st, "CL114",
+		              "%s: the server counts %lld records but sent %llu different ones",
+		              colls[cr->c].name, cr->tmax, cr->pass_unique);
+		return 1;
+	}
+	return 0;
+}
+
+static void
+count(struct run *r, struct crun *cr)
+{
+	jv c = jv_object();
+
+	c = jv_object_set(c, jv_string("records"), jv_number((double)cr->records));
+	c = jv_object_set(c, jv_string("total"),
+	                  cr->tmax >= 0 ? jv_number((double)cr->tmax) : jv_null());
+	c = jv_object_set(c, jv_string("pages"), jv_number((double)cr->pages));
+	c = jv_object_set(c, jv_string("retries"), jv_number((double)cr->retries));
+	c = jv_object_set(c, jv_string("errors"), jv_number((double)cr->errors));
+	c = jv_object_set(c, jv_string("duplicates"), jv_number((double)cr->dups));
+	c = jv_object_set(c, jv_string("passes"), jv_number(cr->pass));
+	if (cr->c == C_USERS)
+		c = jv_object_set(c, jv_string("parents"), jv_number((double)cr->parents));
+	if (cr->noid)
+		c = jv_object_set(c, jv_string("without_sourcedId"), jv_number((double)cr->noid));
+	r->counts = jv_object_set(r->counts, jv_string(colls[cr->c].name), c);
+}
+
+int
+fetch_collection(struct run *r, enum coll c)
+{
+	struct crun cr;
+	long i;
+	int rc = 0;
+
+	memset(&cr, 0, sizeof cr);
+	cr.c = c;
+	cr.n = r->o->parallel;
+	cr.slots = cl_xcalloc((size_t)cr.n, sizeof *cr.slots);
+	for (i = 0; i < cr.n; i++)
+		xfer_init(&cr.slots[i].x);
+	cr.seen = cl_idmap_new();
+	page_parser_init(&cr.pp, colls[c].name);
+	cl_buf_init(&cr.query);
+	cl_buf_init(&cr.line);
+	if (r->o->since) {
+		struct cl_buf f = CL_BUF_INIT;
+
+		cl_buf_addf(&f, "dateLastModified>'%s'", r->o->since);
+		cl_buf_adds(&cr.query, "&filter=");
+		oauth_pct(&cr.query, f.p, f.len);
+		cl_buf_release(&f);
+	}
+	if (r->o->fields) {
+		struct cl_buf f = CL_BUF_INIT;
+
+		/* dropping duplicates needs the sourcedId, holding parents back the role */
+		cl_buf_adds(&f, r->o->fields);
+		if (!strstr(r->o->fields, "sourcedId"))
+			cl_buf_adds(&f, ",sourcedId");
+		if (c == C_USERS && !strstr(r->o->fields, "role"))
+			cl_buf_adds(&f, ",role");
+		cl_buf_adds(&cr.query, "&fields=");
+		oauth_pct(&cr.query, f.p, f.len);
+		cl_buf_release(&f);
+	}
+	progress_update(r->prog, colls[c].name, 0, -1, 1);
+	for (cr.pass = 1; cr.pass <= 2; cr.pass++) {
+		if (pass(r, &cr) < 0) {
+			abort_all(r, &cr);
+			rc = -1;
+			break;
+		}
+		if (accounted(r, &cr, cr.pass == 2))
+			break;
+		if (cr.pass == 2) {
+			cr.errors++;
+			r->partial = 1;
+			cl_stage_fail(&r->st, "CL105",
+			              "%s: %llu of %lld records arrived, even after reading the "
+			              "collection again%s",
+			              colls[c].name, cr.pass_unique, cr.tmax,
+			              cr.tmin != cr.tmax ? " (the server's count kept changing)"
+			                                 : "");
+		}
+	}
+	if (cr.pass > 2)
+		cr.pass = 2;
+	count(r, &cr);
+	progress_update(r->prog, colls[c].name, cr.records, cr.tmax, 1);
+	for (i = 0; i < cr.n; i++) {
+		page_reset(&cr.slots[i]);
+		free(cr.slots[i].spans);
+		xfer_release(&cr.slots[i].x);
+	}
+	free(cr.slots);
+	free(cr.next_url);
+	cl_idmap_free(cr.seen);
+	page_parser_release(&cr.pp);
+	cl_buf_release(&cr.query);
+	cl_buf_release(&cr.line);
+	return rc;
+}
+
+void
+flush_spool(struct run *r)
+{
+	char buf[1 << 16];
+	size_t n;
+
+	if (!r->spool)
+		return;
+	if (fflush(r->spool) != 0 || fseek(r->spool, 0, SEEK_SET) != 0) {
+		r->fatal = CL_EX_IOERR;
+		cl_stage_fail(&r->st, "CL116", "cannot read back the temporary file of parents:");
+	} else if (!r->gone && !r->write_error) {
+		while ((n = fread(buf, 1, sizeof buf, r->spool)) > 0) {
+			fwrite(buf, 1, n, r->out);
+			if (check_output(r) < 0)
+				break;
+		}
+		if (ferror(r->spool)) {
+			r->fatal = CL_EX_IOERR;
+			cl_stage_fail(&r->st, "CL116",
+			              "cannot read back the temporary file of parents:");
+		}
+	}
+	fclose(r->spool);
+	r->spool = NULL;
+}
