@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/sync/lib.sh: shared by the cl-sync script tests (sourced, not run).
 #
 # Each test gets CL_TMP (its scratch folder) and CL_TOP from tests/run. These
