@@ -232,7 +232,8 @@ options_jv(const struct opts *o)
 		v = cl_xreallocarray(v, count + 1, sizeof *v);
 		v[count++] = cl_xmemdup(key, n);
 	}
-	qsort(v, count, sizeof *v, cmp_str);
+	if (count > 1)
+		qsort(v, count, sizeof *v, cmp_str);
 	for (i = 0; i < count; i++) {
 		ids = jv_array_append(ids, jv_string(v[i]));
 		free(v[i]);

@@ -649,7 +649,8 @@ filter_section_done(struct filter *f, struct cl_stage *st, enum cl_kind next)
 				ids = cl_xreallocarray(ids, n + 1, sizeof *ids);
 				ids[n++] = cl_xmemdup(key, kn);
 			}
-		qsort(ids, n, sizeof *ids, cmp_str);
+		if (n > 1)
+			qsort(ids, n, sizeof *ids, cmp_str);
 		for (k = 0; k < n; k++) {
 			cl_stage_warn(
 			        st, "CL202",
