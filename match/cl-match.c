@@ -148,7 +148,7 @@ parse_opts(struct opts *o, int argc, char *argv[])
 {
 	int c;
 
-	while ((c = getopt_long(argc, argv, "u:e:i:r:a:o:m:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":u:e:i:r:a:o:m:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'u':
 			o->users = optarg;
@@ -184,9 +184,12 @@ parse_opts(struct opts *o, int argc, char *argv[])
 		case 'V':
 			printf("cl-match %s\n", CL_VERSION);
 			return CL_EX_OK;
+		case ':':
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
-			fputs(usage_text, stderr);
-			return CL_EX_USAGE;
+			if (optopt)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind > 1)
