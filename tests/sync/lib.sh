@@ -6,6 +6,7 @@
 # tests/roster/server.py on 127.0.0.1 (stopped on exit), and write an
 # integration config for it.
 set -euo pipefail
+shopt -s lastpipe # expect and ok at the end of a pipeline count their failures
 umask 077
 
 : "${CL_TMP:?run me from tests/run}" "${CL_TOP:?run me from tests/run}"
