@@ -672,8 +672,6 @@ class District:
             meta["dup_roster_email"].append(sid)
         elif how == "nonascii":
             meta["nonascii_email"].append(sid)
-        if rec["status"] == "tobedeleted" and rec["role"] != "student":
-            pass
         if rec["enabledUser"] == "false" and rec["role"] != "student":
             meta["disabled"].append(sid)
 

@@ -7,7 +7,7 @@ import shutil
 
 import names
 import rosterdata
-from rosterdata import COLLECTIONS, KIND, PARENT_ROLES, current, dumps
+from rosterdata import COLLECTIONS, KIND, current, dumps
 
 ONE_DAY = datetime.timedelta(days=1)
 
@@ -92,8 +92,6 @@ def mutate(src, dst, seed, percent, as_of=None, rollover=False, remove_school=No
         data["enrollments"] = [e for e in data["enrollments"] if ref(e.get("user")) not in gone_users]
         data["demographics"] = [d for d in data["demographics"] if d["sourcedId"] not in gone_users]
 
-    users = {u["sourcedId"]: u for u in data["users"]}
-    classes = {c["sourcedId"]: c for c in data["classes"]}
     enr_by_user = {}
     for e in data["enrollments"]:
         enr_by_user.setdefault(ref(e.get("user")), []).append(e)
