@@ -432,6 +432,14 @@ abort_all(struct run *r, struct crun *cr)
 	}
 }
 
+static int
+multi_failed(struct run *r, struct crun *cr)
+{
+	r->fatal = CL_EX_SOFTWARE;
+	cl_stage_fail(&r->st, "CL090", "%s: curl's multi interface failed", colls[cr->c].name);
+	return -1;
+}
+
 /* One pass over the collection. Returns 0, or -1 when the run must stop. */
 static int
 pass(struct run *r, struct crun *cr)
@@ -440,7 +448,7 @@ pass(struct run *r, struct crun *cr)
 	CURLMsg *m;
 	double now, wake;
 	long i;
-	int running, left, timeout_ms;
+	int running, left, timeout_ms, busy;
 
 	cr->planned = 1;
 	cr->req_next = cr->emit_next = 0;
@@ -485,6 +493,19 @@ pass(struct run *r, struct crun *cr)
 				return -1;
 			cr->req_next++;
 		}
+		/* let curl start what was added and collect what finished */
+		if (curl_multi_perform(r->multi, &running) != CURLM_OK)
+			return multi_failed(r, cr);
+		busy = 0;
+		while ((m = curl_multi_info_read(r->multi, &left)) != NULL) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&p);
+			curl_multi_remove_handle(r->multi, m->easy_handle);
+			if (finish(r, cr, p, m->data.result) < 0)
+				return -1;
+			busy = 1;
+		}
 		/* write, in order, every page that is done */
 		while (cr->emit_next < cr->req_next &&
 		       (p = &cr->slots[cr->emit_next % cr->n])->state == P_DONE) {
@@ -492,9 +513,12 @@ pass(struct run *r, struct crun *cr)
 				return -1;
 			page_reset(p);
 			cr->emit_next++;
+			busy = 1;
 		}
 		if (cr->emit_next >= cr->planned && cr->emit_next == cr->req_next)
 			return 0;
+		if (busy)
+			continue; /* the window has room again, or a retry is due: refill first */
 		/* wait for the network, or for the next retry to be due */
 		wake = now + 1.0;
 		if (r->hold_until > now && r->hold_until < wake)
@@ -503,21 +527,8 @@ pass(struct run *r, struct crun *cr)
 			if (cr->slots[i].state == P_WAIT && cr->slots[i].not_before < wake)
 				wake = cr->slots[i].not_before;
 		timeout_ms = wake > now ? (int)ceil((wake - now) * 1000) : 0;
-		if (curl_multi_poll(r->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK ||
-		    curl_multi_perform(r->multi, &running) != CURLM_OK) {
-			r->fatal = CL_EX_SOFTWARE;
-			cl_stage_fail(&r->st, "CL090", "%s: curl's multi interface failed",
-			              colls[cr->c].name);
-			return -1;
-		}
-		while ((m = curl_multi_info_read(r->multi, &left)) != NULL) {
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&p);
-			curl_multi_remove_handle(r->multi, m->easy_handle);
-			if (finish(r, cr, p, m->data.result) < 0)
-				return -1;
-		}
+		if (curl_multi_poll(r->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK)
+			return multi_failed(r, cr);
 	}
 }
 
