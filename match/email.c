@@ -63,9 +63,14 @@ cm_utf8_valid(const char *s, size_t n)
 	size_t i, len;
 	uint32_t c;
 
-	for (i = 0; i < n; i += len)
+	for (i = 0; i < n; i += len) {
+		if (u[i] < 0x80) {
+			len = 1;
+			continue;
+		}
 		if ((len = utf8_decode(u + i, n - i, &c)) == 0)
 			return 0;
+	}
 	return 1;
 }
 
@@ -229,16 +234,20 @@ fold(const char *s, size_t n, struct cl_buf *out)
 	}
 	while (n > 0 && is_ascii_space((unsigned char)s[n - 1]))
 		n--;
-	for (i = 0; i < n && (unsigned char)s[i] < 0x80; i++)
-		;
-	if (i < n)
-		cm_nfc(s, n, out);
-	else
-		cl_buf_add(out, s, n);
-	if (out->cap == 0) { /* keep out->p a string even when empty */
-		cl_buf_grow(out, 1);
-		out->p[0] = '\0';
+	cl_buf_grow(out, n);
+	for (i = 0; i < n; i++) { /* the common case: ASCII, folded as it is copied */
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 0x80)
+			break;
+		out->p[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 	}
+	if (i == n) {
+		out->len = n;
+		out->p[n] = '\0';
+		return;
+	}
+	cm_nfc(s, n, out);
 	for (i = 0; i < out->len; i++)
 		if (out->p[i] >= 'A' && out->p[i] <= 'Z')
 			out->p[i] = (char)(out->p[i] - 'A' + 'a');
@@ -259,6 +268,8 @@ placeholder_word(const char *p, size_t n)
 		p++;
 		n -= 2;
 	}
+	if (n > sizeof "placeholder" - 1)
+		return 0;
 	for (i = 0; i < NELEM(placeholders); i++)
 		if (strlen(placeholders[i]) == n && memcmp(placeholders[i], p, n) == 0)
 			return 1;

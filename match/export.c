@@ -60,7 +60,8 @@ struct reader {
 	int header_done;
 	long ci[3];    /* email, id, role column indexes; -1 none */
 	char **hnames; /* header names as written (the first NAME_SHOWN bytes) */
-	struct cl_buf cell[3], key, tmp;
+	struct cl_buf cell[3], key, tmp, last_role;
+	enum cm_xrole last_xrole;
 	int failed; /* an error was reported from a callback: status */
 };
 
@@ -207,13 +208,19 @@ role_of(struct reader *r, struct cl_buf *role)
 {
 	enum cm_xrole x = CM_XROLE_UNKNOWN;
 
+	if (r->last_role.p && role->len == r->last_role.len &&
+	    memcmp(role->p, r->last_role.p, role->len) == 0)
+		return r->last_xrole; /* roles repeat: Student, Teacher, Staff */
+	cl_buf_reset(&r->last_role);
+	cl_buf_add(&r->last_role, role->p, role->len);
 	cm_header_squash(role->p, role->len, &r->tmp);
 	if (r->tmp.len == 0)
-		return CM_XROLE_UNKNOWN;
+		return r->last_xrole = CM_XROLE_UNKNOWN;
 	x = CM_XROLE_STAFF;
 	if (strstr(r->tmp.p, "student") || strcmp(r->tmp.p, "pupil") == 0 ||
 	    strcmp(r->tmp.p, "learner") == 0)
 		x = CM_XROLE_STUDENT;
+	r->last_xrole = x;
 	return x;
 }
 
@@ -459,6 +466,7 @@ cm_export_load(struct cm_export **out, const char *path, const struct cm_columns
 		cl_buf_release(&r.cell[k]);
 	cl_buf_release(&r.key);
 	cl_buf_release(&r.tmp);
+	cl_buf_release(&r.last_role);
 	if (rc != 0) {
 		cm_export_free(x);
 		return rc;
