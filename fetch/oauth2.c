@@ -36,6 +36,7 @@ request(struct run *r, struct cl_buf *why)
 	CURLcode cc;
 	CURL *h;
 	jv v, tok, exp;
+	double life;
 	int rc = -1;
 
 	h = curl_easy_init();
@@ -95,9 +96,8 @@ request(struct run *r, struct cl_buf *why)
 		free(r->tok.token);
 		r->tok.token = cl_xstrdup(jv_string_value(tok));
 		/* renew a little early; no expires_in: an hour, and a 401 renews it anyway */
-		r->tok.expires = now_mono() + (jv_get_kind(exp) == JV_KIND_NUMBER
-		                                       ? jv_number_value(exp) * 0.9 - 5
-		                                       : 3600);
+		life = jv_get_kind(exp) == JV_KIND_NUMBER ? jv_number_value(exp) : 3600;
+		r->tok.expires = now_mono() + (life > 60 ? life - 30 : life * 0.8);
 		rc = 0;
 	} else {
 		r->fatal = CL_EX_NOPERM;

@@ -1,0 +1,113 @@
+/* unit_page.c: finding a page's records, and making each a minified stream value. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "page.h"
+#include "t.h"
+
+static int
+parse(const char *env, const char *body, struct page_span **sp, size_t *n)
+{
+	struct page_parser p;
+	size_t cap = 0;
+	int rc;
+
+	*n = 0;
+	page_parser_init(&p, env);
+	rc = page_parse(&p, body, strlen(body), sp, n, &cap, NULL);
+	page_parser_release(&p);
+	return rc;
+}
+
+static void
+pages(void)
+{
+	struct page_span *sp = NULL;
+	size_t n;
+	const char *b;
+
+	b = "{\"users\":[{\"sourcedId\":\"1\"},{\"sourcedId\":\"2\",\"x\":[1,{\"y\":2}]}]}";
+	CHECK_INT(parse("users", b, &sp, &n), PAGE_OK);
+	CHECK_INT(n, 2);
+	if (n == 2) {
+		CHECK(!strncmp(b + sp[0].off, "{\"sourcedId\":\"1\"}", sp[0].n));
+		CHECK_INT(sp[1].n, strlen("{\"sourcedId\":\"2\",\"x\":[1,{\"y\":2}]}"));
+	}
+	CHECK_INT(parse("users", " {\"users\" : [ ] } \n", &sp, &n), PAGE_OK);
+	CHECK_INT(n, 0);
+	/* the envelope of another collection, or none: an error, never "no data" */
+	CHECK_INT(parse("users", "{\"orgs\":[]}", &sp, &n), PAGE_NO_ENVELOPE);
+	CHECK_INT(parse("users", "{}", &sp, &n), PAGE_NO_ENVELOPE);
+	CHECK_INT(parse("users", "{\"users\":null}", &sp, &n), PAGE_NOT_ARRAY);
+	CHECK_INT(parse("users", "{\"users\":{}}", &sp, &n), PAGE_NOT_ARRAY);
+	CHECK_INT(parse("users", "{\"users\":[1]}", &sp, &n), PAGE_NOT_OBJECT);
+	/* cut short, or not JSON */
+	CHECK_INT(parse("users", "{\"users\":[{\"sourcedId\":\"1\"},{\"sou", &sp, &n),
+	          PAGE_MALFORMED);
+	CHECK_INT(parse("users", "", &sp, &n), PAGE_MALFORMED);
+	CHECK_INT(parse("users", "<html>502 Bad Gateway</html>", &sp, &n), PAGE_MALFORMED);
+	CHECK_INT(parse("users", "[]", &sp, &n), PAGE_MALFORMED);
+	CHECK_INT(parse("users", "{\"users\":[]} {}", &sp, &n), PAGE_MALFORMED);
+	/* a nested "users" key is not the envelope */
+	CHECK_INT(parse("users", "{\"data\":{\"users\":[]}}", &sp, &n), PAGE_NO_ENVELOPE);
+	free(sp);
+}
+
+static void
+minify(void)
+{
+	struct cl_buf b = CL_BUF_INIT;
+	struct page_record r;
+	const char *in;
+
+	in = "{ \"sourcedId\" : \"u 1\" ,\n\t\"role\": \"guardian\", \"name\": \"a \\\" b\\\\\" ,"
+	     " \"agents\": [ {\"sourcedId\": \"x\", \"role\": \"parent\"} ] }";
+	page_minify(&b, in, strlen(in), &r);
+	CHECK_STR(b.p, "{\"sourcedId\":\"u 1\",\"role\":\"guardian\",\"name\":\"a \\\" b\\\\\","
+	               "\"agents\":[{\"sourcedId\":\"x\",\"role\":\"parent\"}]}");
+	CHECK_INT(r.id_n, 3);
+	CHECK(!strncmp(b.p + r.id_off, "u 1", 3));
+	CHECK_INT(r.parent, 1);
+
+	/* nested roles and IDs do not count; the record's own do */
+	cl_buf_reset(&b);
+	in = "{\"agents\":[{\"sourcedId\":\"p\",\"role\":\"parent\"}],\"role\":\"student\","
+	     "\"sourcedId\":\"s\"}";
+	page_minify(&b, in, strlen(in), &r);
+	CHECK_STR(b.p, in);
+	CHECK_INT(r.parent, 0);
+	CHECK_INT(r.id_n, 1);
+	CHECK(b.p[r.id_off] == 's');
+
+	/* a value that only looks like the key; a non-string sourcedId; relative */
+	cl_buf_reset(&b);
+	in = "{\"x\":\"sourcedId\",\"sourcedId\":12,\"role\":\"relative\"}";
+	page_minify(&b, in, strlen(in), &r);
+	CHECK_INT(r.id_n, 0);
+	CHECK_INT(r.parent, 1);
+
+	/* appended after what the buffer holds: offsets are the buffer's */
+	cl_buf_reset(&b);
+	cl_buf_adds(&b, "{\"kind\":\"user\",\"data\":");
+	in = "{\"sourcedId\":\"42\",\"role\":\"teacher\"}";
+	page_minify(&b, in, strlen(in), &r);
+	CHECK(!strncmp(b.p + r.id_off, "42", 2));
+	CHECK_INT(r.parent, 0);
+
+	/* strings with escaped quotes and whitespace inside stay as they are */
+	cl_buf_reset(&b);
+	in = "{ \"sourcedId\":\"a\\\\\" , \"t\" : \" x \\\" y \" }";
+	page_minify(&b, in, strlen(in), &r);
+	CHECK_STR(b.p, "{\"sourcedId\":\"a\\\\\",\"t\":\" x \\\" y \"}");
+	CHECK_INT(r.id_n, 3);
+	cl_buf_release(&b);
+}
+
+int
+main(void)
+{
+	pages();
+	minify();
+	return T_DONE();
+}
