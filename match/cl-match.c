@@ -68,7 +68,7 @@ struct run {
 	struct cl_stage st;
 	struct cl_reader *rd;
 	struct cm_export *x;
-	struct cl_idmap *roster; /* normalised email -> users with it (saturates at 2) */
+	struct cl_idmap *roster; /* emails the export lacks -> users with it (saturates at 2) */
 	struct cm_spool *spool;
 	struct cm_report *report;
 	struct cl_json_query *q; /* the fields the report needs */
@@ -257,9 +257,11 @@ take_user(struct run *r, const struct cl_line *ln)
 	}
 	if (rec.cls == CM_EMAIL_OK) {
 		r->usable++;
-		count = cl_idmap_put(r->roster, r->key.p, r->key.len, NULL);
-		if (*count < 2)
-			++*count;
+		if (!cm_export_count_user(r->x, r->key.p, r->key.len)) {
+			count = cl_idmap_put(r->roster, r->key.p, r->key.len, NULL);
+			if (*count < 2)
+				++*count;
+		}
 	}
 	if (cm_spool_put(r->spool, &rec, ln->p, ln->n, r->key.p,
 	                 rec.cls == CM_EMAIL_OK ? r->key.len : 0) < 0) {
@@ -342,7 +344,8 @@ replay(struct run *r)
 			why = R_NO_EMAIL;
 		} else if (rec.cls == CM_EMAIL_MASKED) {
 			why = R_MASKED;
-		} else if ((count = cl_idmap_get(r->roster, key, kn)) && *count > 1) {
+		} else if (cm_export_users(r->x, key, kn) > 1 ||
+		           ((count = cl_idmap_get(r->roster, key, kn)) && *count > 1)) {
 			why = R_DUP_ROSTER;
 		} else {
 			switch (cm_export_claim(r->x, key, kn, &id, &email, &xrole)) {

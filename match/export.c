@@ -17,14 +17,25 @@
 #define READ_CHUNK ((size_t)64 << 10)
 #define NAME_SHOWN 256 /* bytes of a header name kept for messages */
 
-/* Index values: the row's offset in the arena, shifted, and two flags. */
+/*
+ * Index values: the row's offset in the arena, shifted, two flags, and how
+ * many roster users have the address (0, 1, or 2 for two or more).
+ */
 #define V_DUP ((uint64_t)1)
 #define V_MATCHED ((uint64_t)2)
-#define V_SHIFT 2
+#define V_USERS_SHIFT 2
+#define V_USERS ((uint64_t)3 << V_USERS_SHIFT)
+#define V_SHIFT 4
 
-/* Row records in the arena: one flags byte, the id, NUL, [the email, NUL]. */
-#define R_EMAIL 1 /* the email as written differs from its normal form */
-#define R_ROLE_SHIFT 1
+/*
+ * Row records in the arena: one flags byte, the id, NUL, then the email as
+ * written when it differs from its normal form: with R_CASE only in the case
+ * of ASCII letters, a bit mask of its upper-case letters (one bit per byte of
+ * the normal form); with R_EMAIL otherwise, the email itself and a NUL.
+ */
+#define R_EMAIL 1
+#define R_CASE 2
+#define R_ROLE_SHIFT 2
 
 /* Spellings, squashed (cm_header_squash), best first. */
 static const char *const email_names[] = {
@@ -224,6 +235,43 @@ role_of(struct reader *r, struct cl_buf *role)
 	return x;
 }
 
+/*
+ * How to get the email as written (w, wn) back from its normal form (k, kn):
+ * returns 0 (they are equal), R_CASE with the case mask in out, or R_EMAIL
+ * with the email and a NUL in out.
+ */
+static unsigned char
+as_written(const char *k, size_t kn, const char *w, size_t wn, struct cl_buf *out)
+{
+	size_t i;
+	int differ = 0;
+
+	cl_buf_reset(out);
+	if (kn == wn) {
+		for (i = 0; i < kn; i++) {
+			if (k[i] == w[i])
+				continue;
+			if (!(w[i] >= 'A' && w[i] <= 'Z' && k[i] == w[i] - 'A' + 'a'))
+				break;
+			differ = 1;
+		}
+		if (i == kn && !differ)
+			return 0;
+		if (i == kn) {
+			cl_buf_grow(out, (kn + 7) / 8);
+			memset(out->p, 0, (kn + 7) / 8);
+			for (i = 0; i < kn; i++)
+				if (k[i] != w[i])
+					out->p[i / 8] = (char)(out->p[i / 8] | 1 << (i % 8));
+			out->len = (kn + 7) / 8;
+			return R_CASE;
+		}
+	}
+	cl_buf_add(out, w, wn);
+	cl_buf_addc(out, '\0');
+	return R_EMAIL;
+}
+
 static void
 data_row(struct reader *r)
 {
@@ -240,6 +288,11 @@ data_row(struct reader *r)
 		return;
 	}
 	for (k = 0; k < 3; k++) {
+		if (r->cell[k].len && memchr(r->cell[k].p, '\0', r->cell[k].len)) {
+			row_error(r, r->start, "the %s field holds a NUL byte",
+			          k == 0 ? "email" : k == 1 ? "id" : "role");
+			return;
+		}
 		if (!cm_utf8_valid(r->cell[k].p ? r->cell[k].p : "", r->cell[k].len)) {
 			row_error(r, r->start,
 			          "the %s field is not UTF-8: save the export as \"CSV UTF-8\"",
@@ -270,12 +323,10 @@ data_row(struct reader *r)
 	}
 	*v = (uint64_t)x->arena.len << V_SHIFT;
 	flags = (unsigned char)(r->ci[2] >= 0 ? role_of(r, &r->cell[2]) << R_ROLE_SHIFT : 0);
-	if (r->key.len != r->cell[0].len || memcmp(r->key.p, r->cell[0].p, r->key.len) != 0)
-		flags |= R_EMAIL;
+	flags |= as_written(r->key.p, r->key.len, r->cell[0].p, r->cell[0].len, &r->tmp);
 	cl_buf_addc(&x->arena, (char)flags);
 	cl_buf_add(&x->arena, r->cell[1].p, r->cell[1].len + 1);
-	if (flags & R_EMAIL)
-		cl_buf_add(&x->arena, r->cell[0].p, r->cell[0].len + 1);
+	cl_buf_add(&x->arena, r->tmp.p, r->tmp.len);
 }
 
 static void
@@ -518,12 +569,39 @@ cm_export_claim(struct cm_export *x, const char *key, size_t n, const char **id,
 	if (flags & R_EMAIL) {
 		*email = *id + strlen(*id) + 1;
 	} else {
+		const char *mask = *id + strlen(*id) + 1;
+		size_t i;
+
 		cl_buf_reset(&x->out_email);
 		cl_buf_add(&x->out_email, key, n);
+		if (flags & R_CASE)
+			for (i = 0; i < n; i++)
+				if (mask[i / 8] & 1 << (i % 8))
+					x->out_email.p[i] = (char)(x->out_email.p[i] - 'a' + 'A');
 		*email = x->out_email.p;
 	}
 	*role = (enum cm_xrole)(flags >> R_ROLE_SHIFT);
 	return CM_FIND_ONE;
+}
+
+int
+cm_export_count_user(struct cm_export *x, const char *key, size_t n)
+{
+	uint64_t *v = cl_idmap_get(x->idx, key, n);
+
+	if (!v)
+		return 0;
+	if ((*v & V_USERS) >> V_USERS_SHIFT < 2)
+		*v += (uint64_t)1 << V_USERS_SHIFT;
+	return 1;
+}
+
+int
+cm_export_users(const struct cm_export *x, const char *key, size_t n)
+{
+	uint64_t *v = cl_idmap_get(x->idx, key, n);
+
+	return v ? (int)((*v & V_USERS) >> V_USERS_SHIFT) : -1;
 }
 
 const struct cm_export_stats *

@@ -58,6 +58,16 @@ enum cm_find { CM_FIND_NONE, CM_FIND_DUP, CM_FIND_ONE };
 enum cm_find cm_export_claim(struct cm_export *x, const char *key, size_t n, const char **id,
                              const char **email, enum cm_xrole *role);
 
+/*
+ * Counts a roster user with the normalised email key in the index: returns 1
+ * when the export has the address (counted there, saturating at two), 0 when
+ * it has not (the caller counts it elsewhere). Roster counts thus cost no
+ * memory for the addresses the export has.
+ */
+int cm_export_count_user(struct cm_export *x, const char *key, size_t n);
+/* The users counted for key: 0, 1, 2 (two or more), or -1 when the export lacks it. */
+int cm_export_users(const struct cm_export *x, const char *key, size_t n);
+
 const struct cm_export_stats *cm_export_stats(const struct cm_export *x);
 /* Bytes the index holds, for the trailer. */
 size_t cm_export_bytes(const struct cm_export *x);
