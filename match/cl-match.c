@@ -344,13 +344,14 @@ replay(struct run *r)
 			why = R_NO_EMAIL;
 		} else if (rec.cls == CM_EMAIL_MASKED) {
 			why = R_MASKED;
-		} else if (cm_export_users(r->x, key, kn) > 1 ||
-		           ((count = cl_idmap_get(r->roster, key, kn)) && *count > 1)) {
-			why = R_DUP_ROSTER;
 		} else {
 			switch (cm_export_claim(r->x, key, kn, &id, &email, &xrole)) {
 			case CM_FIND_NONE:
-				why = R_NOT_FOUND;
+				count = cl_idmap_get(r->roster, key, kn);
+				why = count && *count > 1 ? R_DUP_ROSTER : R_NOT_FOUND;
+				break;
+			case CM_FIND_ROSTER_DUP:
+				why = R_DUP_ROSTER;
 				break;
 			case CM_FIND_DUP:
 				why = R_DUP_EXPORT;

@@ -290,7 +290,9 @@ data_row(struct reader *r)
 	for (k = 0; k < 3; k++) {
 		if (r->cell[k].len && memchr(r->cell[k].p, '\0', r->cell[k].len)) {
 			row_error(r, r->start, "the %s field holds a NUL byte",
-			          k == 0 ? "email" : k == 1 ? "id" : "role");
+			          k == 0   ? "email"
+			          : k == 1 ? "id"
+			                   : "role");
 			return;
 		}
 		if (!cm_utf8_valid(r->cell[k].p ? r->cell[k].p : "", r->cell[k].len)) {
@@ -557,6 +559,8 @@ cm_export_claim(struct cm_export *x, const char *key, size_t n, const char **id,
 
 	if (!v)
 		return CM_FIND_NONE;
+	if ((*v & V_USERS) >> V_USERS_SHIFT > 1)
+		return CM_FIND_ROSTER_DUP;
 	if (*v & V_DUP)
 		return CM_FIND_DUP;
 	if (!(*v & V_MATCHED)) {
@@ -594,14 +598,6 @@ cm_export_count_user(struct cm_export *x, const char *key, size_t n)
 	if ((*v & V_USERS) >> V_USERS_SHIFT < 2)
 		*v += (uint64_t)1 << V_USERS_SHIFT;
 	return 1;
-}
-
-int
-cm_export_users(const struct cm_export *x, const char *key, size_t n)
-{
-	uint64_t *v = cl_idmap_get(x->idx, key, n);
-
-	return v ? (int)((*v & V_USERS) >> V_USERS_SHIFT) : -1;
 }
 
 const struct cm_export_stats *

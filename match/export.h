@@ -47,13 +47,18 @@ void cm_export_free(struct cm_export *x);
 /* The headers it chose, as they are written in the file. Borrowed. */
 const char *cm_export_column(const struct cm_export *x, char which); /* 'e', 'i', 'r' */
 
-enum cm_find { CM_FIND_NONE, CM_FIND_DUP, CM_FIND_ONE };
+enum cm_find {
+	CM_FIND_NONE,       /* no row has it */
+	CM_FIND_ROSTER_DUP, /* rows may have it, but two or more roster users do
+	                       (cm_export_count_user) */
+	CM_FIND_DUP,        /* two or more rows have it */
+	CM_FIND_ONE,        /* one row has it, and at most one roster user */
+};
 
 /*
- * Looks up a normalised email. CM_FIND_ONE: the row is marked matched and
- * *id, *email (as written in the export, trimmed; borrowed until the next
- * call) and *role describe it. When the key's row was already claimed the
- * count of matched rows does not change.
+ * Looks up a normalised email, in that order of precedence. CM_FIND_ONE:
+ * the row is marked matched and *id, *email (as written in the export,
+ * trimmed; borrowed until the next call) and *role describe it.
  */
 enum cm_find cm_export_claim(struct cm_export *x, const char *key, size_t n, const char **id,
                              const char **email, enum cm_xrole *role);
@@ -65,8 +70,6 @@ enum cm_find cm_export_claim(struct cm_export *x, const char *key, size_t n, con
  * memory for the addresses the export has.
  */
 int cm_export_count_user(struct cm_export *x, const char *key, size_t n);
-/* The users counted for key: 0, 1, 2 (two or more), or -1 when the export lacks it. */
-int cm_export_users(const struct cm_export *x, const char *key, size_t n);
 
 const struct cm_export_stats *cm_export_stats(const struct cm_export *x);
 /* Bytes the index holds, for the trailer. */
