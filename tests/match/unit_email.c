@@ -17,8 +17,7 @@ norm(const struct cm_aliases *a, const char *s, enum cm_email_class *c)
 }
 
 static void
-check_norm(const struct cm_aliases *a, const char *in, enum cm_email_class want_c,
-           const char *want)
+check_norm(const struct cm_aliases *a, const char *in, enum cm_email_class want_c, const char *want)
 {
 	enum cm_email_class c;
 	const char *got = norm(a, in, &c);
@@ -57,7 +56,8 @@ main(void)
 
 	cm_aliases_init(&a);
 	/* trimming and ASCII folding */
-	check_norm(NULL, "  Billy.Flores@Example.ORG \t\r\n", CM_EMAIL_OK, "billy.flores@example.org");
+	check_norm(NULL, "  Billy.Flores@Example.ORG \t\r\n", CM_EMAIL_OK,
+	           "billy.flores@example.org");
 	check_norm(NULL, "", CM_EMAIL_NONE, "");
 	check_norm(NULL, " \t\v\f ", CM_EMAIL_NONE, "");
 	/* NFC: decomposed and precomposed agree; only ASCII case folds */
@@ -95,17 +95,20 @@ main(void)
 	check_norm(&a, "t@x.students.example.org", CM_EMAIL_OK, "t@x.students.example.org");
 	check_norm(&a, "*@students.example.org", CM_EMAIL_MASKED, "*@students.example.org");
 	/* NFC over the table's repertoire */
-	CHECK_STR(nfc("a\xCC\x81"), "\xC3\xA1");                 /* a + acute */
-	CHECK_STR(nfc("e\xCC\xA3\xCC\x82"), "\xE1\xBB\x87");     /* e + dot below + circumflex */
-	CHECK_STR(nfc("e\xCC\x82\xCC\xA3"), "\xE1\xBB\x87");     /* the marks in the other order */
-	CHECK_STR(nfc("\xC3\xAA\xCC\xA3"), "\xE1\xBB\x87");      /* precomposed e-circumflex + dot */
-	CHECK_STR(nfc("\xE2\x84\xAA"), "K");                     /* KELVIN SIGN */
-	CHECK_STR(nfc("\xE2\x84\xAB"), "\xC3\x85");              /* ANGSTROM SIGN */
+	CHECK_STR(nfc("a\xCC\x81"), "\xC3\xA1");             /* a + acute */
+	CHECK_STR(nfc("e\xCC\xA3\xCC\x82"), "\xE1\xBB\x87"); /* e + dot below + circumflex */
+	CHECK_STR(nfc("e\xCC\x82\xCC\xA3"), "\xE1\xBB\x87"); /* the marks in the other order */
+	CHECK_STR(nfc("\xC3\xAA\xCC\xA3"), "\xE1\xBB\x87");  /* precomposed e-circumflex + dot */
+	CHECK_STR(nfc("\xE2\x84\xAA"), "K");                 /* KELVIN SIGN */
+	CHECK_STR(nfc("\xE2\x84\xAB"), "\xC3\x85");          /* ANGSTROM SIGN */
 	CHECK_STR(nfc("a\xCC\xB4\xCC\x81"), "\xC3\xA1\xCC\xB4"); /* tilde overlay (ccc 1) first */
-	CHECK_STR(nfc("\xCC\x81" "a"), "\xCC\x81" "a");          /* a leading mark stays */
-	CHECK_STR(nfc("u\xCC\x88\xCC\x84"), "\xC7\x96");         /* u diaeresis macron */
-	CHECK_STR(nfc("\xCE\xB1\xCC\x81"), "\xCE\xB1\xCC\x81");  /* Greek: outside the tables */
-	CHECK_STR(nfc("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");  /* astral plane passes */
+	CHECK_STR(nfc("\xCC\x81"
+	              "a"),
+	          "\xCC\x81"
+	          "a");                                         /* a leading mark stays */
+	CHECK_STR(nfc("u\xCC\x88\xCC\x84"), "\xC7\x96");        /* u diaeresis macron */
+	CHECK_STR(nfc("\xCE\xB1\xCC\x81"), "\xCE\xB1\xCC\x81"); /* Greek: outside the tables */
+	CHECK_STR(nfc("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80"); /* astral plane passes */
 	CHECK_INT(cm_utf8_valid("\xC0\xAF", 2), 0);             /* overlong */
 	CHECK_INT(cm_utf8_valid("\xED\xA0\x80", 3), 0);         /* surrogate */
 	CHECK_INT(cm_utf8_valid("\xF4\x90\x80\x80", 4), 0);     /* beyond U+10FFFF */
