@@ -307,10 +307,10 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 		case 'h':
 			fputs(usage_text, stdout);
 			fputs(help_text, stdout);
-			return CL_EX_OK;
+			return cl_close_stdout() < 0 ? CL_EX_IOERR : CL_EX_OK;
 		case 'V':
 			printf("cl-fetch %s\n", CL_VERSION);
-			return CL_EX_OK;
+			return cl_close_stdout() < 0 ? CL_EX_IOERR : CL_EX_OK;
 		default:
 			fputs(usage_text, stderr);
 			return CL_EX_USAGE;
@@ -591,6 +591,7 @@ fetch_all(struct run *r)
 int
 main(int argc, char *argv[])
 {
+	static char outbuf[OUT_BUF];
 	struct opts o = { .limit = 1000,
 		          .parallel = 4,
 		          .timeout = 300,
@@ -673,7 +674,8 @@ main(int argc, char *argv[])
 	} else {
 		r.out = stdout;
 	}
-	setvbuf(r.out, NULL, _IOFBF, OUT_BUF);
+	/* glibc ignores the size unless it is given the buffer too */
+	setvbuf(r.out, outbuf, _IOFBF, OUT_BUF);
 
 	/* libcurl does not want SIGPIPE; a reader that went away shows as EPIPE */
 	signal(SIGPIPE, SIG_IGN);
@@ -702,6 +704,9 @@ main(int argc, char *argv[])
 		r.st.counts = jv_copy(r.counts);
 		write_header(&r);
 		cl_stage_write_trailer(&r.st, r.out);
+		/* flush here, so that a reader gone by now is told from a full disk */
+		if (fflush(r.out) != 0 && errno == EPIPE)
+			r.gone = 1;
 		check_output(&r);
 	}
 	if (r.gone)

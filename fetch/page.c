@@ -91,19 +91,40 @@ string_end(const char *p, size_t n)
 	}
 }
 
+/* Bytes that need a look outside strings: whitespace, quotes and structure. */
+static const unsigned char special[256] = {
+	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1,
+	['{'] = 1, ['['] = 1,  ['}'] = 1,  [']'] = 1,  [','] = 1,
+};
+
 void
 page_minify(struct cl_buf *out, const char *p, size_t n, struct page_record *rec)
 {
 	enum { NONE, ID, ROLE } want = NONE;
-	size_t i = 0, e, start;
+	size_t i = 0, e, start, run;
+	char *o;
 	int depth = 0, key = 0;
 
 	rec->id_off = rec->id_n = 0;
 	rec->parent = 0;
+	/* the output is never longer than the input: write into it directly */
 	cl_buf_grow(out, n);
+	o = out->p + out->len;
 	while (i < n) {
 		char c = p[i];
 
+		if (!special[(unsigned char)c]) {
+			/* a run of number or literal bytes, or ':' */
+			run = i;
+			while (run < n && !special[(unsigned char)p[run]])
+				run++;
+			if (depth == 1 && !(run - i == 1 && c == ':'))
+				want = NONE; /* a wanted value that is not a string */
+			memcpy(o, p + i, run - i);
+			o += run - i;
+			i = run;
+			continue;
+		}
 		switch (c) {
 		case ' ':
 		case '\t':
@@ -113,8 +134,9 @@ page_minify(struct cl_buf *out, const char *p, size_t n, struct page_record *rec
 			continue;
 		case '"':
 			e = i + string_end(p + i, n - i);
-			start = out->len;
-			cl_buf_add(out, p + i, e - i);
+			start = (size_t)(o - out->p);
+			memcpy(o, p + i, e - i);
+			o += e - i;
 			if (depth == 1 && key) {
 				want = NONE;
 				if (e - i == 11 && !memcmp(p + i, "\"sourcedId\"", 11))
@@ -151,22 +173,16 @@ page_minify(struct cl_buf *out, const char *p, size_t n, struct page_record *rec
 		case ']':
 			depth--;
 			break;
-		case ',':
+		default: /* ',' */
 			if (depth == 1) {
 				key = 1;
 				want = NONE;
 			}
 			break;
-		case ':':
-			break;
-		default:
-			/* a number or literal at depth 1 ends a wanted value that was not a string
-			 */
-			if (depth == 1)
-				want = NONE;
-			break;
 		}
-		cl_buf_addc(out, c);
+		*o++ = c;
 		i++;
 	}
+	out->len = (size_t)(o - out->p);
+	out->p[out->len] = '\0';
 }

@@ -381,8 +381,11 @@ emit(struct run *r, struct crun *cr, struct page *p)
 	int added;
 
 	write_header(r);
+	/* the page's lines are gathered and written at once; a line not wanted is cut off again */
+	cl_buf_reset(&cr->line);
 	for (i = 0; i < p->nspans; i++) {
-		cl_buf_reset(&cr->line);
+		size_t start = cr->line.len;
+
 		cl_buf_add(&cr->line, pre, pre_n);
 		page_minify(&cr->line, body + p->spans[i].off, p->spans[i].n, &rec);
 		cl_buf_add(&cr->line, "}\n", 2);
@@ -394,6 +397,7 @@ emit(struct run *r, struct crun *cr, struct page *p)
 				else
 					cr->pass_unique++;
 				*v = (uint64_t)cr->pass;
+				cr->line.len = start;
 				continue;
 			}
 			*v = (uint64_t)cr->pass;
@@ -404,17 +408,22 @@ emit(struct run *r, struct crun *cr, struct page *p)
 		cr->records++;
 		if (cr->c == C_USERS && rec.parent) {
 			cr->parents++;
-			if (fwrite(cr->line.p, 1, cr->line.len, r->spool) != cr->line.len) {
+			if (fwrite(cr->line.p + start, 1, cr->line.len - start, r->spool) !=
+			    cr->line.len - start) {
 				r->write_error = errno ? errno : EIO;
 				r->fatal = CL_EX_IOERR;
 				cl_stage_fail(&r->st, "CL116",
-				              "cannot write the temporary file of parents:");
+				              "cannot write the temporary file of parents: %s",
+				              strerror(r->write_error));
 				return -1;
 			}
-		} else {
-			fwrite(cr->line.p, 1, cr->line.len, r->out);
+			cr->line.len = start;
 		}
 	}
+	fwrite(cr->line.p, 1, cr->line.len, r->out);
+	/* keep the gathering buffer for the next page unless it grew unusually large */
+	if (cr->line.cap > ((size_t)8 << 20))
+		cl_buf_release(&cr->line);
 	progress_update(r->prog, colls[cr->c].name, cr->records, cr->tmax, 0);
 	return check_output(r);
 }
@@ -659,7 +668,8 @@ flush_spool(struct run *r)
 		return;
 	if (fflush(r->spool) != 0 || fseek(r->spool, 0, SEEK_SET) != 0) {
 		r->fatal = CL_EX_IOERR;
-		cl_stage_fail(&r->st, "CL116", "cannot read back the temporary file of parents:");
+		cl_stage_fail(&r->st, "CL116", "cannot read back the temporary file of parents: %s",
+		              strerror(errno));
 	} else if (!r->gone && !r->write_error) {
 		while ((n = fread(buf, 1, sizeof buf, r->spool)) > 0) {
 			fwrite(buf, 1, n, r->out);
