@@ -1,4 +1,5 @@
 /* report.c: the unmatched-users CSV report (report.h). */
+#define _GNU_SOURCE /* O_TMPFILE */
 #include "report.h"
 
 #include <errno.h>
@@ -11,8 +12,14 @@
 
 #include "diag.h"
 
+/*
+ * The report is written to an anonymous file in the report's folder
+ * (O_TMPFILE): a run killed before the end leaves nothing. At the end it is
+ * linked under a temporary name and renamed over the report. Where the file
+ * system has no O_TMPFILE, a named temporary file (mkstemp) is used.
+ */
 struct cm_report {
-	char *path, *tmp;
+	char *path, *tmp; /* tmp: the temporary name, NULL while anonymous */
 	FILE *f;
 	struct cl_buf row;
 };
@@ -44,21 +51,32 @@ cm_report_open(const char *path)
 {
 	struct cm_report *r = cl_xcalloc(1, sizeof *r);
 	struct cl_buf t = CL_BUF_INIT;
+	const char *slash = strrchr(path, '/');
 	int fd;
 
-	cl_buf_addf(&t, "%s.XXXXXX", path);
-	fd = mkstemp(t.p); /* 0600 */
-	if (fd < 0 || !(r->f = fdopen(fd, "w"))) {
+	if (slash)
+		cl_buf_add(&t, path, (size_t)(slash - path) + (slash == path));
+	else
+		cl_buf_addc(&t, '.');
+	fd = open(t.p, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	cl_buf_reset(&t);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		cl_buf_addf(&t, "%s.XXXXXX", path);
+		fd = mkstemp(t.p); /* 0600 */
+		if (fd >= 0)
+			r->tmp = cl_xstrdup(t.p);
+	}
+	cl_buf_release(&t);
+	if (fd < 0 || fchmod(fd, 0600) != 0 || !(r->f = fdopen(fd, "w"))) {
 		cl_diag("CL305", "%s: cannot create the unmatched report:", path);
-		if (fd >= 0) {
-			unlink(t.p);
+		if (fd >= 0)
 			close(fd);
-		}
-		cl_buf_release(&t);
+		if (r->tmp)
+			unlink(r->tmp);
+		free(r->tmp);
 		free(r);
 		return NULL;
 	}
-	r->tmp = cl_buf_detach(&t, NULL);
 	r->path = cl_xstrdup(path);
 	return r;
 }
@@ -87,20 +105,47 @@ report_free(struct cm_report *r)
 	free(r);
 }
 
+/* Gives the anonymous file a temporary name beside the report. Returns 0 or -1 (errno). */
+static int
+name_it(struct cm_report *r)
+{
+	struct cl_buf t = CL_BUF_INIT, proc = CL_BUF_INIT;
+	int i, rc = -1;
+
+	cl_buf_addf(&proc, "/proc/self/fd/%d", fileno(r->f));
+	for (i = 0; i < 100 && rc < 0; i++) {
+		cl_buf_reset(&t);
+		cl_buf_addf(&t, "%s.%ld.%d", r->path, (long)getpid(), i);
+		if (linkat(AT_FDCWD, proc.p, AT_FDCWD, t.p, AT_SYMLINK_FOLLOW) == 0) {
+			r->tmp = cl_buf_detach(&t, NULL);
+			rc = 0;
+		} else if (errno != EEXIST) {
+			break;
+		}
+	}
+	cl_buf_release(&t);
+	cl_buf_release(&proc);
+	return rc;
+}
+
 int
 cm_report_commit(struct cm_report *r)
 {
 	int bad = ferror(r->f) != 0;
 
+	errno = 0;
 	bad |= fflush(r->f) != 0;
 	bad |= fsync(fileno(r->f)) != 0;
+	if (!bad && !r->tmp)
+		bad |= name_it(r) != 0;
 	if (fclose(r->f) != 0)
 		bad = 1;
 	if (bad || rename(r->tmp, r->path) != 0) {
 		if (errno == 0)
 			errno = EIO;
 		cl_diag("CL305", "%s: cannot write the unmatched report:", r->path);
-		unlink(r->tmp);
+		if (r->tmp)
+			unlink(r->tmp);
 		report_free(r);
 		return -1;
 	}
@@ -114,6 +159,7 @@ cm_report_abort(struct cm_report *r)
 	if (!r)
 		return;
 	fclose(r->f);
-	unlink(r->tmp);
+	if (r->tmp)
+		unlink(r->tmp);
 	report_free(r);
 }
