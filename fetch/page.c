@@ -6,21 +6,28 @@
 #include "json.h"
 #include "page.h"
 
+enum { Q_ENV, Q_ELEM, Q_ID, Q_ROLE };
+
 void
 page_parser_init(struct page_parser *p, const char *envelope)
 {
-	struct cl_buf all = CL_BUF_INIT;
-	const char *paths[2];
+	struct cl_buf all = CL_BUF_INIT, id = CL_BUF_INIT, role = CL_BUF_INIT;
+	const char *paths[4];
 
-	cl_buf_adds(&all, envelope);
-	cl_buf_adds(&all, "[]");
-	paths[0] = envelope;
-	paths[1] = all.p;
-	p->q = cl_json_query_new(paths, 2);
+	cl_buf_addf(&all, "%s[]", envelope);
+	cl_buf_addf(&id, "%s[].sourcedId", envelope);
+	cl_buf_addf(&role, "%s[].role", envelope);
+	paths[Q_ENV] = envelope;
+	paths[Q_ELEM] = all.p;
+	paths[Q_ID] = id.p;
+	paths[Q_ROLE] = role.p;
+	p->q = cl_json_query_new(paths, 4);
 	if (!p->q)
 		cl_oom(); /* the keys are ours: only allocation can fail */
 	p->r = cl_json_result_new(p->q);
 	cl_buf_release(&all);
+	cl_buf_release(&id);
+	cl_buf_release(&role);
 }
 
 void
@@ -32,35 +39,69 @@ page_parser_release(struct page_parser *p)
 	p->q = NULL;
 }
 
+static int
+parent_role(const struct cl_json_span *s)
+{
+	return cl_json_str_eq(s, "parent") || cl_json_str_eq(s, "guardian") ||
+	       cl_json_str_eq(s, "relative");
+}
+
 int
 page_parse(struct page_parser *p, const char *body, size_t n, struct page_span **spans,
            size_t *nspans, size_t *cap, const char **where)
 {
-	const struct cl_json_span *env, *e;
+	const struct cl_json_span *env, *e, *f;
 	struct cl_json_err err;
-	size_t i, count;
+	size_t i, count, nid, nrole, k_id = 0, k_role = 0;
+	int flat;
 
 	if (cl_json_scan(p->q, body, n, p->r, &err) < 0) {
 		if (where)
 			*where = err.msg;
 		return PAGE_MALFORMED;
 	}
-	env = cl_json_result_first(p->r, 0);
+	env = cl_json_result_first(p->r, Q_ENV);
 	if (!env)
 		return PAGE_NO_ENVELOPE;
 	if (env->type != CL_JSON_ARRAY)
 		return PAGE_NOT_ARRAY;
-	count = cl_json_result_count(p->r, 1);
+	count = cl_json_result_count(p->r, Q_ELEM);
+	nid = cl_json_result_count(p->r, Q_ID);
+	nrole = cl_json_result_count(p->r, Q_ROLE);
 	if (*nspans + count > *cap) {
 		*cap = *nspans + count + 16;
 		*spans = cl_xreallocarray(*spans, *cap, sizeof **spans);
 	}
+	/*
+	 * Raw tabs and line ends cannot be inside a JSON string: in a page
+	 * without them, a record without a space is compact as it stands.
+	 */
+	flat = !memchr(env->p, '\n', env->n) && !memchr(env->p, '\t', env->n) &&
+	       !memchr(env->p, '\r', env->n);
 	for (i = 0; i < count; i++) {
-		e = cl_json_result_get(p->r, 1, i);
+		struct page_span *sp = &(*spans)[*nspans];
+
+		e = cl_json_result_get(p->r, Q_ELEM, i);
 		if (e->type != CL_JSON_OBJECT)
 			return PAGE_NOT_OBJECT;
-		(*spans)[*nspans].off = (size_t)(e->p - body);
-		(*spans)[*nspans].n = e->n;
+		sp->off = (size_t)(e->p - body);
+		sp->n = e->n;
+		sp->id_off = sp->id_n = 0;
+		sp->parent = 0;
+		/* the fields found lie inside their element, both in order: merge */
+		for (; k_id < nid && (f = cl_json_result_get(p->r, Q_ID, k_id))->p < e->p + e->n;
+		     k_id++) {
+			if (f->p > e->p && f->type == CL_JSON_STRING && f->n > 2) {
+				sp->id_off = (size_t)(f->p - e->p) + 1;
+				sp->id_n = f->n - 2;
+			}
+		}
+		for (; k_role < nrole &&
+		       (f = cl_json_result_get(p->r, Q_ROLE, k_role))->p < e->p + e->n;
+		     k_role++)
+			if (f->p > e->p)
+				sp->parent = (unsigned char)parent_role(f);
+		sp->compact = flat && !memchr(e->p, ' ', e->n);
 		(*nspans)++;
 	}
 	return PAGE_OK;

@@ -18,9 +18,12 @@ enum page_rc {
 	PAGE_NOT_OBJECT = -4   /* an element of the array is not an object */
 };
 
-/* Where one record lies in the page body. */
+/* Where one record lies in the page body, and what the scan found in it. */
 struct page_span {
 	size_t off, n;
+	size_t id_off, id_n; /* its sourcedId's bytes, between the quotes, from off; id_n 0: none */
+	unsigned char parent;  /* its role is parent, guardian or relative */
+	unsigned char compact; /* no whitespace outside its strings: it can be copied as it is */
 };
 
 /* The parser for one collection's pages (its envelope key). */
@@ -36,8 +39,9 @@ void page_parser_release(struct page_parser *p);
 /*
  * Validates body (n bytes) and appends the span of every element of the
  * envelope array to *spans (a growable array: *nspans used, *cap
- * allocated). Returns PAGE_OK or a negative enum page_rc; *where (may be
- * NULL) gets a static message for PAGE_MALFORMED.
+ * allocated), with its top-level sourcedId and role as one scan finds them.
+ * Returns PAGE_OK or a negative enum page_rc; *where (may be NULL) gets a
+ * static message for PAGE_MALFORMED.
  */
 int page_parse(struct page_parser *p, const char *body, size_t n, struct page_span **spans,
                size_t *nspans, size_t *cap, const char **where);

@@ -386,8 +386,18 @@ emit(struct run *r, struct crun *cr, struct page *p)
 	for (i = 0; i < p->nspans; i++) {
 		size_t start = cr->line.len;
 
+		const struct page_span *sp = &p->spans[i];
+
 		cl_buf_add(&cr->line, pre, pre_n);
-		page_minify(&cr->line, body + p->spans[i].off, p->spans[i].n, &rec);
+		if (sp->compact) {
+			/* as the server sent it: nothing to minify, the scan found the fields */
+			rec.id_off = cr->line.len + sp->id_off;
+			rec.id_n = sp->id_n;
+			rec.parent = sp->parent;
+			cl_buf_add(&cr->line, body + sp->off, sp->n);
+		} else {
+			page_minify(&cr->line, body + sp->off, sp->n, &rec);
+		}
 		cl_buf_add(&cr->line, "}\n", 2);
 		if (rec.id_n) {
 			v = cl_idmap_put(cr->seen, cr->line.p + rec.id_off, rec.id_n, &added);

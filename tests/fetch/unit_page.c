@@ -49,6 +49,29 @@ pages(void)
 	CHECK_INT(parse("users", "<html>502 Bad Gateway</html>", &sp, &n), PAGE_MALFORMED);
 	CHECK_INT(parse("users", "[]", &sp, &n), PAGE_MALFORMED);
 	CHECK_INT(parse("users", "{\"users\":[]} {}", &sp, &n), PAGE_MALFORMED);
+	/* the scan finds each record's own sourcedId and role, and which need minifying */
+	b = "{\"users\":[{\"sourcedId\":\"u1\",\"role\":\"guardian\",\"agents\":[{\"sourcedId\":"
+	    "\"s\",\"role\":\"student\"}]},{\"x\":{\"sourcedId\":\"n\",\"role\":\"parent\"}},"
+	    "{\"role\":\"student\",\"name\":\"a b\",\"sourcedId\":\"u3\",\"sourcedId\":\"u4\"}]}";
+	CHECK_INT(parse("users", b, &sp, &n), PAGE_OK);
+	CHECK_INT(n, 3);
+	if (n == 3) {
+		CHECK_INT(sp[0].id_n, 2);
+		CHECK(!strncmp(b + sp[0].off + sp[0].id_off, "u1", 2));
+		CHECK_INT(sp[0].parent, 1);
+		CHECK_INT(sp[0].compact, 1);
+		CHECK_INT(sp[1].id_n, 0);
+		CHECK_INT(sp[1].parent, 0);
+		CHECK(!strncmp(b + sp[2].off + sp[2].id_off, "u4", 2)); /* the last one, as jq */
+		CHECK_INT(sp[2].parent, 0);
+		CHECK_INT(sp[2].compact, 0); /* a space: minify decides */
+	}
+	CHECK_INT(parse("users", "{\"users\":[{\"sourcedId\":\"1\"},\n{\"sourcedId\":\"2\"}]}", &sp,
+	                &n),
+	          PAGE_OK);
+	CHECK_INT(n, 2);
+	if (n == 2)
+		CHECK_INT(sp[0].compact, 0); /* a page with line ends: every record is minified */
 	/* a nested "users" key is not the envelope */
 	CHECK_INT(parse("users", "{\"data\":{\"users\":[]}}", &sp, &n), PAGE_NO_ENVELOPE);
 	free(sp);
