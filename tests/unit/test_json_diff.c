@@ -41,6 +41,10 @@
  *  D7 raw U+0000 and U+001F in a string: libjq 1.6 accepts these two (its
  *     check is off by one at both ends); the scanner rejects every byte below
  *     0x20.
+ * libjq 1.6 also leaks the string when a string follows a value with no
+ * separator between ({"a":"x" "y"}: "Expected separator between values");
+ * such lines (always invalid JSON) are not given to libjq, so that the
+ * valgrind run stays clean: the scanner alone must reject them.
  * Both agree on the rest, including: the other raw control characters in
  * strings (rejected), \f and \v as whitespace (rejected), duplicate keys (the last
  * wins), trailing commas, a second value on the line.
@@ -100,7 +104,7 @@ struct set {
 	struct cl_json_query *q;   /* owned */
 	struct cl_json_result *r;  /* owned */
 };
-static unsigned long n_lines, n_valid, n_spans, n_mut, n_mut_valid;
+static unsigned long n_lines, n_valid, n_spans, n_mut, n_mut_valid, n_leaky;
 static int shown;
 
 /* xorshift64* */
@@ -404,6 +408,44 @@ lone_high_surrogate(const unsigned char *p, size_t n)
 	return 0;
 }
 
+/*
+ * A string token right after a value, as libjq 1.6 tokenises: it leaks that
+ * string. Such a line is never valid JSON.
+ */
+static int
+jq_would_leak(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	int pending = 0;
+
+	while (i < n) {
+		unsigned char c = p[i];
+
+		if (c == '"') {
+			if (pending)
+				return 1;
+			for (i++; i < n && p[i] != '"'; i++)
+				if (p[i] == '\\')
+					i++;
+			i++;
+			pending = 1;
+		} else if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			i++;
+		} else if (c == '[' || c == '{' || c == ',' || c == ':') {
+			i++;
+			pending = 0;
+		} else if (c == ']' || c == '}') {
+			i++;
+			pending = 1;
+		} else {
+			while (i < n && jq_tokch(p[i])) /* a literal, NUL bytes included */
+				i++;
+			pending = 1;
+		}
+	}
+	return 0;
+}
+
 /* D6: the deepest nesting of a line the scanner accepted. */
 static int
 max_depth(const unsigned char *p, size_t n)
@@ -468,6 +510,14 @@ differ(const struct set *st, const char *line, size_t n, int expect_valid)
 
 	memcpy(p, line, n);
 	ok = cl_json_scan(st->q, p, n, st->r, &e) == 0;
+	if (jq_would_leak((const unsigned char *)p, n)) {
+		n_leaky++;
+		CHECK(!ok);
+		if (ok)
+			show("scanner accepts a string right after a value", p, n);
+		free(p);
+		return 0;
+	}
 	jok = jq_object(p, n, &v, &msg);
 	if (ok != jok) {
 		d = divergence((const unsigned char *)p, n, ok, &e, msg);
@@ -1058,5 +1108,7 @@ main(void)
 		__FILE__, n_lines, n_valid, n_spans, n_mut, n_mut_valid);
 	for (i = 0; i < NDIV; i++)
 		fprintf(stderr, "  skipped as %s: %lu\n", div_name[i], div_count[i]);
+	fprintf(stderr, "  not given to libjq (it would leak), rejected by the scanner: %lu\n",
+		n_leaky);
 	return T_DONE();
 }
