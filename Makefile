@@ -114,13 +114,15 @@ analyze:
 fuzz: $(DEPS_OK)
 	@scripts/install-deps fuzz
 	@mkdir -p build/fuzz
-	@for h in tests/fuzz/fuzz_*.c; do \
+	@for h in tests/fuzz/fuzz_*.c tests/*/fuzz_*.c; do \
 		n=$$(basename $$h .c); \
+		echo "== $$h ($(FUZZ_SECONDS) s)"; \
 		clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $$h \
 			$(LIB_SRC) -o build/fuzz/$$n $(LDLIBS) || exit 1; \
 		mkdir -p build/fuzz/corpus-$$n; \
-		c=tests/fuzz/corpus/$${n#fuzz_}; \
-		build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus-$$n $$c || exit 1; \
+		c=tests/fuzz/corpus/$${n#fuzz_}; [ -d $$c ] || c=; \
+		build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			build/fuzz/corpus-$$n $$c || exit 1; \
 	done
 
 install: $(BINS)
