@@ -47,11 +47,11 @@
 struct node {
 	char *key; /* owned */
 	size_t keylen;
-	int kid;   /* first key child, -1 when none */
-	int sib;   /* next key child of the same parent */
-	int elem;  /* the "[]" child, -1 when none */
-	int slot;  /* the slot of the path ending here, or -1 */
-	int term;  /* a path ends here (before slots are numbered) */
+	int kid;  /* first key child, -1 when none */
+	int sib;  /* next key child of the same parent */
+	int elem; /* the "[]" child, -1 when none */
+	int slot; /* the slot of the path ending here, or -1 */
+	int term; /* a path ends here (before slots are numbered) */
 	size_t lo, hi, mark;
 };
 
@@ -89,10 +89,14 @@ struct frame {
 
 /* JSON whitespace. */
 static const unsigned char ws[256] = {
-	['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [' '] = 1,
+	['\t'] = 1,
+	['\n'] = 1,
+	['\r'] = 1,
+	[' '] = 1,
 };
 
 /* Bytes that stand for themselves inside a string: printable ASCII but '"' and '\\'. */
+/* clang-format off */
 static const unsigned char plain[256] = {
 #define R8(c) [c] = 1, [c + 1] = 1, [c + 2] = 1, [c + 3] = 1, [c + 4] = 1, [c + 5] = 1, \
 	      [c + 6] = 1, [c + 7] = 1
@@ -102,6 +106,7 @@ static const unsigned char plain[256] = {
 	R8(0x60), R8(0x68), R8(0x70), R8(0x78),
 #undef R8
 };
+/* clang-format on */
 
 static const unsigned char digit[256] = {
 	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
@@ -110,16 +115,16 @@ static const unsigned char digit[256] = {
 
 /* Hex digit value plus one; 0 for anything else. */
 static const unsigned char hexval[256] = {
-	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
-	['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
-	['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
-	['F'] = 16,
+	['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+	['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+	['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12,
+	['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
 };
 
 /* The escape letter for a control character or '"' or '\\', 0 for \u00XX. */
 static const char esc_letter[256] = {
-	['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't',
-	['"'] = '"', ['\\'] = '\\',
+	['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n',  ['\r'] = 'r',
+	['\t'] = 't', ['"'] = '"',  ['\\'] = '\\',
 };
 
 /*
@@ -167,8 +172,8 @@ utf8_len(const unsigned char *s, const unsigned char *end)
  * on error returns NULL with *at and *msg set.
  */
 static ALWAYS_INLINE const unsigned char *
-scan_str(const unsigned char *s, const unsigned char *end, int *esc,
-	 const unsigned char **at, const char **msg)
+scan_str(const unsigned char *s, const unsigned char *end, int *esc, const unsigned char **at,
+         const char **msg)
 {
 	size_t k;
 	int i;
@@ -197,7 +202,7 @@ scan_str(const unsigned char *s, const unsigned char *end, int *esc,
 		if (s == end)
 			goto eof;
 #if SWAR
-special:
+	special:
 #endif
 		if (*s == '"')
 			return s + 1;
@@ -254,7 +259,7 @@ eof:
 
 static ALWAYS_INLINE size_t
 add_span(struct cl_json_result *r, int slot, const unsigned char *p, size_t n,
-	 enum cl_json_type type)
+         enum cl_json_type type)
 {
 	struct slot *sl = &r->slots[slot];
 	struct cl_json_span *sp;
@@ -270,8 +275,7 @@ add_span(struct cl_json_result *r, int slot, const unsigned char *p, size_t n,
 	return sl->n++;
 }
 
-static size_t decode_esc(const unsigned char **sp, const unsigned char *end,
-			 unsigned char out[4]);
+static size_t decode_esc(const unsigned char **sp, const unsigned char *end, unsigned char out[4]);
 
 /*
  * The child of parent for the key [k, k+kn) as it appears in the line
@@ -279,8 +283,8 @@ static size_t decode_esc(const unsigned char **sp, const unsigned char *end,
  * epoch snapshots the counts of its paths, a repeat restores them.
  */
 static const struct node *
-match_key(struct cl_json_result *r, const struct node *parent, size_t epoch,
-	  const unsigned char *k, size_t kn, int esc)
+match_key(struct cl_json_result *r, const struct node *parent, size_t epoch, const unsigned char *k,
+          size_t kn, int esc)
 {
 	const struct node *nodes = r->q->nodes, *c;
 	size_t i, id;
@@ -331,8 +335,8 @@ clear_result(struct cl_json_result *r)
 }
 
 int
-cl_json_scan(const struct cl_json_query *q, const char *p, size_t n,
-	     struct cl_json_result *r, struct cl_json_err *err)
+cl_json_scan(const struct cl_json_query *q, const char *p, size_t n, struct cl_json_result *r,
+             struct cl_json_err *err)
 {
 	const unsigned char *const begin = (const unsigned char *)p;
 	const unsigned char *const end = n ? begin + n : begin; /* p may be NULL when n is 0 */
@@ -531,8 +535,7 @@ key:
 		s = at;
 		goto fail;
 	}
-	cur = f->node ? match_key(r, f->node, f->epoch, start, (size_t)(s - 1 - start), esc)
-		      : NULL;
+	cur = f->node ? match_key(r, f->node, f->epoch, start, (size_t)(s - 1 - start), esc) : NULL;
 	while (s < end && ws[*s])
 		s++;
 	if (s == end)
@@ -974,12 +977,12 @@ cl_json_put_str(struct cl_buf *out, const char *str, size_t n)
 				s++;
 			}
 		} else if (esc_letter[*s]) {
-			char e2[2] = {'\\', esc_letter[*s]};
+			char e2[2] = { '\\', esc_letter[*s] };
 
 			cl_buf_add(out, e2, 2);
 			s++;
 		} else {
-			char u[6] = {'\\', 'u', '0', '0', hex[*s >> 4], hex[*s & 0xF]};
+			char u[6] = { '\\', 'u', '0', '0', hex[*s >> 4], hex[*s & 0xF] };
 
 			cl_buf_add(out, u, 6);
 			s++;

@@ -18,14 +18,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const paths[] = {
-	"kind",
-	"data",
-	"data.sourcedId",
-	"data.user.sourcedId",
-	"data.terms[].sourcedId",
-	"data.grades[]",
-	"a[][]",
-	"data.\xc3\xa9",
+	"kind",          "data",  "data.sourcedId", "data.user.sourcedId", "data.terms[].sourcedId",
+	"data.grades[]", "a[][]", "data.\xc3\xa9",
 };
 #define NPATHS (sizeof(paths) / sizeof(paths[0]))
 
@@ -68,12 +62,14 @@ check_string(const struct cl_json_span *s, struct cl_buf *dec, struct cl_buf *tm
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char first[] = { [CL_JSON_NULL] = 'n', [CL_JSON_FALSE] = 'f',
-				      [CL_JSON_TRUE] = 't', [CL_JSON_STRING] = '"',
-				      [CL_JSON_ARRAY] = '[', [CL_JSON_OBJECT] = '{' };
-	static const char last[] = { [CL_JSON_NULL] = 'l', [CL_JSON_FALSE] = 'e',
-				     [CL_JSON_TRUE] = 'e', [CL_JSON_STRING] = '"',
-				     [CL_JSON_ARRAY] = ']', [CL_JSON_OBJECT] = '}' };
+	static const char first[] = {
+		[CL_JSON_NULL] = 'n',   [CL_JSON_FALSE] = 'f', [CL_JSON_TRUE] = 't',
+		[CL_JSON_STRING] = '"', [CL_JSON_ARRAY] = '[', [CL_JSON_OBJECT] = '{'
+	};
+	static const char last[] = {
+		[CL_JSON_NULL] = 'l',   [CL_JSON_FALSE] = 'e', [CL_JSON_TRUE] = 'e',
+		[CL_JSON_STRING] = '"', [CL_JSON_ARRAY] = ']', [CL_JSON_OBJECT] = '}'
+	};
 	struct cl_buf dec = CL_BUF_INIT, tmp = CL_BUF_INIT;
 	struct cl_json_query *q = cl_json_query_new(paths, NPATHS);
 	struct cl_json_result *r = cl_json_result_new(q);
@@ -98,13 +94,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0; i < n; i++) {
 			const struct cl_json_span *s = cl_json_result_get(r, pi, i);
 
-			if (s->p < p || s->n == 0 || s->n > size || (size_t)(s->p - p) > size - s->n)
+			if (s->p < p || s->n == 0 || s->n > size ||
+			    (size_t)(s->p - p) > size - s->n)
 				abort();
 			if (s->type == CL_JSON_NUMBER) {
 				if (s->p[0] != '-' && (s->p[0] < '0' || s->p[0] > '9'))
 					abort();
 			} else if (s->type <= CL_JSON_NONE || s->type > CL_JSON_OBJECT ||
-				   s->p[0] != first[s->type] || s->p[s->n - 1] != last[s->type])
+			           s->p[0] != first[s->type] || s->p[s->n - 1] != last[s->type])
 				abort();
 			if (s->type == CL_JSON_STRING)
 				check_string(s, &dec, &tmp);

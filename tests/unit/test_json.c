@@ -93,27 +93,27 @@ type(size_t path)
 }
 
 /* The line is invalid, with the given error offset. */
-#define BAD(l, o)                                                           \
-	do {                                                                \
-		CHECK_INT(scan(l), -1);                                     \
-		CHECK_INT(e.off, o);                                        \
-		CHECK(e.msg != NULL);                                       \
-		CHECK_INT(cl_json_result_count(r, P_KIND), 0);              \
+#define BAD(l, o)                                                            \
+	do {                                                                 \
+		CHECK_INT(scan(l), -1);                                      \
+		CHECK_INT(e.off, o);                                         \
+		CHECK(e.msg != NULL);                                        \
+		CHECK_INT(cl_json_result_count(r, P_KIND), 0);               \
 		CHECK_INT(cl_json_scan(NULL, l, strlen(l), NULL, NULL), -1); \
 	} while (0)
 
-#define BADMSG(l, o, m)             \
-	do {                        \
-		BAD(l, o);          \
+#define BADMSG(l, o, m)              \
+	do {                         \
+		BAD(l, o);           \
 		CHECK_STR(e.msg, m); \
 	} while (0)
 
-#define GOOD(l)                                                             \
-	do {                                                                \
-		CHECK_INT(scan(l), 0);                                      \
-		if (e.msg)                                                  \
+#define GOOD(l)                                                                \
+	do {                                                                   \
+		CHECK_INT(scan(l), 0);                                         \
+		if (e.msg)                                                     \
 			fprintf(stderr, "  %s at %zu: %s\n", e.msg, e.off, l); \
-		CHECK_INT(cl_json_scan(NULL, l, strlen(l), NULL, NULL), 0); \
+		CHECK_INT(cl_json_scan(NULL, l, strlen(l), NULL, NULL), 0);    \
 	} while (0)
 
 static void
@@ -144,7 +144,8 @@ test_escapes(void)
 	CHECK_STR(str(P_SID, 0), "x\xef\xbf\xbdy\xef\xbf\xbdz");
 	/* a high surrogate followed by a non-low one: two characters */
 	GOOD("{\"kind\":\"\\ud83d\\u0041\",\"sourcedId\":\"\\ude00\\ud83d\"}");
-	CHECK_STR(str(P_KIND, 0), "\xef\xbf\xbd" "A");
+	CHECK_STR(str(P_KIND, 0), "\xef\xbf\xbd"
+	                          "A");
 	CHECK_STR(str(P_SID, 0), "\xef\xbf\xbd\xef\xbf\xbd");
 	/* the highest code point, upper-case hex */
 	GOOD("{\"kind\":\"\\uDBFF\\uDFFF\\u20AC\"}");
@@ -152,7 +153,8 @@ test_escapes(void)
 
 	/* raw UTF-8 of every length, and DEL */
 	GOOD("{\"kind\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\x7f\xef\xbf\xbf\xf4\x8f\xbf\xbf\"}");
-	CHECK_STR(str(P_KIND, 0), "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\x7f\xef\xbf\xbf\xf4\x8f\xbf\xbf");
+	CHECK_STR(str(P_KIND, 0),
+	          "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\x7f\xef\xbf\xbf\xf4\x8f\xbf\xbf");
 
 	/* an escaped quote right before the closing one, backslash pairs */
 	GOOD("{\"kind\":\"\\\\\",\"sourcedId\":\"\\\\\\\"\"}");
@@ -161,8 +163,10 @@ test_escapes(void)
 	/* long strings exercise the eight-bytes-at-a-time path at every alignment */
 	GOOD("{\"kind\":\"0123456789abcdef0123456789abcdef\\\"0123456789abcdefg\"}");
 	CHECK_STR(str(P_KIND, 0), "0123456789abcdef0123456789abcdef\"0123456789abcdefg");
-	GOOD("{\"kind\":\"0123456\xc3\xa9" "9abcdef\\n\"}");
-	CHECK_STR(str(P_KIND, 0), "0123456\xc3\xa9" "9abcdef\n");
+	GOOD("{\"kind\":\"0123456\xc3\xa9"
+	     "9abcdef\\n\"}");
+	CHECK_STR(str(P_KIND, 0), "0123456\xc3\xa9"
+	                          "9abcdef\n");
 }
 
 static void
@@ -249,7 +253,7 @@ test_put_str(void)
 	cl_buf_reset(&out);
 	cl_json_put_str(&out, "x\xff\xc0\xaf\xed\xa0\x80y\xe2\x82", 10);
 	CHECK_STR(out.p, "\"x\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
-			 "\xef\xbf\xbdy\xef\xbf\xbd\xef\xbf\xbd\"");
+	                 "\xef\xbf\xbdy\xef\xbf\xbd\xef\xbf\xbd\"");
 	/* appends */
 	cl_buf_reset(&out);
 	cl_buf_adds(&out, "[");
@@ -281,7 +285,8 @@ test_paths(void)
 	CHECK_STR(str(P_KIND, 0), "k");
 
 	/* whitespace everywhere */
-	GOOD(" \t\r\n{ \"kind\" :\t\"user\" ,\r\n \"data\"\n:\n{ \"terms\" : [ { \"sourcedId\" : \"t1\" } "
+	GOOD(" \t\r\n{ \"kind\" :\t\"user\" ,\r\n \"data\"\n:\n{ \"terms\" : [ { \"sourcedId\" : "
+	     "\"t1\" } "
 	     ", { \"sourcedId\":\"t2\"}\t] , \"grades\" : [ ] } } \r\n\t ");
 	CHECK_STR(str(P_KIND, 0), "user");
 	CHECK_INT(cl_json_result_count(r, P_TERMS), 2);
@@ -307,7 +312,8 @@ test_paths(void)
 	GOOD("{\"data\":{\"terms\":[{\"href\":\"h\",\"sourcedId\":\"s1\",\"type\":\"term\"}]}}");
 	CHECK_INT(cl_json_result_count(r, P_TERMS), 1);
 	CHECK_STR(str(P_TERMS, 0), "s1");
-	GOOD("{\"data\":{\"terms\":[{\"sourcedId\":\"a\"},{\"sourcedId\":\"b\"},{\"sourcedId\":\"c\"}]}}");
+	GOOD("{\"data\":{\"terms\":[{\"sourcedId\":\"a\"},{\"sourcedId\":\"b\"},{\"sourcedId\":"
+	     "\"c\"}]}}");
 	CHECK_INT(cl_json_result_count(r, P_TERMS), 3);
 	CHECK_STR(str(P_TERMS, 0), "a");
 	CHECK_STR(str(P_TERMS, 1), "b");
@@ -382,7 +388,8 @@ test_duplicates(void)
 	CHECK_STR(str(P_USER_SID, 0), "u2");
 	CHECK_INT(cl_json_result_count(r, P_USER_SID), 1);
 	/* a repeated parent drops everything the earlier one found */
-	GOOD("{\"data\":{\"role\":\"a\",\"terms\":[{\"sourcedId\":\"t\"}]},\"data\":{\"sourcedId\":\"d\"}}");
+	GOOD("{\"data\":{\"role\":\"a\",\"terms\":[{\"sourcedId\":\"t\"}]},\"data\":{\"sourcedId\":"
+	     "\"d\"}}");
 	CHECK_INT(cl_json_result_count(r, P_ROLE), 0);
 	CHECK_INT(cl_json_result_count(r, P_TERMS), 0);
 	CHECK_STR(str(P_DATA_SID, 0), "d");
@@ -398,7 +405,8 @@ test_duplicates(void)
 	GOOD("{\"data\":{\"terms\":[{\"sourcedId\":\"a\"}],\"terms\":\"none\"}}");
 	CHECK_INT(cl_json_result_count(r, P_TERMS), 0);
 	/* a repeated key inside one element: the element's last, the others kept */
-	GOOD("{\"data\":{\"terms\":[{\"sourcedId\":\"a\",\"sourcedId\":\"b\"},{\"sourcedId\":\"c\"},"
+	GOOD("{\"data\":{\"terms\":[{\"sourcedId\":\"a\",\"sourcedId\":\"b\"},{\"sourcedId\":\"c\"}"
+	     ","
 	     "{\"sourcedId\":\"d\",\"x\":[],\"sourcedId\":\"e\"}]}}");
 	CHECK_INT(cl_json_result_count(r, P_TERMS), 3);
 	CHECK_STR(str(P_TERMS, 0), "b");
@@ -419,19 +427,34 @@ static void
 test_numbers(void)
 {
 	static const char *const good[] = {
-		"0", "-0", "1", "-1", "10", "1e5", "1E5", "1e+5", "1e-5", "1.5E-3", "-0.0e+0",
-		"0.5", "123456789012345678901234567890", "1e999", "-9.25e-10",
+		"0",
+		"-0",
+		"1",
+		"-1",
+		"10",
+		"1e5",
+		"1E5",
+		"1e+5",
+		"1e-5",
+		"1.5E-3",
+		"-0.0e+0",
+		"0.5",
+		"123456789012345678901234567890",
+		"1e999",
+		"-9.25e-10",
 	};
 	static const struct {
 		const char *line;
 		size_t off;
 	} bad[] = {
-		{"{\"a\":01}", 6}, {"{\"a\":-01}", 7}, {"{\"a\":00}", 6}, {"{\"a\":1.}", 7},
-		{"{\"a\":.5}", 5}, {"{\"a\":+1}", 5}, {"{\"a\":-}", 6}, {"{\"a\":--1}", 6},
-		{"{\"a\":1e}", 7}, {"{\"a\":1e+}", 8}, {"{\"a\":1.e5}", 7}, {"{\"a\":1e5.5}", 8},
-		{"{\"a\":NaN}", 5}, {"{\"a\":nan}", 5}, {"{\"a\":Infinity}", 5}, {"{\"a\":-inf}", 6},
-		{"{\"a\":0x10}", 6}, {"{\"a\":1 2}", 7}, {"{\"a\":-", 6}, {"{\"a\":1.", 7},
-		{"{\"a\":1e", 7}, {"{\"a\":1e-", 8},
+		{ "{\"a\":01}", 6 },   { "{\"a\":-01}", 7 },  { "{\"a\":00}", 6 },
+		{ "{\"a\":1.}", 7 },   { "{\"a\":.5}", 5 },   { "{\"a\":+1}", 5 },
+		{ "{\"a\":-}", 6 },    { "{\"a\":--1}", 6 },  { "{\"a\":1e}", 7 },
+		{ "{\"a\":1e+}", 8 },  { "{\"a\":1.e5}", 7 }, { "{\"a\":1e5.5}", 8 },
+		{ "{\"a\":NaN}", 5 },  { "{\"a\":nan}", 5 },  { "{\"a\":Infinity}", 5 },
+		{ "{\"a\":-inf}", 6 }, { "{\"a\":0x10}", 6 }, { "{\"a\":1 2}", 7 },
+		{ "{\"a\":-", 6 },     { "{\"a\":1.", 7 },    { "{\"a\":1e", 7 },
+		{ "{\"a\":1e-", 8 },
 	};
 	struct cl_buf line = CL_BUF_INIT;
 	size_t i;
@@ -439,7 +462,7 @@ test_numbers(void)
 	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		cl_buf_reset(&line);
 		cl_buf_addf(&line, "{\"sourcedId\":%s,\"x\":[%s],\"kind\":%s}", good[i], good[i],
-			    good[i]);
+		            good[i]);
 		GOOD(line.p);
 		CHECK_INT(type(P_SID), CL_JSON_NUMBER);
 		CHECK_STR(raw(P_SID, 0), good[i]);
@@ -577,10 +600,9 @@ test_invalid(void)
 static void
 test_query(void)
 {
-	static const char *const badpaths[] = {
-		"", ".", "a.", ".a", "a..b", "a[", "a[x]", "a]", "[]", "a.[]", "a[]b", "a[]."
-	};
-	static const char *const dup[] = {"kind", "data.x", "kind", "data[]", "data"};
+	static const char *const badpaths[] = { "",     ".",  "a.", ".a",   "a..b", "a[",
+		                                "a[x]", "a]", "[]", "a.[]", "a[]b", "a[]." };
+	static const char *const dup[] = { "kind", "data.x", "kind", "data[]", "data" };
 	struct cl_json_query *q2;
 	struct cl_json_result *r2;
 	const char *line;

@@ -62,8 +62,12 @@
 
 enum { D_UTF8, D_NUMTOKEN, D_RS, D_BOM, D_HIGHSURR, D_DEPTH, D_CTRL, NDIV };
 static const char *const div_name[NDIV] = {
-	"D1 invalid UTF-8", "D2 lenient number", "D3 record separator",
-	"D4 byte order mark", "D5 lone high surrogate", "D6 depth 256+",
+	"D1 invalid UTF-8",
+	"D2 lenient number",
+	"D3 record separator",
+	"D4 byte order mark",
+	"D5 lone high surrogate",
+	"D6 depth 256+",
 	"D7 raw U+0000 or U+001F in a string",
 };
 static unsigned long div_count[NDIV];
@@ -101,8 +105,8 @@ struct set {
 	const char *const *names; /* borrowed */
 	size_t n;
 	struct jpath jp[32];
-	struct cl_json_query *q;   /* owned */
-	struct cl_json_result *r;  /* owned */
+	struct cl_json_query *q;  /* owned */
+	struct cl_json_result *r; /* owned */
 };
 static unsigned long n_lines, n_valid, n_spans, n_mut, n_mut_valid, n_leaky;
 static int shown;
@@ -321,7 +325,7 @@ lenient_number(const unsigned char *s, size_t n)
 	if (i < n && (s[i] == '+' || s[i] == '-'))
 		i++;
 	if ((n - i == 3 && (strncasecmp((const char *)s + i, "nan", 3) == 0 ||
-			    strncasecmp((const char *)s + i, "inf", 3) == 0)) ||
+	                    strncasecmp((const char *)s + i, "inf", 3) == 0)) ||
 	    (n - i == 8 && strncasecmp((const char *)s + i, "infinity", 8) == 0))
 		return 1;
 	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
@@ -386,17 +390,20 @@ lone_high_surrogate(const unsigned char *p, size_t n)
 			in = 0;
 		} else if (p[i] == '\\') {
 			if (i + 5 < n && p[i + 1] == 'u') {
-				unsigned long h = strtoul((const char[]){(char)p[i + 2], (char)p[i + 3],
-									(char)p[i + 4], (char)p[i + 5], 0},
-							  NULL, 16),
-					      l = 0;
+				unsigned long h = strtoul((const char[]){ (char)p[i + 2],
+				                                          (char)p[i + 3],
+				                                          (char)p[i + 4],
+				                                          (char)p[i + 5], 0 },
+				                          NULL, 16),
+				              l = 0;
 
 				if (h >= 0xD800 && h <= 0xDBFF) {
 					if (i + 11 < n && p[i + 6] == '\\' && p[i + 7] == 'u')
-						l = strtoul((const char[]){(char)p[i + 8], (char)p[i + 9],
-									   (char)p[i + 10], (char)p[i + 11],
-									   0},
-							    NULL, 16);
+						l = strtoul((const char[]){ (char)p[i + 8],
+						                            (char)p[i + 9],
+						                            (char)p[i + 10],
+						                            (char)p[i + 11], 0 },
+						            NULL, 16);
 					if (l < 0xDC00 || l > 0xDFFF)
 						return 1;
 				}
@@ -477,7 +484,8 @@ divergence(const unsigned char *p, size_t n, int scan_ok, const struct cl_json_e
 	if (!scan_ok) {
 		if (n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
 			return D_BOM;
-		if (e->off < n && p[e->off] >= 0x80 && strcmp(e->msg, "invalid UTF-8 in string") == 0)
+		if (e->off < n && p[e->off] >= 0x80 &&
+		    strcmp(e->msg, "invalid UTF-8 in string") == 0)
 			return D_UTF8;
 		if (e->off < n && p[e->off] == 0x1E)
 			return D_RS;
@@ -525,7 +533,8 @@ differ(const struct set *st, const char *line, size_t n, int expect_valid)
 			div_count[d]++;
 		} else {
 			CHECK_INT(ok, jok);
-			show(ok ? "scanner accepts, libjq rejects" : "scanner rejects, libjq accepts",
+			show(ok ? "scanner accepts, libjq rejects"
+			        : "scanner rejects, libjq accepts",
 			     p, n);
 			if (!ok)
 				fprintf(stderr, "  scanner: %s at %zu\n", e.msg, e.off);
@@ -607,7 +616,9 @@ gutf8(struct cl_buf *b, unsigned long cp)
 static void
 gstring(struct gen *g)
 {
-	static const char *const esc[] = { "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t" };
+	static const char *const esc[] = {
+		"\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t"
+	};
 	unsigned n = pick(&g->v, 14), i;
 	unsigned long cp;
 
@@ -630,8 +641,8 @@ gstring(struct gen *g)
 			if (pick(&g->v, 8) == 0)
 				cl_buf_addf(g->b, "\\u%04lx", 0xDC00 + (cp & 0x3FF));
 			else
-				cl_buf_addf(g->b, "\\u%04lx\\u%04lX", 0xD800 + ((cp - 0x10000) >> 10),
-					    0xDC00 + (cp & 0x3FF));
+				cl_buf_addf(g->b, "\\u%04lx\\u%04lX",
+				            0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + (cp & 0x3FF));
 			break;
 		case 3: /* raw UTF-8 of 2, 3 or 4 bytes */
 			switch (pick(&g->v, 3)) {
@@ -667,10 +678,25 @@ gkey(struct gen *g)
 {
 	/* the names on the paths, some spelled with escapes */
 	static const char *const pool[] = {
-		"\"kind\"", "\"data\"", "\"sourcedId\"", "\"user\"", "\"terms\"", "\"grades\"",
-		"\"orgs\"", "\"\xc3\xa9t\xc3\xa9\"", "\"a\\\"b\"", "\"s\\u006furcedId\"",
-		"\"\\u006bind\"", "\"d\\u0061ta\"", "\"\\u00e9t\\u00E9\"", "\"a\\u0022b\"",
-		"\"te\\u0072ms\"", "\"sourcedI\"", "\"sourcedIds\"", "\"a\\\\b\"", "\"\"",
+		"\"kind\"",
+		"\"data\"",
+		"\"sourcedId\"",
+		"\"user\"",
+		"\"terms\"",
+		"\"grades\"",
+		"\"orgs\"",
+		"\"\xc3\xa9t\xc3\xa9\"",
+		"\"a\\\"b\"",
+		"\"s\\u006furcedId\"",
+		"\"\\u006bind\"",
+		"\"d\\u0061ta\"",
+		"\"\\u00e9t\\u00E9\"",
+		"\"a\\u0022b\"",
+		"\"te\\u0072ms\"",
+		"\"sourcedI\"",
+		"\"sourcedIds\"",
+		"\"a\\\\b\"",
+		"\"\"",
 	};
 
 	if (pick(&g->v, 8))
@@ -784,7 +810,7 @@ static void
 dumps(const struct set *st, const char *line, size_t n)
 {
 	static const int flags[] = { 0, JV_PRINT_PRETTY, JV_PRINT_ASCII,
-				     JV_PRINT_ASCII | JV_PRINT_PRETTY | JV_PRINT_SPACE1 };
+		                     JV_PRINT_ASCII | JV_PRINT_PRETTY | JV_PRINT_SPACE1 };
 	jv v = jv_parse_sized(line, (int)n), d;
 	size_t i;
 
@@ -796,7 +822,8 @@ dumps(const struct set *st, const char *line, size_t n)
 		d = jv_dump_string(jv_copy(v), flags[i]);
 		if (jv_get_kind(d) == JV_KIND_STRING) {
 			n_lines++;
-			differ(st, jv_string_value(d), (size_t)jv_string_length_bytes(jv_copy(d)), 1);
+			differ(st, jv_string_value(d), (size_t)jv_string_length_bytes(jv_copy(d)),
+			       1);
 		}
 		jv_free(d);
 	}
@@ -834,8 +861,9 @@ test_random(const struct set *st, unsigned long iter, uint64_t seed)
 			cl_buf_add(&m, b.p, b.len);
 			while (k--) {
 				pos = m.len ? pick(&ms, (unsigned)m.len) : 0;
-				c = pick(&ms, 2) ? (unsigned char)interesting[pick(&ms, sizeof(interesting) - 1)]
-						 : (unsigned char)pick(&ms, 256);
+				c = pick(&ms, 2) ? (unsigned char)interesting[pick(
+				                           &ms, sizeof(interesting) - 1)]
+				                 : (unsigned char)pick(&ms, 256);
 				switch (pick(&ms, 4)) {
 				case 0: /* delete */
 					if (m.len) {
@@ -956,20 +984,26 @@ test_records(void)
 {
 	static const char *const rec[] = {
 		"{\"kind\": \"user\", \"data\": {\"sourcedId\": \"18125\", \"status\": \"active\", "
-		"\"dateLastModified\": \"2019-03-01T18:14:45.000Z\", \"username\": \"billy.flores\", "
+		"\"dateLastModified\": \"2019-03-01T18:14:45.000Z\", \"username\": "
+		"\"billy.flores\", "
 		"\"userIds\": [{\"type\": \"FED\", \"identifier\": \"18125\"}], \"enabledUser\": "
 		"\"true\", \"givenName\": \"BILLY\", \"familyName\": \"FLORES\", \"middleName\": "
 		"\"DASEAN\", \"role\": \"student\", \"identifier\": \"17580\", \"email\": "
-		"\"billy.flores@classlink.k12.nj.us\", \"sms\": \"\", \"phone\": \"\", \"agents\": [], "
-		"\"orgs\": [{\"href\": \"https://adobe-ca-v2.oneroster.com/ims/oneroster/v1p1/orgs/2\", "
-		"\"sourcedId\": \"2\", \"type\": \"org\"}], \"grades\": [\"11\"], \"password\": \"\"}}",
+		"\"billy.flores@classlink.k12.nj.us\", \"sms\": \"\", \"phone\": \"\", \"agents\": "
+		"[], "
+		"\"orgs\": [{\"href\": "
+		"\"https://adobe-ca-v2.oneroster.com/ims/oneroster/v1p1/orgs/2\", "
+		"\"sourcedId\": \"2\", \"type\": \"org\"}], \"grades\": [\"11\"], \"password\": "
+		"\"\"}}",
 
 		"{\"kind\":\"user\",\"data\":{\"sourcedId\":\"T-0042\",\"status\":\"active\","
 		"\"dateLastModified\":\"2019-03-01T18:14:45.000Z\",\"username\":\"r.obrien\","
 		"\"userIds\":[{\"type\":\"FED\",\"identifier\":\"0042\"},{\"type\":\"SIS\","
-		"\"identifier\":\"x\\/42\"}],\"enabledUser\":\"false\",\"givenName\":\"Ren\\u00e9e\","
+		"\"identifier\":\"x\\/"
+		"42\"}],\"enabledUser\":\"false\",\"givenName\":\"Ren\\u00e9e\","
 		"\"familyName\":\"O'Brien \\\"Bee\\\"\",\"middleName\":\"\",\"role\":\"teacher\","
-		"\"identifier\":\"\",\"email\":\"ren\xc3\xa9" "e.obrien@example.org\",\"sms\":\"\","
+		"\"identifier\":\"\",\"email\":\"ren\xc3\xa9"
+		"e.obrien@example.org\",\"sms\":\"\","
 		"\"phone\":\"+1 555 0100\",\"agents\":[{\"href\":\"https://h/users/P1\","
 		"\"sourcedId\":\"P1\",\"type\":\"user\"}],\"orgs\":[{\"href\":\"https://h/orgs/2\","
 		"\"sourcedId\":\"2\",\"type\":\"org\"},{\"href\":\"https://h/orgs/7\","
@@ -979,16 +1013,22 @@ test_records(void)
 		"{\"kind\":\"user\",\"data\":{\"sourcedId\":\"P1\",\"status\":\"tobedeleted\","
 		"\"enabledUser\":\"true\",\"role\":\"parent\",\"email\":\"\",\"agents\":[{\"href\":"
 		"\"https://h/users/18125\",\"sourcedId\":\"18125\",\"type\":\"user\"}],\"orgs\":[],"
-		"\"grades\":[\"09\",\"10\"],\"givenName\":\"\\u5f20\",\"familyName\":\"\\ud83d\\ude00\"}}",
+		"\"grades\":[\"09\",\"10\"],\"givenName\":\"\\u5f20\",\"familyName\":"
+		"\"\\ud83d\\ude00\"}}",
 
 		"{\"kind\":\"class\",\"data\":{\"sourcedId\":\"C-1\",\"status\":\"active\","
-		"\"title\":\"Algebra I \\u2013 P3\",\"classCode\":\"ALG1\",\"classType\":\"scheduled\","
-		"\"location\":\"\",\"grades\":[\"09\"],\"subjects\":[\"Math\"],\"course\":{\"href\":"
+		"\"title\":\"Algebra I \\u2013 "
+		"P3\",\"classCode\":\"ALG1\",\"classType\":\"scheduled\","
+		"\"location\":\"\",\"grades\":[\"09\"],\"subjects\":[\"Math\"],\"course\":{"
+		"\"href\":"
 		"\"https://h/courses/K1\",\"sourcedId\":\"K1\",\"type\":\"course\"},\"school\":{"
 		"\"href\":\"https://h/orgs/2\",\"sourcedId\":\"2\",\"type\":\"org\"},\"terms\":[{"
-		"\"href\":\"https://h/terms/S1\",\"sourcedId\":\"S1\",\"type\":\"academicSession\"},"
-		"{\"href\":\"https://h/terms/S2\",\"sourcedId\":\"S2\",\"type\":\"academicSession\"},"
-		"{\"href\":\"https://h/terms/Y\",\"sourcedId\":\"Y\",\"type\":\"academicSession\"}],"
+		"\"href\":\"https://h/terms/"
+		"S1\",\"sourcedId\":\"S1\",\"type\":\"academicSession\"},"
+		"{\"href\":\"https://h/terms/"
+		"S2\",\"sourcedId\":\"S2\",\"type\":\"academicSession\"},"
+		"{\"href\":\"https://h/terms/"
+		"Y\",\"sourcedId\":\"Y\",\"type\":\"academicSession\"}],"
 		"\"periods\":[\"3\"]}}",
 
 		"{\"kind\":\"enrollment\",\"data\":{\"sourcedId\":\"E-9\",\"status\":\"active\","
@@ -998,14 +1038,17 @@ test_records(void)
 		"\"type\":\"org\"},\"role\":\"student\",\"primary\":\"false\",\"beginDate\":"
 		"\"2019-09-01\",\"endDate\":\"\"}}",
 
-		"{\"kind\":\"academicSession\",\"data\":{\"sourcedId\":\"S1\",\"status\":\"active\","
+		"{\"kind\":\"academicSession\",\"data\":{\"sourcedId\":\"S1\",\"status\":"
+		"\"active\","
 		"\"title\":\"Fall 2019\",\"type\":\"semester\",\"startDate\":\"2019-09-01\","
-		"\"endDate\":\"2020-01-31\",\"parent\":{\"href\":\"https://h/terms/Y\",\"sourcedId\":"
+		"\"endDate\":\"2020-01-31\",\"parent\":{\"href\":\"https://h/terms/"
+		"Y\",\"sourcedId\":"
 		"\"Y\",\"type\":\"academicSession\"},\"children\":[],\"schoolYear\":\"2020\"}}",
 
 		"{\"kind\":\"org\",\"data\":{\"sourcedId\":\"2\",\"status\":\"active\",\"name\":"
 		"\"Lincoln High School\",\"type\":\"school\",\"identifier\":\"S0002\",\"parent\":{"
-		"\"href\":\"https://h/orgs/D1\",\"sourcedId\":\"D1\",\"type\":\"org\"},\"children\":"
+		"\"href\":\"https://h/orgs/"
+		"D1\",\"sourcedId\":\"D1\",\"type\":\"org\"},\"children\":"
 		"null}}",
 	};
 	static const char *const rpaths[] = {
@@ -1057,7 +1100,8 @@ test_records(void)
 			CHECK_INT(cl_json_result_count(r, 6), 3);
 			CHECK(cl_json_str_eq(cl_json_result_get(r, 6, 2), "D1"));
 			CHECK(cl_json_str_eq(cl_json_result_get(r, 12, 1), "x/42"));
-			CHECK(cl_json_str_eq(cl_json_result_first(r, 13), "Ren\xc3\xa9" "e"));
+			CHECK(cl_json_str_eq(cl_json_result_first(r, 13), "Ren\xc3\xa9"
+			                                                  "e"));
 			CHECK(cl_json_str_eq(cl_json_result_first(r, 14), "O'Brien \"Bee\""));
 			CHECK(cl_json_str_eq(cl_json_result_first(r, 11), "P1"));
 			break;
@@ -1104,11 +1148,11 @@ main(void)
 	test_records();
 	set_release(&st);
 	fprintf(stderr,
-		"%s: %lu lines (%lu valid), %lu spans compared; %lu mutations (%lu still valid)\n",
-		__FILE__, n_lines, n_valid, n_spans, n_mut, n_mut_valid);
+	        "%s: %lu lines (%lu valid), %lu spans compared; %lu mutations (%lu still valid)\n",
+	        __FILE__, n_lines, n_valid, n_spans, n_mut, n_mut_valid);
 	for (i = 0; i < NDIV; i++)
 		fprintf(stderr, "  skipped as %s: %lu\n", div_name[i], div_count[i]);
 	fprintf(stderr, "  not given to libjq (it would leak), rejected by the scanner: %lu\n",
-		n_leaky);
+	        n_leaky);
 	return T_DONE();
 }
