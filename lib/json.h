@@ -5,6 +5,12 @@
  * 8259 syntax, UTF-8 checked, no tree built) and, in the same pass, finds the
  * few fields a rule needs by path. libjq stays the library for full JSON
  * values (headers, trailers, user jq expressions).
+ *
+ * It is stricter than libjq 1.6, which accepts invalid UTF-8, numbers such
+ * as 01, 1., .5, +1 and nan, raw U+0000 and U+001F in strings, and a BOM;
+ * the scanner rejects them all. It accepts a \u escape of a lone surrogate
+ * (RFC 8259's grammar allows it; libjq rejects a lone high one). The list,
+ * each case tested: tests/unit/test_json_diff.c.
  */
 #ifndef CL_JSON_H
 #define CL_JSON_H
@@ -92,7 +98,11 @@ int cl_json_str_eq(const struct cl_json_span *s, const char *lit);
  */
 int cl_json_str_raw(const struct cl_json_span *s, const char **v, size_t *vn);
 
-/* Appends the n bytes of UTF-8 at s to out as a JSON string literal, quotes included. */
+/*
+ * Appends the n bytes of UTF-8 at s to out as a JSON string literal, quotes
+ * included. A byte that does not start a valid UTF-8 sequence is written as
+ * U+FFFD, so the output is always valid JSON.
+ */
 void cl_json_put_str(struct cl_buf *out, const char *s, size_t n);
 
 #endif
