@@ -46,6 +46,7 @@ cl_buf_grow(struct cl_buf *b, size_t n)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	b->p = cl_xrealloc(b->p, cap);
 	b->cap = cap;
+	b->p[b->len] = '\0';
 }
 
 void
