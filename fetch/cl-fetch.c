@@ -220,7 +220,8 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 	long long v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:l:p:t:r:o:hV", long_opts, NULL)) != -1) {
+	opterr = 0; /* our own messages: getopt's name the program by its full path */
+	while ((c = getopt_long(argc, argv, ":c:l:p:t:r:o:hV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_CLIENT_ID:
 			o->client_id = optarg;
@@ -311,9 +312,12 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 		case 'V':
 			printf("cl-fetch %s\n", CL_VERSION);
 			return cl_close_stdout() < 0 ? CL_EX_IOERR : CL_EX_OK;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
 		default:
-			fputs(usage_text, stderr);
-			return CL_EX_USAGE;
+			if (optopt && optopt < 256)
+				return usage_error("unknown option '-%c'", optopt);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
