@@ -513,24 +513,25 @@ open_output(const char *path, char **tmp)
 
 /* The temporary file the parents wait in: unlinked at once, so nothing is left behind. */
 static FILE *
-open_spool(void)
+open_spool(const char **dir)
 {
-	const char *dir = getenv("TMPDIR");
+	const char *d = getenv("TMPDIR");
 	struct cl_buf t = CL_BUF_INIT;
 	FILE *f = NULL;
-	int fd;
+	int fd, e;
 
-	cl_buf_addf(&t, "%s/cl-fetch.XXXXXX", dir && *dir ? dir : "/tmp");
-	fd = mkstemp(t.p);
+	*dir = d && *d ? d : "/tmp";
+	cl_buf_addf(&t, "%s/cl-fetch.XXXXXX", *dir);
+	fd = mkstemp(t.p); /* mode 0600 */
 	if (fd >= 0) {
 		unlink(t.p);
 		f = fdopen(fd, "w+");
-		if (!f)
+		if (!f) {
+			e = errno;
 			close(fd);
+			errno = e;
+		}
 	}
-	if (!f)
-		cl_diag("CL116",
-		        "cannot create a temporary file in '%s':", dir && *dir ? dir : "/tmp");
 	cl_buf_release(&t);
 	return f;
 }
@@ -572,10 +573,15 @@ fetch_all(struct run *r)
 		if (!(r->o->collections & (1u << c)))
 			continue;
 		if (c == C_USERS) {
-			r->spool = open_spool();
+			const char *dir;
+
+			r->spool = open_spool(&dir);
 			if (!r->spool) {
 				r->fatal = CL_EX_IOERR;
-				cl_stage_fail(&r->st, "CL116", "cannot hold the parents back");
+				cl_stage_fail(&r->st, "CL116",
+				              "cannot create a temporary file in '%s' for the "
+				              "parents: %s",
+				              dir, strerror(errno));
 				return;
 			}
 		}
