@@ -60,6 +60,7 @@ struct opts {
 struct oauth2 {
 	char *token; /* owned, or NULL */
 	double expires;
+	unsigned gen; /* counts the tokens fetched */
 };
 
 struct progress;
@@ -101,6 +102,7 @@ struct xfer {
 	char *www_auth;     /* WWW-Authenticate, owned, or NULL */
 	long long cap;
 	int overflow;
+	unsigned tok_gen; /* the OAuth 2.0 token it was sent with */
 	char errbuf[CURL_ERROR_SIZE];
 };
 

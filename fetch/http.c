@@ -234,6 +234,7 @@ xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv)
 			return -1;
 		cl_buf_adds(&auth, "Authorization: Bearer ");
 		cl_buf_adds(&auth, r->tok.token);
+		x->tok_gen = r->tok.gen;
 	} else {
 		struct oauth1 sig = { .consumer_key = o->client_id,
 			              .consumer_secret = o->secret,

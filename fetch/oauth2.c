@@ -95,6 +95,7 @@ request(struct run *r, struct cl_buf *why)
 	if (jv_get_kind(tok) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(tok)) > 0) {
 		free(r->tok.token);
 		r->tok.token = cl_xstrdup(jv_string_value(tok));
+		r->tok.gen++;
 		/* renew a little early; no expires_in: an hour, and a 401 renews it anyway */
 		life = jv_get_kind(exp) == JV_KIND_NUMBER ? jv_number_value(exp) : 3600;
 		r->tok.expires = now_mono() + (life > 60 ? life - 30 : life * 0.8);

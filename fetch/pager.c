@@ -315,7 +315,8 @@ finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
 			break;
 		}
 		p->reauthed = 1;
-		if (oauth2_ensure(r, 1) < 0) {
+		/* the pages in flight with the same token: only the first gets a new one */
+		if (p->x.tok_gen == r->tok.gen && oauth2_ensure(r, 1) < 0) {
 			rc = -1;
 			break;
 		}
