@@ -103,6 +103,7 @@ lint: $(DEPS_OK)
 	@scripts/install-deps lint
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	mandoc -Tlint -W warning $(MANS)
+	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run
 	$(MAKE) --no-print-directory B=build/analyzer analyze
 
 analyze:
@@ -126,9 +127,10 @@ fuzz: $(DEPS_OK)
 	done
 
 install: $(BINS)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 0755 $(BINS) $(wildcard scripts/cl-sync) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/cl-sync
+	install -m 0755 $(BINS) scripts/cl-sync $(DESTDIR)$(BINDIR)
 	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 docs/errors.md $(DESTDIR)$(PREFIX)/share/cl-sync/errors.md
 
 clean:
 	rm -rf build
