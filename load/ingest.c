@@ -593,15 +593,12 @@ ld_join(struct ld *L)
 		return -1;
 	L->c[LD_MEMBER].staged = sqlite3_changes(L->db);
 	/* What did not become a membership, and why (per enrolment). */
-	s = ld_prepare(L, "SELECT"
-	                  " sum(NOT EXISTS (SELECT 1 FROM st_class c WHERE c.id = e.class)),"
-	                  " sum(EXISTS (SELECT 1 FROM st_class c WHERE c.id = e.class) AND"
-	                  "  NOT EXISTS (SELECT 1 FROM st_link l WHERE l.id = e.user) AND"
-	                  "  EXISTS (SELECT 1 FROM st_usr u WHERE u.id = e.user)),"
-	                  " sum(EXISTS (SELECT 1 FROM st_class c WHERE c.id = e.class) AND"
-	                  "  NOT EXISTS (SELECT 1 FROM st_link l WHERE l.id = e.user) AND"
-	                  "  NOT EXISTS (SELECT 1 FROM st_usr u WHERE u.id = e.user))"
-	                  " FROM st_enr e");
+	s = ld_prepare(L, "SELECT sum(c.id IS NULL),"
+	                  " sum(c.id IS NOT NULL AND l.id IS NULL AND u.id IS NOT NULL),"
+	                  " sum(c.id IS NOT NULL AND l.id IS NULL AND u.id IS NULL)"
+	                  " FROM st_enr e LEFT JOIN st_class c ON c.id = e.class"
+	                  " LEFT JOIN st_link l ON l.id = e.user"
+	                  " LEFT JOIN st_usr u ON u.id = e.user");
 	if (!s)
 		return -1;
 	if (sqlite3_step(s) == SQLITE_ROW) {

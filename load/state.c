@@ -203,6 +203,21 @@ fn_fields(sqlite3_context *cx, int argc, sqlite3_value **argv)
 	sqlite3_result_text(cx, b.p, (int)b.len, free);
 }
 
+/* CL_LOAD_TRACE=1: each statement's time on stderr (for benchmarks). */
+static int
+trace(unsigned type, void *ctx, void *p, void *x)
+{
+	(void)ctx;
+	if (type == SQLITE_TRACE_PROFILE && *(const sqlite3_int64 *)x > 50000000) {
+		char *sql = sqlite3_expanded_sql(p);
+
+		fprintf(stderr, "cl-load: trace: %.3f s: %.200s\n",
+		        (double)*(const sqlite3_int64 *)x / 1e9, sql ? sql : "?");
+		sqlite3_free(sql);
+	}
+	return 0;
+}
+
 /* Checks what is at the path before SQLite touches it: 1 absent, 0 a file to open, -1 error. */
 static int
 precheck(struct ld *L, int *empty)
@@ -303,6 +318,8 @@ ld_state_open(struct ld *L, int create, int lock)
 	}
 	sqlite3_extended_result_codes(L->db, 1);
 	sqlite3_busy_timeout(L->db, BUSY_MS);
+	if (getenv("CL_LOAD_TRACE"))
+		sqlite3_trace_v2(L->db, SQLITE_TRACE_PROFILE, trace, NULL);
 	ours = identify(L);
 	if (ours < 0)
 		return -1;
