@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "email.h"
 #include "filter.h"
 
 /* orgs: sourcedId -> flags */
@@ -477,8 +478,8 @@ enrollment(struct filter *f)
 }
 
 /*
- * A usable email, as cl-match judges one: once trimmed of white space, not
- * empty, with an '@' and no '*' (a masked address, "j*****@example.org").
+ * A usable email, judged exactly as cl-match judges one (lib/email.h): not
+ * empty once trimmed, not masked or a placeholder.
  */
 static int
 has_email(struct filter *f)
@@ -488,9 +489,7 @@ has_email(struct filter *f)
 
 	if (str(field(f, F_EMAIL), &f->tmp[0], &v, &n) < 0)
 		return 0;
-	while (n > 0 && (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n'))
-		v++, n--;
-	return n > 0 && memchr(v, '@', n) != NULL && memchr(v, '*', n) == NULL;
+	return cl_email_norm(NULL, v, n, &f->tmp[1]) == CL_EMAIL_OK;
 }
 
 static int

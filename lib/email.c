@@ -57,7 +57,7 @@ utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 }
 
 int
-cm_utf8_valid(const char *s, size_t n)
+cl_utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i, len;
@@ -173,7 +173,7 @@ compose(uint32_t a, uint32_t b)
 }
 
 void
-cm_nfc(const char *s, size_t n, struct cl_buf *out)
+cl_nfc(const char *s, size_t n, struct cl_buf *out)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	struct cps v = { NULL, 0, 0 };
@@ -247,7 +247,7 @@ fold(const char *s, size_t n, struct cl_buf *out)
 		out->p[n] = '\0';
 		return;
 	}
-	cm_nfc(s, n, out);
+	cl_nfc(s, n, out);
 	for (i = 0; i < out->len; i++)
 		if (out->p[i] >= 'A' && out->p[i] <= 'Z')
 			out->p[i] = (char)(out->p[i] - 'A' + 'a');
@@ -285,7 +285,7 @@ ends_with(const char *p, size_t n, const char *lit)
 }
 
 int
-cm_email_masked(const char *p, size_t n)
+cl_email_masked(const char *p, size_t n)
 {
 	const char *at = NULL, *dom;
 	size_t i, ln, dn;
@@ -310,19 +310,19 @@ cm_email_masked(const char *p, size_t n)
 	return 0;
 }
 
-enum cm_email_class
-cm_email_norm(const struct cm_aliases *a, const char *s, size_t n, struct cl_buf *out)
+enum cl_email_class
+cl_email_norm(const struct cl_aliases *a, const char *s, size_t n, struct cl_buf *out)
 {
 	const char *at;
 	size_t i, dn;
 
 	fold(s, n, out);
 	if (out->len == 0)
-		return CM_EMAIL_NONE;
-	if (cm_email_masked(out->p, out->len))
-		return CM_EMAIL_MASKED;
+		return CL_EMAIL_NONE;
+	if (cl_email_masked(out->p, out->len))
+		return CL_EMAIL_MASKED;
 	if (!a || a->n == 0)
-		return CM_EMAIL_OK;
+		return CL_EMAIL_OK;
 	for (at = out->p + out->len - 1; *at != '@'; at--) /* there is one: not masked */
 		;
 	dn = out->len - (size_t)(at + 1 - out->p);
@@ -333,18 +333,18 @@ cm_email_norm(const struct cm_aliases *a, const char *s, size_t n, struct cl_buf
 			break;
 		}
 	}
-	return CM_EMAIL_OK;
+	return CL_EMAIL_OK;
 }
 
 void
-cm_aliases_init(struct cm_aliases *a)
+cl_aliases_init(struct cl_aliases *a)
 {
 	a->from = a->to = NULL;
 	a->n = 0;
 }
 
 void
-cm_aliases_release(struct cm_aliases *a)
+cl_aliases_release(struct cl_aliases *a)
 {
 	size_t i;
 
@@ -354,7 +354,7 @@ cm_aliases_release(struct cm_aliases *a)
 	}
 	free(a->from);
 	free(a->to);
-	cm_aliases_init(a);
+	cl_aliases_init(a);
 }
 
 /* A domain as an alias names it: normalised, an optional leading '@' dropped. */
@@ -380,7 +380,7 @@ alias_domain(const char *s, size_t n)
 }
 
 int
-cm_aliases_add(struct cm_aliases *a, const char *arg)
+cl_aliases_add(struct cl_aliases *a, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
 	char *from, *to;

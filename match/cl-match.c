@@ -57,7 +57,7 @@ struct opts {
 	const char *input;
 	const char *input_name; /* for messages: the path, or "<stdin>" */
 	struct cm_columns cols;
-	struct cm_aliases aliases;
+	struct cl_aliases aliases;
 	jv alias_args;
 	size_t max_line;
 };
@@ -163,7 +163,7 @@ parse_opts(struct opts *o, int argc, char *argv[])
 			o->cols.role = optarg;
 			break;
 		case 'a':
-			if (cm_aliases_add(&o->aliases, optarg) < 0)
+			if (cl_aliases_add(&o->aliases, optarg) < 0)
 				return usage_error(
 				        "--domain-alias '%s' is not FROM=TO (two domains)", optarg);
 			o->alias_args = jv_array_append(o->alias_args, jv_string(optarg));
@@ -250,12 +250,12 @@ take_user(struct run *r, const struct cl_line *ln)
 	r->users++;
 	rec.role = (uint8_t)role_of(cl_reader_field(r->rd, 2 /* data.role */));
 	if (str_of(em, &r->tmp) < 0) {
-		rec.cls = CM_EMAIL_NONE;
+		rec.cls = CL_EMAIL_NONE;
 		cl_buf_reset(&r->key);
 	} else {
-		rec.cls = (uint8_t)cm_email_norm(&r->o->aliases, r->tmp.p, r->tmp.len, &r->key);
+		rec.cls = (uint8_t)cl_email_norm(&r->o->aliases, r->tmp.p, r->tmp.len, &r->key);
 	}
-	if (rec.cls == CM_EMAIL_OK) {
+	if (rec.cls == CL_EMAIL_OK) {
 		r->usable++;
 		if (!cm_export_count_user(r->x, r->key.p, r->key.len)) {
 			count = cl_idmap_put(r->roster, r->key.p, r->key.len, NULL);
@@ -264,7 +264,7 @@ take_user(struct run *r, const struct cl_line *ln)
 		}
 	}
 	if (cm_spool_put(r->spool, &rec, ln->p, ln->n, r->key.p,
-	                 rec.cls == CM_EMAIL_OK ? r->key.len : 0) < 0) {
+	                 rec.cls == CL_EMAIL_OK ? r->key.len : 0) < 0) {
 		cl_stage_fail(&r->st, "CL306", "cannot write the spool file in %s: %s",
 		              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
 		return -1;
@@ -340,9 +340,9 @@ replay(struct run *r)
 		goto fail;
 	while ((rc = cm_spool_get(r->spool, &rec, &line, &n, &key, &kn)) > 0) {
 		cl_buf_reset(&r->out);
-		if (rec.cls == CM_EMAIL_NONE) {
+		if (rec.cls == CL_EMAIL_NONE) {
 			why = R_NO_EMAIL;
-		} else if (rec.cls == CM_EMAIL_MASKED) {
+		} else if (rec.cls == CL_EMAIL_MASKED) {
 			why = R_MASKED;
 		} else {
 			switch (cm_export_claim(r->x, key, kn, &id, &email, &xrole)) {
@@ -510,7 +510,7 @@ main(int argc, char *argv[])
 
 	cl_diag_init(argv[0]);
 	memset(&o, 0, sizeof o);
-	cm_aliases_init(&o.aliases);
+	cl_aliases_init(&o.aliases);
 	o.alias_args = jv_array();
 	memset(&r, 0, sizeof r);
 	r.o = &o;
@@ -572,7 +572,7 @@ done:
 	cl_buf_release(&r.tmp);
 	cl_buf_release(&r.out);
 	cl_stage_release(&r.st);
-	cm_aliases_release(&o.aliases);
+	cl_aliases_release(&o.aliases);
 	jv_free(o.alias_args);
 	if (fd > STDIN_FILENO)
 		close(fd);

@@ -52,7 +52,7 @@ static const char *const role_names[] = {
 
 struct cm_export {
 	const char *path;
-	const struct cm_aliases *aliases;
+	const struct cl_aliases *aliases;
 	struct cl_idmap *idx;
 	struct cl_buf arena;
 	struct cm_export_stats st;
@@ -276,7 +276,7 @@ static void
 data_row(struct reader *r)
 {
 	struct cm_export *x = r->x;
-	enum cm_email_class c;
+	enum cl_email_class c;
 	uint64_t *v;
 	int added, k;
 	unsigned char flags;
@@ -295,7 +295,7 @@ data_row(struct reader *r)
 			                   : "role");
 			return;
 		}
-		if (!cm_utf8_valid(r->cell[k].p ? r->cell[k].p : "", r->cell[k].len)) {
+		if (!cl_utf8_valid(r->cell[k].p ? r->cell[k].p : "", r->cell[k].len)) {
 			row_error(r, r->start,
 			          "the %s field is not UTF-8: save the export as \"CSV UTF-8\"",
 			          k == 0   ? "email"
@@ -305,8 +305,8 @@ data_row(struct reader *r)
 		}
 	}
 	trim(&r->cell[0]);
-	c = cm_email_norm(x->aliases, r->cell[0].p, r->cell[0].len, &r->key);
-	if (c != CM_EMAIL_OK) {
+	c = cl_email_norm(x->aliases, r->cell[0].p, r->cell[0].len, &r->key);
+	if (c != CL_EMAIL_OK) {
 		x->st.no_email++;
 		return;
 	}
@@ -479,7 +479,7 @@ out:
 
 int
 cm_export_load(struct cm_export **out, const char *path, const struct cm_columns *cols,
-               const struct cm_aliases *aliases)
+               const struct cl_aliases *aliases)
 {
 	struct cm_export *x = cl_xcalloc(1, sizeof *x);
 	struct reader r;

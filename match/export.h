@@ -41,7 +41,7 @@ struct cm_export;
  * *email_col etc. when not NULL (borrowed from the index).
  */
 int cm_export_load(struct cm_export **out, const char *path, const struct cm_columns *cols,
-                   const struct cm_aliases *aliases);
+                   const struct cl_aliases *aliases);
 void cm_export_free(struct cm_export *x);
 
 /* The headers it chose, as they are written in the file. Borrowed. */

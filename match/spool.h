@@ -11,7 +11,7 @@
 
 /* What was decided about a user when it was read. */
 struct cm_spooled {
-	uint8_t cls;  /* enum cm_email_class */
+	uint8_t cls;  /* enum cl_email_class */
 	uint8_t role; /* enum cm_role (cl-match.c) */
 };
 

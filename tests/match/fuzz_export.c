@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../../match/email.c"
+#include "../../lib/email.c"
 #include "../../match/export.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,7 +21,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct cm_columns cols = { NULL, NULL, NULL };
-	struct cm_aliases al;
+	struct cl_aliases al;
 	struct cm_export *x = NULL;
 	char path[64];
 	int fd = memfd_create("fuzz", 0);
@@ -33,8 +33,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-	cm_aliases_init(&al);
-	cm_aliases_add(&al, "students.example.org=example.org");
+	cl_aliases_init(&al);
+	cl_aliases_add(&al, "students.example.org=example.org");
 	if (cm_export_load(&x, path, &cols, &al) == 0) {
 		size_t it = 0, n;
 		const char *k, *id, *email;
@@ -51,7 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		cm_export_free(x);
 	}
-	cm_aliases_release(&al);
+	cl_aliases_release(&al);
 	close(fd);
 	return 0;
 }

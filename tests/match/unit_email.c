@@ -10,16 +10,16 @@
 static struct cl_buf out = CL_BUF_INIT;
 
 static const char *
-norm(const struct cm_aliases *a, const char *s, enum cm_email_class *c)
+norm(const struct cl_aliases *a, const char *s, enum cl_email_class *c)
 {
-	*c = cm_email_norm(a, s, strlen(s), &out);
+	*c = cl_email_norm(a, s, strlen(s), &out);
 	return out.p;
 }
 
 static void
-check_norm(const struct cm_aliases *a, const char *in, enum cm_email_class want_c, const char *want)
+check_norm(const struct cl_aliases *a, const char *in, enum cl_email_class want_c, const char *want)
 {
-	enum cm_email_class c;
+	enum cl_email_class c;
 	const char *got = norm(a, in, &c);
 
 	CHECK_INT(c, want_c);
@@ -30,7 +30,7 @@ static const char *
 nfc(const char *s)
 {
 	cl_buf_reset(&out);
-	cm_nfc(s, strlen(s), &out);
+	cl_nfc(s, strlen(s), &out);
 	return out.p ? out.p : "";
 }
 
@@ -52,48 +52,48 @@ squash(const char *s)
 int
 main(void)
 {
-	struct cm_aliases a;
+	struct cl_aliases a;
 
-	cm_aliases_init(&a);
+	cl_aliases_init(&a);
 	/* trimming and ASCII folding */
-	check_norm(NULL, "  Billy.Flores@Example.ORG \t\r\n", CM_EMAIL_OK,
+	check_norm(NULL, "  Billy.Flores@Example.ORG \t\r\n", CL_EMAIL_OK,
 	           "billy.flores@example.org");
-	check_norm(NULL, "", CM_EMAIL_NONE, "");
-	check_norm(NULL, " \t\v\f ", CM_EMAIL_NONE, "");
+	check_norm(NULL, "", CL_EMAIL_NONE, "");
+	check_norm(NULL, " \t\v\f ", CL_EMAIL_NONE, "");
 	/* NFC: decomposed and precomposed agree; only ASCII case folds */
-	check_norm(NULL, "Jose\xCC\x81@x.org", CM_EMAIL_OK, "jos\xC3\xA9@x.org");
-	check_norm(NULL, "jos\xC3\xA9@X.org", CM_EMAIL_OK, "jos\xC3\xA9@x.org");
-	check_norm(NULL, "JOS\xC3\x89@x.org", CM_EMAIL_OK, "jos\xC3\x89@x.org");
+	check_norm(NULL, "Jose\xCC\x81@x.org", CL_EMAIL_OK, "jos\xC3\xA9@x.org");
+	check_norm(NULL, "jos\xC3\xA9@X.org", CL_EMAIL_OK, "jos\xC3\xA9@x.org");
+	check_norm(NULL, "JOS\xC3\x89@x.org", CL_EMAIL_OK, "jos\xC3\x89@x.org");
 	/* not UTF-8: compared as bytes, folded only in ASCII */
-	check_norm(NULL, "Jos\xE9@x.org", CM_EMAIL_OK, "jos\xE9@x.org");
+	check_norm(NULL, "Jos\xE9@x.org", CL_EMAIL_OK, "jos\xE9@x.org");
 	/* masks and placeholders */
-	check_norm(NULL, "*****", CM_EMAIL_MASKED, "*****");
-	check_norm(NULL, "REDACTED", CM_EMAIL_MASKED, "redacted");
-	check_norm(NULL, "j*****@example.org", CM_EMAIL_MASKED, "j*****@example.org");
-	check_norm(NULL, "a*b@example.org", CM_EMAIL_MASKED, "a*b@example.org");
-	check_norm(NULL, "@example.org", CM_EMAIL_MASKED, "@example.org");
-	check_norm(NULL, "jane@", CM_EMAIL_MASKED, "jane@");
-	check_norm(NULL, "<Redacted>@example.org", CM_EMAIL_MASKED, "<redacted>@example.org");
-	check_norm(NULL, "no.email@example.org", CM_EMAIL_MASKED, "no.email@example.org");
-	check_norm(NULL, "jane@mail.invalid", CM_EMAIL_MASKED, "jane@mail.invalid");
-	check_norm(NULL, "jane@invalid", CM_EMAIL_MASKED, "jane@invalid");
-	check_norm(NULL, "none.such@example.org", CM_EMAIL_OK, "none.such@example.org");
-	check_norm(NULL, "jane@invalid.example.org", CM_EMAIL_OK, "jane@invalid.example.org");
-	check_norm(NULL, "[x]@example.org", CM_EMAIL_OK, "[x]@example.org");
+	check_norm(NULL, "*****", CL_EMAIL_MASKED, "*****");
+	check_norm(NULL, "REDACTED", CL_EMAIL_MASKED, "redacted");
+	check_norm(NULL, "j*****@example.org", CL_EMAIL_MASKED, "j*****@example.org");
+	check_norm(NULL, "a*b@example.org", CL_EMAIL_MASKED, "a*b@example.org");
+	check_norm(NULL, "@example.org", CL_EMAIL_MASKED, "@example.org");
+	check_norm(NULL, "jane@", CL_EMAIL_MASKED, "jane@");
+	check_norm(NULL, "<Redacted>@example.org", CL_EMAIL_MASKED, "<redacted>@example.org");
+	check_norm(NULL, "no.email@example.org", CL_EMAIL_MASKED, "no.email@example.org");
+	check_norm(NULL, "jane@mail.invalid", CL_EMAIL_MASKED, "jane@mail.invalid");
+	check_norm(NULL, "jane@invalid", CL_EMAIL_MASKED, "jane@invalid");
+	check_norm(NULL, "none.such@example.org", CL_EMAIL_OK, "none.such@example.org");
+	check_norm(NULL, "jane@invalid.example.org", CL_EMAIL_OK, "jane@invalid.example.org");
+	check_norm(NULL, "[x]@example.org", CL_EMAIL_OK, "[x]@example.org");
 	/* domain aliases: normalised, first wins, only the whole domain */
-	CHECK_INT(cm_aliases_add(&a, "Students.Example.org=example.org"), 0);
-	CHECK_INT(cm_aliases_add(&a, "@staff.example.org=EXAMPLE.ORG"), 0);
-	CHECK_INT(cm_aliases_add(&a, "students.example.org=other.org"), 0);
-	CHECK_INT(cm_aliases_add(&a, "example.org"), -1);
-	CHECK_INT(cm_aliases_add(&a, "=example.org"), -1);
-	CHECK_INT(cm_aliases_add(&a, "a.org="), -1);
-	CHECK_INT(cm_aliases_add(&a, "a b.org=c.org"), -1);
-	CHECK_INT(cm_aliases_add(&a, "x@a.org=c.org"), -1);
+	CHECK_INT(cl_aliases_add(&a, "Students.Example.org=example.org"), 0);
+	CHECK_INT(cl_aliases_add(&a, "@staff.example.org=EXAMPLE.ORG"), 0);
+	CHECK_INT(cl_aliases_add(&a, "students.example.org=other.org"), 0);
+	CHECK_INT(cl_aliases_add(&a, "example.org"), -1);
+	CHECK_INT(cl_aliases_add(&a, "=example.org"), -1);
+	CHECK_INT(cl_aliases_add(&a, "a.org="), -1);
+	CHECK_INT(cl_aliases_add(&a, "a b.org=c.org"), -1);
+	CHECK_INT(cl_aliases_add(&a, "x@a.org=c.org"), -1);
 	CHECK_INT(a.n, 3);
-	check_norm(&a, "Kid@STUDENTS.example.org", CM_EMAIL_OK, "kid@example.org");
-	check_norm(&a, "t@staff.example.org", CM_EMAIL_OK, "t@example.org");
-	check_norm(&a, "t@x.students.example.org", CM_EMAIL_OK, "t@x.students.example.org");
-	check_norm(&a, "*@students.example.org", CM_EMAIL_MASKED, "*@students.example.org");
+	check_norm(&a, "Kid@STUDENTS.example.org", CL_EMAIL_OK, "kid@example.org");
+	check_norm(&a, "t@staff.example.org", CL_EMAIL_OK, "t@example.org");
+	check_norm(&a, "t@x.students.example.org", CL_EMAIL_OK, "t@x.students.example.org");
+	check_norm(&a, "*@students.example.org", CL_EMAIL_MASKED, "*@students.example.org");
 	/* NFC over the table's repertoire */
 	CHECK_STR(nfc("a\xCC\x81"), "\xC3\xA1");             /* a + acute */
 	CHECK_STR(nfc("e\xCC\xA3\xCC\x82"), "\xE1\xBB\x87"); /* e + dot below + circumflex */
@@ -106,10 +106,10 @@ main(void)
 	CHECK_STR(nfc("u\xCC\x88\xCC\x84"), "\xC7\x96");         /* u diaeresis macron */
 	CHECK_STR(nfc("\xCE\xB1\xCC\x81"), "\xCE\xB1\xCC\x81");  /* Greek: outside the tables */
 	CHECK_STR(nfc("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");  /* astral plane passes */
-	CHECK_INT(cm_utf8_valid("\xC0\xAF", 2), 0);              /* overlong */
-	CHECK_INT(cm_utf8_valid("\xED\xA0\x80", 3), 0);          /* surrogate */
-	CHECK_INT(cm_utf8_valid("\xF4\x90\x80\x80", 4), 0);      /* beyond U+10FFFF */
-	CHECK_INT(cm_utf8_valid("\xC3\xA9", 2), 1);
+	CHECK_INT(cl_utf8_valid("\xC0\xAF", 2), 0);              /* overlong */
+	CHECK_INT(cl_utf8_valid("\xED\xA0\x80", 3), 0);          /* surrogate */
+	CHECK_INT(cl_utf8_valid("\xF4\x90\x80\x80", 4), 0);      /* beyond U+10FFFF */
+	CHECK_INT(cl_utf8_valid("\xC3\xA9", 2), 1);
 	/* CSV cells: formula injection and RFC 4180 quoting */
 	CHECK_STR(cell("plain"), "plain");
 	CHECK_STR(cell("=1+1"), "'=1+1");
@@ -127,7 +127,7 @@ main(void)
 	CHECK_STR(squash("E-mail Address"), "emailaddress");
 	CHECK_STR(squash(" User_ID "), "userid");
 	CHECK_STR(squash("S.M. Id"), "smid");
-	cm_aliases_release(&a);
+	cl_aliases_release(&a);
 	cl_buf_release(&out);
 	return T_DONE();
 }
