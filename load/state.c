@@ -270,8 +270,19 @@ identify(struct ld *L)
 
 	if (app < 0)
 		return -1;
-	if (app == LD_APP_ID)
+	if (app == LD_APP_ID) {
+		long long v = query_int(L, "PRAGMA user_version");
+
+		if (v < 0)
+			return -1;
+		if (v > LD_SCHEMA) {
+			ld_error(L, "CL423",
+			         "state '%s' has schema version %lld; this cl-load knows %d",
+			         L->o.state, v, LD_SCHEMA);
+			return -1;
+		}
 		return 1;
+	}
 	tables = query_int(L, "SELECT count(*) FROM sqlite_master");
 	if (tables < 0)
 		return -1;
@@ -344,9 +355,6 @@ ld_state_open(struct ld *L, int create, int lock)
 	} else if (ours == 0) {
 		/* An empty database in a read-only mode: nothing recorded yet. */
 		L->db_absent = 1;
-	} else if (query_int(L, "PRAGMA user_version") > LD_SCHEMA) {
-		ld_error(L, "CL423", "state '%s' was written by a newer cl-load", L->o.state);
-		return -1;
 	}
 	return 0;
 }
