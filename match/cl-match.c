@@ -505,6 +505,7 @@ int
 main(int argc, char *argv[])
 {
 	struct opts o;
+	static char obuf[OUT_BUF]; /* stdout's, until it is closed */
 	struct run r;
 	int status, fd = -1;
 
@@ -544,7 +545,7 @@ main(int argc, char *argv[])
 	r.f_email = cl_reader_want(r.rd, "data.email");
 	r.f_match = cl_reader_want(r.rd, "match");
 	r.f_unmatched = cl_reader_want(r.rd, "unmatched");
-	setvbuf(stdout, NULL, _IOFBF, OUT_BUF);
+	setvbuf(stdout, obuf, _IOFBF, OUT_BUF); /* glibc ignores the size without a buffer */
 	set_options(&r);
 
 	process(&r);

@@ -25,13 +25,13 @@ RANK = {"header": 0, "org": 1, "academicSession": 2, "course": 3, "class": 4, "e
 
 
 class Server(testlib.Server):
-    """testlib's server, run through tests/fetch/server-nodelay (see there why)."""
+    """testlib's server (tests/roster/server.py), with a log and a port file of its own."""
 
     def __init__(self, dataset, *args, creds=None):
         self.dir = tmpdir()
         self.portfile = os.path.join(self.dir, "port.%d.%d" % (os.getpid(), int(time.time() * 1e6)))
         self.log = self.portfile + ".log"
-        cmd = [testlib.PY, os.path.join(os.path.dirname(os.path.abspath(__file__)), "server-nodelay"),
+        cmd = [testlib.PY, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "roster", "server.py"),
                "--dataset", dataset, "--port", "0", "--port-file", self.portfile, "--log", self.log] + list(args)
         if creds is not None:
             cf = self.portfile + ".creds"

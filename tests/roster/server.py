@@ -505,6 +505,9 @@ def load_fault_file(path):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two sends: with Nagle's algorithm on, the
+    # body would wait for the client's delayed ACK (40 ms) on every request.
+    disable_nagle_algorithm = True
     server_version = "RosterTestServer/1.0"
     sys_version = ""
 
