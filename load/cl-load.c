@@ -224,6 +224,7 @@ ld_init(struct ld *L)
 static void
 ld_release(struct ld *L)
 {
+	ld_index_free(L);
 	ld_state_close(L);
 	ld_fields_release();
 	jv_free(L->prev);
@@ -295,7 +296,9 @@ sync_run(struct ld *L)
 	}
 	if (previous(L) < 0 || ld_exec(L, "SAVEPOINT work") < 0)
 		goto out;
-	rc = ld_ingest(L, fd, L->o.input ? L->o.input : "<stdin>");
+	rc = ld_index_open(L);
+	if (rc == 0)
+		rc = ld_ingest(L, fd, L->o.input ? L->o.input : "<stdin>");
 	if (rc == 0)
 		rc = ld_join(L);
 	if (rc == 0) {

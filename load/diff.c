@@ -80,23 +80,6 @@ col(sqlite3_stmt *s, int i, size_t *n)
 	return p;
 }
 
-static long long
-count_old(struct ld *L, enum ld_ent e)
-{
-	sqlite3_stmt *s = ld_prepare(L, "SELECT count(*) FROM main.records WHERE entity = ?1");
-	long long v = -1;
-
-	if (!s)
-		return -1;
-	sqlite3_bind_int(s, 1, e);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	else
-		ld_db_error(L, "count");
-	sqlite3_finalize(s);
-	return v;
-}
-
 /* Creates and updates of e; the state gets each new or changed record. */
 static int
 upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
@@ -172,23 +155,21 @@ upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 	return 0;
 }
 
+/* Deletions of e: what the stream did not visit, in id order; the state loses them. */
 static int
 deletions(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 {
-	static const char *const pred =
-	        " WHERE entity = ?1 AND NOT EXISTS"
-	        " (SELECT 1 FROM temp.st_rec n WHERE n.entity = ?1 AND n.id = records.id)";
-	struct cl_buf sql = CL_BUF_INIT;
 	sqlite3_stmt *q;
 	long long n = 0;
 	int rc;
 
-	cl_buf_addf(&sql, "SELECT id, fields FROM main.records%s ORDER BY id", pred);
-	q = ld_prepare(L, sql.p);
-	if (!q) {
-		cl_buf_release(&sql);
+	if (ld_index_stage_deletes(L, e) < 0)
 		return -1;
-	}
+	q = ld_prepare(L,
+	               "SELECT d.id, r.fields FROM temp.st_del d JOIN main.records r"
+	               " ON r.entity = d.entity AND r.id = d.id WHERE d.entity = ?1 ORDER BY d.id");
+	if (!q)
+		return -1;
 	sqlite3_bind_int(q, 1, e);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		size_t idn, fn;
@@ -204,28 +185,22 @@ deletions(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE) {
 		ld_db_error(L, "reading the state");
-		cl_buf_release(&sql);
 		return -1;
 	}
 	L->c[e].deleted = n;
-	if (!L->o.dry_run) {
-		cl_buf_reset(&sql);
-		cl_buf_addf(&sql, "DELETE FROM main.records%s", pred);
-		q = ld_prepare(L, sql.p);
-		if (!q) {
-			cl_buf_release(&sql);
-			return -1;
-		}
-		sqlite3_bind_int(q, 1, e);
-		rc = sqlite3_step(q);
-		sqlite3_finalize(q);
-		if (rc != SQLITE_DONE) {
-			ld_db_error(L, "writing the state");
-			cl_buf_release(&sql);
-			return -1;
-		}
+	if (L->o.dry_run)
+		return 0;
+	q = ld_prepare(L, "DELETE FROM main.records WHERE entity = ?1 AND id IN"
+	                  " (SELECT id FROM temp.st_del WHERE entity = ?1)");
+	if (!q)
+		return -1;
+	sqlite3_bind_int(q, 1, e);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		ld_db_error(L, "writing the state");
+		return -1;
 	}
-	cl_buf_release(&sql);
 	return 0;
 }
 
@@ -267,8 +242,7 @@ ld_diff(struct ld *L, FILE *out)
 
 	for (e = 0; e < LD_NENT; e++) {
 		L->c[e].managed = (e != LD_CONTACT && e != LD_REL) || L->has_parents;
-		if ((L->c[e].old = count_old(L, e)) < 0)
-			goto fail;
+		L->c[e].old = ld_index_old(L, e);
 	}
 	for (e = 0; e < LD_NENT; e++)
 		if (L->c[e].managed && upserts(L, out, e, &b) < 0)
@@ -277,7 +251,7 @@ ld_diff(struct ld *L, FILE *out)
 		struct ld_counts *c = &L->c[e];
 
 		if (c->managed)
-			ok[e] = may_delete(L, e, c->old - c->updated - c->unchanged, whole);
+			ok[e] = may_delete(L, e, ld_index_unseen(L, e), whole);
 		withheld += c->withheld;
 	}
 	if (L->delta)

@@ -1,15 +1,9 @@
 /*
- * ingest.c: one pass over the matched roster stream into SQLite staging
- * tables (temporary: they live in the connection's temp database, never in
- * the state). Nothing of the stream is kept in memory but the set of
- * sourcedIds seen, to catch duplicates.
- *
- *   st_rec(entity, id, hash, fields)   users (matched), classes, contacts
- *   st_enr(class, user, role)          enrolments of students and teachers
- *   st_usr(id, sm_id, role)            every non-parent user; sm_id NULL when unmatched
- *   st_agent(parent, student)          agent links, from either side
- *
- * ld_join then makes memberships and relationships from them.
+ * ingest.c: one pass over the matched roster stream. Each class, user and
+ * parent is reduced to its canonical fields and their hash and checked
+ * against the previous state's index (index.c): only new and changed
+ * records are staged. Enrolments and agent links are kept as pairs of
+ * indexes until the users are known (ld_join).
  */
 #include <string.h>
 #include <unistd.h>
@@ -77,8 +71,6 @@ struct pass {
 	struct ld *L;
 	struct cl_reader *r;
 	size_t idx[P_N];
-	sqlite3_stmt *ins_rec, *ins_enr, *ins_usr, *ins_agent;
-	struct cl_idmap *seen[LD_NENT];
 	struct cl_buf f, tmp, id, a, b;
 	const struct cl_line *ln;
 };
@@ -109,25 +101,6 @@ skip(struct ld *L, const char *why)
 	L->skipped = jv_object_set(L->skipped, jv_string(why), jv_number(v + 1));
 }
 
-static int
-step(struct pass *p, sqlite3_stmt *s)
-{
-	int rc = sqlite3_step(s);
-
-	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
-		ld_db_error(p->L, "staging");
-		return -1;
-	}
-	return 0;
-}
-
-static void
-bind_buf(sqlite3_stmt *s, int i, const struct cl_buf *b)
-{
-	sqlite3_bind_text(s, i, b->p, (int)b->len, SQLITE_STATIC);
-}
-
 /* The record's id into p->id; reports CL402 and returns -1 without one. */
 static int
 record_id(struct pass *p)
@@ -148,14 +121,11 @@ to_be_deleted(struct pass *p)
 	return cl_json_str_eq(field(p, P_STATUS), "tobedeleted");
 }
 
-/* 1 when the id was seen before for e (the first one wins; CL413). */
+/* A duplicate (dup set): the first one wins (CL413). */
 static int
-duplicate(struct pass *p, enum ld_ent e)
+duplicate(struct pass *p, enum ld_ent e, int dup)
 {
-	int added;
-
-	cl_idmap_put(p->seen[e], p->id.p, p->id.len, &added);
-	if (added)
+	if (!dup)
 		return 0;
 	ld_error(p->L, "CL413", "%s:%llu: %s '%s' appears twice in the stream; the first was used",
 	         p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno, ld_ent_name(e), p->id.p);
@@ -166,14 +136,7 @@ duplicate(struct pass *p, enum ld_ent e)
 static int
 stage_rec(struct pass *p, enum ld_ent e)
 {
-	sqlite3_stmt *s = p->ins_rec;
-
-	sqlite3_bind_int(s, 1, e);
-	bind_buf(s, 2, &p->id);
-	sqlite3_bind_int64(s, 3, ld_hash(p->f.p, p->f.len));
-	bind_buf(s, 4, &p->f);
-	p->L->c[e].staged++;
-	return step(p, s);
+	return ld_index_record(p->L, e, p->id.p, p->id.len, p->f.p, p->f.len);
 }
 
 static int
@@ -187,7 +150,7 @@ do_class(struct pass *p)
 		skip(p->L, "tobedeleted");
 		return 0;
 	}
-	if (duplicate(p, LD_CLASS))
+	if (duplicate(p, LD_CLASS, ld_index_class(p->L, p->id.p, p->id.len)))
 		return 0;
 	ld_obj_begin(&p->f);
 	ld_put_str(&p->f, "title", field(p, P_TITLE), &p->tmp);
@@ -204,16 +167,16 @@ static int
 do_enrollment(struct pass *p)
 {
 	const struct cl_json_span *role = field(p, P_ROLE);
-	const char *rs;
+	int rs;
 
 	if (to_be_deleted(p)) {
 		skip(p->L, "tobedeleted");
 		return 0;
 	}
 	if (cl_json_str_eq(role, "student"))
-		rs = "student";
+		rs = LD_R_STUDENT;
 	else if (cl_json_str_eq(role, "teacher"))
-		rs = "teacher";
+		rs = LD_R_TEACHER;
 	else {
 		skip(p->L, "enrollment-role");
 		return 0;
@@ -223,10 +186,8 @@ do_enrollment(struct pass *p)
 		skip(p->L, "enrollment-incomplete");
 		return 0;
 	}
-	bind_buf(p->ins_enr, 1, &p->a);
-	bind_buf(p->ins_enr, 2, &p->b);
-	sqlite3_bind_text(p->ins_enr, 3, rs, -1, SQLITE_STATIC);
-	return step(p, p->ins_enr);
+	ld_index_enrol(p->L, p->a.p, p->a.len, p->b.p, p->b.len, rs);
+	return 0;
 }
 
 static void
@@ -244,9 +205,9 @@ count_unmatched(struct ld *L, const struct cl_json_span *why, struct cl_buf *tmp
 	L->unmatched_by = jv_object_set(L->unmatched_by, jv_string(tmp->p), jv_number(v + 1));
 }
 
-/* Stages agent links: (parent, student) pairs, whichever side names the other. */
-static int
-stage_agents(struct pass *p, int self_is_parent)
+/* Keeps agent links: (parent, student) pairs, whichever side names the other. */
+static void
+keep_agents(struct pass *p, int self_is_parent)
 {
 	const struct cl_json_result *r = cl_reader_result(p->r);
 	size_t n = cl_json_result_count(r, p->idx[P_AGENTS]), i;
@@ -254,12 +215,11 @@ stage_agents(struct pass *p, int self_is_parent)
 	for (i = 0; i < n; i++) {
 		if (str(cl_json_result_get(r, p->idx[P_AGENTS], i), &p->a) < 0)
 			continue;
-		bind_buf(p->ins_agent, self_is_parent ? 1 : 2, &p->id);
-		bind_buf(p->ins_agent, self_is_parent ? 2 : 1, &p->a);
-		if (step(p, p->ins_agent) < 0)
-			return -1;
+		if (self_is_parent)
+			ld_index_agent(p->L, p->id.p, p->id.len, p->a.p, p->a.len);
+		else
+			ld_index_agent(p->L, p->a.p, p->a.len, p->id.p, p->id.len);
 	}
-	return 0;
 }
 
 static int
@@ -268,7 +228,7 @@ do_user(struct pass *p)
 	const struct cl_json_result *r = cl_reader_result(p->r);
 	const struct cl_json_span *m = field(p, P_MATCH), *role = field(p, P_ROLE), *mid;
 	struct ld *L = p->L;
-	int matched;
+	int matched, rc;
 
 	if (record_id(p) < 0)
 		return -1;
@@ -283,8 +243,6 @@ do_user(struct pass *p)
 		skip(L, "tobedeleted");
 		return 0;
 	}
-	if (duplicate(p, LD_USER))
-		return 0;
 	mid = field(p, P_MID);
 	cl_buf_reset(&p->a);
 	if (m->type == CL_JSON_OBJECT && mid && mid->type == CL_JSON_NUMBER)
@@ -292,22 +250,19 @@ do_user(struct pass *p)
 	else if (m->type == CL_JSON_OBJECT)
 		str(mid, &p->a);
 	matched = p->a.len > 0;
-	str(role, &p->b);
-	sqlite3_bind_text(p->ins_usr, 1, p->id.p, (int)p->id.len, SQLITE_STATIC);
-	if (matched)
-		bind_buf(p->ins_usr, 2, &p->a);
-	else
-		sqlite3_bind_null(p->ins_usr, 2);
-	bind_buf(p->ins_usr, 3, &p->b);
-	if (step(p, p->ins_usr) < 0)
-		return -1;
+	rc = cl_json_str_eq(role, "student")   ? LD_R_STUDENT
+	     : cl_json_str_eq(role, "teacher") ? LD_R_TEACHER
+	                                       : LD_R_OTHER;
+	if (duplicate(p, LD_USER,
+	              ld_index_user(L, p->id.p, p->id.len, LD_U_STREAM, rc, p->a.p, p->a.len)))
+		return 0;
 	if (!matched) {
 		count_unmatched(L, field(p, P_UNMATCHED), &p->tmp);
 		return 0;
 	}
-	if (cl_json_str_eq(role, "student"))
+	if (rc == LD_R_STUDENT)
 		L->matched_students++;
-	else if (cl_json_str_eq(role, "teacher"))
+	else if (rc == LD_R_TEACHER)
 		L->matched_teachers++;
 	else
 		L->matched_other++;
@@ -322,8 +277,10 @@ do_user(struct pass *p)
 	ld_obj_end(&p->f);
 	if (stage_rec(p, LD_USER) < 0)
 		return -1;
-	/* Only a linked student can have a relationship: stage its agents. */
-	return cl_json_str_eq(role, "student") ? stage_agents(p, 0) : 0;
+	/* Only a linked student can have a relationship: keep its agents. */
+	if (rc == LD_R_STUDENT)
+		keep_agents(p, 0);
+	return 0;
 }
 
 static int
@@ -336,7 +293,8 @@ do_parent(struct pass *p)
 		skip(p->L, "tobedeleted");
 		return 0;
 	}
-	if (duplicate(p, LD_CONTACT))
+	if (duplicate(p, LD_CONTACT,
+	              ld_index_user(p->L, p->id.p, p->id.len, LD_U_CONTACT, LD_R_OTHER, NULL, 0)))
 		return 0;
 	ld_obj_begin(&p->f);
 	ld_put_str(&p->f, "role", field(p, P_ROLE), &p->tmp);
@@ -348,7 +306,8 @@ do_parent(struct pass *p)
 	ld_obj_end(&p->f);
 	if (stage_rec(p, LD_CONTACT) < 0)
 		return -1;
-	return stage_agents(p, 1);
+	keep_agents(p, 1);
+	return 0;
 }
 
 /* The header's summary: each stage's tool, version and time, and the source. */
@@ -457,7 +416,7 @@ do_trailer(struct pass *p)
 	jv_free(stages);
 }
 
-static int
+static void
 pass_init(struct pass *p, struct ld *L, int fd, const char *name)
 {
 	int i;
@@ -467,39 +426,16 @@ pass_init(struct pass *p, struct ld *L, int fd, const char *name)
 	p->r = cl_reader_new(fd, name, 0);
 	for (i = 0; i < P_N; i++)
 		p->idx[i] = cl_reader_want(p->r, paths[i]);
-	for (i = 0; i < LD_NENT; i++)
-		p->seen[i] = cl_idmap_new();
 	cl_buf_init(&p->f);
 	cl_buf_init(&p->tmp);
 	cl_buf_init(&p->id);
 	cl_buf_init(&p->a);
 	cl_buf_init(&p->b);
-	if (ld_exec(L,
-	            "CREATE TEMP TABLE st_rec(entity INTEGER, id TEXT, hash INTEGER, fields TEXT);"
-	            "CREATE TEMP TABLE st_enr(class TEXT, user TEXT, role TEXT);"
-	            "CREATE TEMP TABLE st_usr(id TEXT, sm_id TEXT, role TEXT);"
-	            "CREATE TEMP TABLE st_agent(parent TEXT, student TEXT);") < 0)
-		return -1;
-	p->ins_rec = ld_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4)");
-	p->ins_enr = ld_prepare(L, "INSERT INTO st_enr VALUES (?1, ?2, ?3)");
-	p->ins_usr = ld_prepare(L, "INSERT INTO st_usr VALUES (?1, ?2, ?3)");
-	p->ins_agent = ld_prepare(L, "INSERT INTO st_agent VALUES (?1, ?2)");
-	if (!p->ins_rec || !p->ins_enr || !p->ins_usr || !p->ins_agent)
-		return -1;
-	return 0;
 }
 
 static void
 pass_release(struct pass *p)
 {
-	int i;
-
-	sqlite3_finalize(p->ins_rec);
-	sqlite3_finalize(p->ins_enr);
-	sqlite3_finalize(p->ins_usr);
-	sqlite3_finalize(p->ins_agent);
-	for (i = 0; i < LD_NENT; i++)
-		cl_idmap_free(p->seen[i]);
 	cl_buf_release(&p->f);
 	cl_buf_release(&p->tmp);
 	cl_buf_release(&p->id);
@@ -515,10 +451,7 @@ ld_ingest(struct ld *L, int fd, const char *name)
 	struct cl_line ln;
 	int rc, err = 0;
 
-	if (pass_init(&p, L, fd, name) < 0) {
-		pass_release(&p);
-		return -1;
-	}
+	pass_init(&p, L, fd, name);
 	p.ln = &ln;
 	while (!err && (rc = cl_reader_next(p.r, &ln)) > 0) {
 		switch (ln.kind) {
@@ -553,76 +486,4 @@ ld_ingest(struct ld *L, int fd, const char *name)
 	}
 	pass_release(&p);
 	return err ? -1 : 0;
-}
-
-/*
- * Memberships and relationships. When the stream is the whole truth, a
- * membership needs its class and a matched user in the stream; when it is
- * not (incomplete or delta), what the stream lacks is taken from the state.
- */
-int
-ld_join(struct ld *L)
-{
-	int whole = L->complete && !L->delta;
-	sqlite3_stmt *s;
-
-	if (ld_exec(L,
-	            "CREATE INDEX temp.st_rec_k ON st_rec(entity, id);"
-	            "CREATE TEMP TABLE st_link(id TEXT PRIMARY KEY, sm_id TEXT, role TEXT) "
-	            "WITHOUT ROWID;"
-	            "INSERT OR IGNORE INTO st_link SELECT id, sm_id, role FROM st_usr "
-	            "WHERE sm_id IS NOT NULL;"
-	            "CREATE TEMP TABLE st_class(id TEXT PRIMARY KEY) WITHOUT ROWID;"
-	            "INSERT OR IGNORE INTO st_class SELECT id FROM st_rec WHERE entity = 1;") < 0)
-		return -1;
-	if (!whole &&
-	    ld_exec(L,
-	            "CREATE INDEX temp.st_usr_k ON st_usr(id);"
-	            "INSERT OR IGNORE INTO st_link SELECT r.id, json_extract(r.fields, '$.sm_id'),"
-	            " json_extract(r.fields, '$.role') FROM main.records r WHERE r.entity = 0"
-	            " AND NOT EXISTS (SELECT 1 FROM st_usr u WHERE u.id = r.id);"
-	            "INSERT OR IGNORE INTO st_class SELECT id FROM main.records WHERE entity = "
-	            "1;") < 0)
-		return -1;
-	/* Memberships: one per (class, user); teacher wins over student. */
-	if (ld_exec(L, "INSERT INTO st_rec SELECT 2, class || char(31) || user, ld_hash(f), f FROM"
-	               " (SELECT e.class, e.user, ld_fields(l.sm_id, max(e.role)) AS f"
-	               "  FROM st_enr e JOIN st_link l ON l.id = e.user"
-	               "  WHERE EXISTS (SELECT 1 FROM st_class c WHERE c.id = e.class)"
-	               "  GROUP BY e.class, e.user)") < 0)
-		return -1;
-	L->c[LD_MEMBER].staged = sqlite3_changes(L->db);
-	/* What did not become a membership, and why (per enrolment). */
-	s = ld_prepare(L, "SELECT sum(c.id IS NULL),"
-	                  " sum(c.id IS NOT NULL AND l.id IS NULL AND u.id IS NOT NULL),"
-	                  " sum(c.id IS NOT NULL AND l.id IS NULL AND u.id IS NULL)"
-	                  " FROM st_enr e LEFT JOIN st_class c ON c.id = e.class"
-	                  " LEFT JOIN st_link l ON l.id = e.user"
-	                  " LEFT JOIN st_usr u ON u.id = e.user");
-	if (!s)
-		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW) {
-		const char *why[] = { "enrollment-class-absent", "enrollment-user-unmatched",
-			              "enrollment-user-absent" };
-		int i;
-
-		for (i = 0; i < 3; i++)
-			if (sqlite3_column_int64(s, i) > 0)
-				L->skipped = jv_object_set(
-				        L->skipped, jv_string(why[i]),
-				        jv_number((double)sqlite3_column_int64(s, i)));
-	}
-	sqlite3_finalize(s);
-	/* Relationships: a contact in the stream and a linked student. */
-	if (L->has_parents &&
-	    ld_exec(L,
-	            "INSERT INTO st_rec SELECT 4, parent || char(31) || student, ld_hash(f), f FROM"
-	            " (SELECT a.parent, a.student, ld_fields(l.sm_id) AS f"
-	            "  FROM st_agent a JOIN st_link l ON l.id = a.student AND l.role = 'student'"
-	            "  WHERE EXISTS (SELECT 1 FROM st_rec c WHERE c.entity = 3 AND c.id = a.parent)"
-	            "  GROUP BY a.parent, a.student)") < 0)
-		return -1;
-	if (L->has_parents)
-		L->c[LD_REL].staged = sqlite3_changes(L->db);
-	return 0;
 }

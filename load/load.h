@@ -27,6 +27,12 @@
  */
 enum ld_ent { LD_USER, LD_CLASS, LD_MEMBER, LD_CONTACT, LD_REL, LD_NENT };
 
+/* index.c: user roles and flags. */
+enum { LD_R_STUDENT = 1, LD_R_TEACHER = 2, LD_R_OTHER = 3 };
+enum { LD_U_STREAM = 1, LD_U_LINKED = 2, LD_U_CONTACT = 4, LD_U_STATE = 8 };
+
+struct ld_index;
+
 /* What became of one entity type in this sync. */
 struct ld_counts {
 	long long staged; /* records of this type the stream holds (after joins) */
@@ -55,6 +61,7 @@ enum { LD_M_SYNC, LD_M_RESET, LD_M_LAST, LD_M_HISTORY, LD_M_SHOW };
 struct ld {
 	struct ld_opts o;
 	sqlite3 *db;
+	struct ld_index *ix;
 	int db_absent; /* the state file does not exist (read-only modes) */
 	int in_txn;
 	long long sync_id;
@@ -138,10 +145,42 @@ sqlite3_stmt *ld_prepare(struct ld *L, const char *sql);
 char *ld_meta_get(struct ld *L, const char *key);
 int ld_meta_set(struct ld *L, const char *key, const char *value);
 
-/* ingest.c: one pass over the stream into the staging tables. */
-int ld_ingest(struct ld *L, int fd, const char *name);
-/* After the pass: memberships and relationships from the staged joins. */
+/* index.c: the previous state's index and the pass's references. */
+
+/* Loads the state's (entity, id) -> hash index; creates temp.st_rec. */
+int ld_index_open(struct ld *L);
+void ld_index_free(struct ld *L);
+/* Records of e in the state before this sync. */
+long long ld_index_old(struct ld *L, enum ld_ent e);
+/*
+ * A record of the stream: its fields f (canonical) are hashed and looked up;
+ * staged only when new or changed. Counts it in L->c[e].staged.
+ */
+int ld_index_record(struct ld *L, enum ld_ent e, const char *id, size_t n, const char *f,
+                    size_t fn);
+/* A class of the stream; returns 1 when it was already seen (a duplicate). */
+int ld_index_class(struct ld *L, const char *id, size_t n);
+/*
+ * A user (flag LD_U_STREAM) or a parent (LD_U_CONTACT) of the stream, with
+ * its role and School Manager id (sm NULL or smn 0: unmatched); returns 1
+ * when it was already seen.
+ */
+int ld_index_user(struct ld *L, const char *id, size_t n, int flag, int role, const char *sm,
+                  size_t smn);
+void ld_index_enrol(struct ld *L, const char *cls, size_t cn, const char *usr, size_t un, int role);
+void ld_index_agent(struct ld *L, const char *parent, size_t pn, const char *student, size_t sn);
+/*
+ * After the pass: memberships and relationships from the kept pairs, the
+ * pending deletions counted, the staged records indexed.
+ */
 int ld_join(struct ld *L);
+/* Records of e the stream did not visit. */
+long long ld_index_unseen(struct ld *L, enum ld_ent e);
+/* Puts them in temp.st_del(entity, id). */
+int ld_index_stage_deletes(struct ld *L, enum ld_ent e);
+
+/* ingest.c: one pass over the stream. */
+int ld_ingest(struct ld *L, int fd, const char *name);
 
 /* diff.c: the change set, written to out, and the new state. */
 int ld_diff(struct ld *L, FILE *out);

@@ -179,30 +179,6 @@ migrate_all(struct ld *L)
 	return 0;
 }
 
-/* SQL functions the joins use: the canonical fields of a membership or a relationship. */
-static void
-fn_hash(sqlite3_context *cx, int argc, sqlite3_value **argv)
-{
-	(void)argc;
-	sqlite3_result_int64(cx, ld_hash((const char *)sqlite3_value_text(argv[0]),
-	                                 (size_t)sqlite3_value_bytes(argv[0])));
-}
-
-static void
-fn_fields(sqlite3_context *cx, int argc, sqlite3_value **argv)
-{
-	static const char *const names[] = { "sm_id", "role" };
-	struct cl_buf b = CL_BUF_INIT;
-	int i;
-
-	ld_obj_begin(&b);
-	for (i = 0; i < argc && i < 2; i++)
-		ld_put_raw_str(&b, names[i], (const char *)sqlite3_value_text(argv[i]),
-		               (size_t)sqlite3_value_bytes(argv[i]));
-	ld_obj_end(&b);
-	sqlite3_result_text(cx, b.p, (int)b.len, free);
-}
-
 /* CL_LOAD_TRACE=1: each statement's time on stderr (for benchmarks). */
 static int
 trace(unsigned type, void *ctx, void *p, void *x)
@@ -339,13 +315,6 @@ ld_state_open(struct ld *L, int create, int lock)
 	(void)empty;
 	if (ld_exec(L, "PRAGMA cache_size = -32768; PRAGMA temp.cache_size = -65536") < 0)
 		return -1;
-	if (sqlite3_create_function(L->db, "ld_hash", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-	                            fn_hash, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_create_function(L->db, "ld_fields", -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
-	                            NULL, fn_fields, NULL, NULL) != SQLITE_OK) {
-		ld_db_error(L, "create function");
-		return -1;
-	}
 	if (lock) {
 		if (ld_exec(L, "BEGIN IMMEDIATE") < 0)
 			return -1;
