@@ -363,7 +363,9 @@ write_header(struct run *r)
 	src = jv_object_set(src, jv_string("oneroster"), jv_string("1.1"));
 	src = jv_object_set(src, jv_string("started"),
 	                    jv_string(r->server_date ? r->server_date : iso));
-	src = jv_object_set(src, jv_string("delta"), jv_bool(r->o->since != NULL));
+	/* The top-level "delta" (docs/stream.md) is what cl-load reads: never a
+	 * deletion from a stream that holds only changes. */
+	r->st.delta = r->o->since != NULL;
 	if (r->o->since)
 		src = jv_object_set(src, jv_string("since"), jv_string(r->o->since));
 	cl_stage_write_header(&r->st, r->out, NULL, src);
