@@ -311,7 +311,7 @@ sync_run(struct ld *L)
 		L->failed = 1;
 		if (L->status == 0 || L->status == CL_EX_PARTIAL)
 			ld_error(L, "CL425", "the sync failed");
-		if (ld_exec(L, "ROLLBACK TO work") < 0)
+		if (L->state_bad || ld_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
 		memset(L->c, 0, sizeof L->c);
 		L->matched_students = L->matched_teachers = L->matched_other = L->unmatched = 0;

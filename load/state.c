@@ -26,6 +26,8 @@ ld_db_error(struct ld *L, const char *what)
 	int rc = sqlite3_extended_errcode(L->db) & 0xff;
 	const char *msg = sqlite3_errmsg(L->db);
 
+	L->state_bad = 1;
+
 	switch (rc) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
@@ -54,7 +56,7 @@ int
 ld_exec(struct ld *L, const char *sql)
 {
 	if (sqlite3_exec(L->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		ld_db_error(L, sql);
+		ld_db_error(L, "updating the state");
 		return -1;
 	}
 	return 0;
@@ -85,7 +87,7 @@ query_int(struct ld *L, const char *sql)
 	if (sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int64(s, 0);
 	else
-		ld_db_error(L, sql);
+		ld_db_error(L, "reading the state");
 	sqlite3_finalize(s);
 	return v;
 }
