@@ -105,23 +105,6 @@ parse_percent(const char *s, double *out)
 	return 0;
 }
 
-void
-ld_error(struct ld *L, const char *code, const char *fmt, ...)
-{
-	const struct cl_error_def *d = cl_error_lookup(code);
-	int st = d ? d->status : CL_EX_SOFTWARE;
-	struct cl_buf msg = CL_BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	cl_buf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	cl_stage_warn(&L->st, code, "%s", msg.p);
-	cl_buf_release(&msg);
-	if (L->status == 0 || (L->status == CL_EX_PARTIAL && st != 0))
-		L->status = st;
-}
-
 /* Reads the options; returns -1 to go on, or the exit status. */
 static int
 options(struct ld *L, int argc, char *argv[])

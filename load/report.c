@@ -3,6 +3,7 @@
  * sync record), and the View Log (--history, --show-sync).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,25 @@
 #include <unistd.h>
 
 #include "diag.h"
+#include "errors.h"
 #include "load.h"
+
+void
+ld_error(struct ld *L, const char *code, const char *fmt, ...)
+{
+	const struct cl_error_def *d = cl_error_lookup(code);
+	int st = d ? d->status : CL_EX_SOFTWARE;
+	struct cl_buf msg = CL_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	cl_stage_warn(&L->st, code, "%s", msg.p);
+	cl_buf_release(&msg);
+	if (L->status == 0 || (L->status == CL_EX_PARTIAL && st != 0))
+		L->status = st;
+}
 
 void
 ld_put_jv(FILE *out, jv v)
