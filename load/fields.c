@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 
 #include "diag.h"
 #include "load.h"
@@ -36,6 +36,10 @@ static const struct {
 	{ contact_fields, sizeof contact_fields / sizeof *contact_fields },
 	{ rel_fields, sizeof rel_fields / sizeof *rel_fields },
 };
+
+/* SHA-256 fetched once (a fetch per call takes the provider's locks). */
+static EVP_MD *sha256;
+static EVP_MD_CTX *mdctx;
 
 /* Compiled once per entity, freed by ld_fields_release. */
 static struct {
@@ -147,11 +151,17 @@ ld_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, 
 int64_t
 ld_hash(const char *p, size_t n)
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
+	unsigned char md[EVP_MAX_MD_SIZE];
 	uint64_t h = 0;
 	int i;
 
-	SHA256((const unsigned char *)p, n, md);
+	if (!sha256 && !(sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
+		cl_oom();
+	if (!mdctx && !(mdctx = EVP_MD_CTX_new()))
+		cl_oom();
+	if (!EVP_DigestInit_ex2(mdctx, sha256, NULL) || !EVP_DigestUpdate(mdctx, p, n) ||
+	    !EVP_DigestFinal_ex(mdctx, md, NULL))
+		cl_oom();
 	for (i = 0; i < 8; i++)
 		h = h << 8 | md[i];
 	return (int64_t)h;
@@ -220,6 +230,10 @@ ld_fields_release(void)
 {
 	int e;
 
+	EVP_MD_CTX_free(mdctx);
+	EVP_MD_free(sha256);
+	mdctx = NULL;
+	sha256 = NULL;
 	for (e = 0; e < LD_NENT; e++) {
 		cl_json_result_free(cq[e].a);
 		cl_json_result_free(cq[e].b);
