@@ -308,7 +308,8 @@ match_key(struct cl_json_result *r, const struct node *parent, size_t epoch, con
 	}
 	for (j = parent->kid; j >= 0; j = c->sib) {
 		c = &nodes[j];
-		if (c->keylen == kn && (kn == 0 || (unsigned char)c->key[0] == k[0]) && memcmp(c->key, k, kn) == 0)
+		if (c->keylen == kn && (kn == 0 || (unsigned char)c->key[0] == k[0]) &&
+		    memcmp(c->key, k, kn) == 0)
 			break;
 	}
 	if (j < 0)
