@@ -308,6 +308,8 @@ sync_run(struct ld *L)
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		ld_error(L, "CL006", "cannot write the change set: %s", strerror(errno));
 		L->failed = 1;
+		fclose(stdout); /* reported: main does not close it again */
+		L->out_closed = 1;
 		if (ld_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
 	}
@@ -370,7 +372,7 @@ main(int argc, char *argv[])
 	else
 		other_mode(&L);
 	status = L.status;
-	if (cl_close_stdout() < 0 && status == 0)
+	if (!L.out_closed && cl_close_stdout() < 0 && status == 0)
 		status = CL_EX_IOERR;
 done:
 	ld_release(&L);
