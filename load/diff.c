@@ -241,7 +241,12 @@ ld_diff(struct ld *L, FILE *out)
 	long long withheld = 0;
 
 	for (e = 0; e < LD_NENT; e++) {
-		L->c[e].managed = (e != LD_CONTACT && e != LD_REL) || L->has_parents;
+		if (e == LD_CONTACT || e == LD_REL)
+			L->c[e].managed = L->has_parents;
+		else if (e == LD_CLASS || e == LD_MEMBER)
+			L->c[e].managed = !L->no_classes;
+		else
+			L->c[e].managed = 1;
 		L->c[e].old = ld_index_old(L, e);
 	}
 	for (e = 0; e < LD_NENT; e++)

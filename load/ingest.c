@@ -347,6 +347,15 @@ do_header(struct pass *p)
 				jv_free(v);
 			}
 		}
+		/* Sync Classroom Data off upstream: the stream says nothing
+		 * about classes, so they are neither diffed nor deleted. */
+		v = jv_object_get(jv_copy(s), jv_string("options"));
+		if (jv_get_kind(v) == JV_KIND_OBJECT) {
+			v = jv_object_get(v, jv_string("sync_classes"));
+			if (jv_get_kind(v) == JV_KIND_FALSE)
+				L->no_classes = 1;
+		}
+		jv_free(v);
 		out = jv_array_append(out, o);
 		jv_free(s);
 	}
