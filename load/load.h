@@ -74,7 +74,7 @@ struct ld {
 	jv summary; /* the header's stages (tool, version, at) and source */
 	int have_trailer, complete, delta, has_parents;
 	int no_classes; /* a stage upstream ran with sync_classes false */
-	int failed; /* the stream could not be read: nothing applied */
+	int failed;     /* the stream could not be read: nothing applied */
 	jv upstream_codes;
 	char fetched[32]; /* the first stage's "at": what --last-sync records */
 
