@@ -230,7 +230,8 @@ ld_show_history(struct ld *L, long n)
 	s = ld_prepare(L, "SELECT json_object('sync', id, 'started', started, 'finished', finished,"
 	                  " 'status', status,"
 	                  " 'counts', json(json_extract(details, '$.counts')),"
-	                  " 'codes', json(json_extract(details, '$.codes')))"
+	                  " 'codes', json(json_extract(details, '$.codes')),"
+	                  " 'upstream_codes', json(json_extract(details, '$.upstream_codes')))"
 	                  " FROM syncs ORDER BY id DESC LIMIT ?1");
 	if (!s)
 		return -1;
