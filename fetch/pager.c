@@ -433,7 +433,8 @@ emit(struct run *r, struct crun *cr, struct page *p)
 			cr->line.len = start;
 		}
 	}
-	fwrite(cr->line.p, 1, cr->line.len, r->out);
+	if (cr->line.len > 0) /* an empty page has no buffer: fwrite's may not be NULL */
+		fwrite(cr->line.p, 1, cr->line.len, r->out);
 	/* keep the gathering buffer for the next page unless it grew unusually large */
 	if (cr->line.cap > ((size_t)8 << 20))
 		cl_buf_release(&cr->line);

@@ -415,7 +415,8 @@ ld_join(struct ld *L)
 		sqlite3_finalize(q);
 	}
 	/* Memberships: one per (class, user); a teacher enrolment wins. */
-	qsort(x->enr, x->nenr, sizeof *x->enr, enr_cmp);
+	if (x->nenr > 0) /* qsort's base may not be NULL, even for nothing */
+		qsort(x->enr, x->nenr, sizeof *x->enr, enr_cmp);
 	for (i = 0; i < x->nenr; i = j) {
 		const struct ref *u = &x->usr.v[x->enr[i].u];
 		int role = x->enr[i].role;
@@ -448,7 +449,8 @@ ld_join(struct ld *L)
 	skip_add(L, "enrollment-user-absent", absent);
 	/* Relationships: a contact in the stream and a linked student. */
 	if (L->has_parents) {
-		qsort(x->pairs, x->npairs, sizeof *x->pairs, pair_cmp);
+		if (x->npairs > 0)
+			qsort(x->pairs, x->npairs, sizeof *x->pairs, pair_cmp);
 		for (i = 0; i < x->npairs; i++) {
 			const struct ref *p = &x->usr.v[x->pairs[i].p],
 			                 *s = &x->usr.v[x->pairs[i].s];
