@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "cli.h"
 #include "diag.h"
 #include "fetch.h"
 #include "stream.h"
@@ -105,38 +106,6 @@ static void
 on_signal(int sig)
 {
 	interrupted = sig;
-}
-
-__attribute__((format(printf, 1, 2))) static int
-usage_error(const char *fmt, ...)
-{
-	struct cl_buf msg = CL_BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	cl_buf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	cl_diag("CL008", "%s", msg.p);
-	cl_buf_release(&msg);
-	fputs(usage_text, stderr);
-	return CL_EX_USAGE;
-}
-
-/* A whole decimal number in [lo, hi]. */
-static int
-parse_num(const char *s, long long lo, long long hi, long long *out)
-{
-	long long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static int
@@ -231,41 +200,47 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 			break;
 		case 'c':
 			if (parse_collections(optarg, &o->collections) < 0)
-				return usage_error(
+				return cl_usage_error(
+				        usage_text,
 				        "--collections '%s': not a list of OneRoster "
 				        "collections (orgs, academicSessions, courses, "
 				        "classes, enrollments, users, demographics) or all",
 				        optarg);
 			break;
 		case 'l':
-			if (parse_num(optarg, 1, LIMIT_MAX, &v) < 0)
-				return usage_error("--limit '%s': not a number from 1 to %d",
-				                   optarg, LIMIT_MAX);
+			if (cl_parse_num(optarg, 1, LIMIT_MAX, &v) < 0)
+				return cl_usage_error(usage_text,
+				                      "--limit '%s': not a number from 1 to %d",
+				                      optarg, LIMIT_MAX);
 			o->limit = (long)v;
 			break;
 		case 'p':
-			if (parse_num(optarg, 1, PARALLEL_MAX, &v) < 0)
-				return usage_error("--parallel '%s': not a number from 1 to %d",
-				                   optarg, PARALLEL_MAX);
+			if (cl_parse_num(optarg, 1, PARALLEL_MAX, &v) < 0)
+				return cl_usage_error(usage_text,
+				                      "--parallel '%s': not a number from 1 to %d",
+				                      optarg, PARALLEL_MAX);
 			o->parallel = (long)v;
 			break;
 		case 't':
-			if (parse_num(optarg, 1, 86400, &v) < 0)
-				return usage_error(
+			if (cl_parse_num(optarg, 1, 86400, &v) < 0)
+				return cl_usage_error(
+				        usage_text,
 				        "--timeout '%s': not a number of seconds from 1 to "
 				        "86400",
 				        optarg);
 			o->timeout = (long)v;
 			break;
 		case 'r':
-			if (parse_num(optarg, 0, 100, &v) < 0)
-				return usage_error("--retries '%s': not a number from 0 to 100",
-				                   optarg);
+			if (cl_parse_num(optarg, 0, 100, &v) < 0)
+				return cl_usage_error(usage_text,
+				                      "--retries '%s': not a number from 0 to 100",
+				                      optarg);
 			o->retries = (long)v;
 			break;
 		case OPT_RETRY_TIME:
-			if (parse_num(optarg, 0, 86400, &v) < 0)
-				return usage_error(
+			if (cl_parse_num(optarg, 0, 86400, &v) < 0)
+				return cl_usage_error(
+				        usage_text,
 				        "--retry-time '%s': not a number of seconds from 0 "
 				        "to 86400",
 				        optarg);
@@ -273,7 +248,8 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 			break;
 		case OPT_SINCE:
 			if (!valid_since(optarg))
-				return usage_error(
+				return cl_usage_error(
+				        usage_text,
 				        "--since '%s': not a date (2026-08-01) or a UTC time "
 				        "(2026-08-01T00:00:00Z)",
 				        optarg);
@@ -281,7 +257,8 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 			break;
 		case OPT_FIELDS:
 			if (!valid_fields(optarg))
-				return usage_error(
+				return cl_usage_error(
+				        usage_text,
 				        "--fields '%s': not a comma-separated list of field "
 				        "names",
 				        optarg);
@@ -291,9 +268,10 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 			o->token_url = optarg;
 			break;
 		case OPT_MAX_PAGE:
-			if (parse_num(optarg, 1024, (long long)1 << 40, &v) < 0)
-				return usage_error("--max-page-bytes '%s': not a number from 1024",
-				                   optarg);
+			if (cl_parse_num(optarg, 1024, (long long)1 << 40, &v) < 0)
+				return cl_usage_error(
+				        usage_text, "--max-page-bytes '%s': not a number from 1024",
+				        optarg);
 			o->max_body = v;
 			break;
 		case 'o':
@@ -313,17 +291,20 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 			printf("cl-fetch %s\n", CL_VERSION);
 			return cl_close_stdout() < 0 ? CL_EX_IOERR : CL_EX_OK;
 		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
+			return cl_usage_error(usage_text, "option '%s' needs a value",
+			                      argv[optind - 1]);
 		default:
 			if (optopt && optopt < 256)
-				return usage_error("unknown option '-%c'", optopt);
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+				return cl_usage_error(usage_text, "unknown option '-%c'", optopt);
+			return cl_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
-		return usage_error("no ENDPOINT: give the OneRoster URL from Roster Server");
+		return cl_usage_error(usage_text,
+		                      "no ENDPOINT: give the OneRoster URL from Roster Server");
 	if (optind + 1 < argc)
-		return usage_error("one ENDPOINT only: '%s' is one too many", argv[optind + 1]);
+		return cl_usage_error(usage_text, "one ENDPOINT only: '%s' is one too many",
+		                      argv[optind + 1]);
 	a->endpoint = argv[optind];
 	return -1;
 }
@@ -623,10 +604,12 @@ main(int argc, char *argv[])
 	if ((e = getenv("CL_FETCH_BACKOFF_MS")) && *e) {
 		long long v;
 
-		if (parse_num(e, 0, 600000, &v) < 0)
-			return usage_error("CL_FETCH_BACKOFF_MS '%s': not milliseconds from 0 to "
-			                   "600000",
-			                   e);
+		if (cl_parse_num(e, 0, 600000, &v) < 0)
+			return cl_usage_error(
+			        usage_text,
+			        "CL_FETCH_BACKOFF_MS '%s': not milliseconds from 0 to "
+			        "600000",
+			        e);
 		o.backoff_ms = (long)v;
 	}
 	o.connect_timeout = o.timeout < 30 ? o.timeout : 30;

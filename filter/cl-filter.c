@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "diag.h"
 #include "errors.h"
 #include "filter.h"
@@ -75,37 +76,6 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-__attribute__((format(printf, 1, 2))) static int
-usage_error(const char *fmt, ...)
-{
-	struct cl_buf msg = CL_BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	cl_buf_vaddf(&msg, fmt, ap);
-	va_end(ap);
-	cl_diag("CL008", "%s", msg.p);
-	cl_buf_release(&msg);
-	fputs(usage_text, stderr);
-	return CL_EX_USAGE;
-}
-
-static int
-parse_size(const char *s, size_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0 || v > SIZE_MAX / 2)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 /* The option as the user spelt it, for messages. */
 static const char *
 opt_name(int c, char *buf, size_t n)
@@ -130,6 +100,7 @@ parse_args(int argc, char *argv[], struct opts *o)
 {
 	const char *why;
 	char name[64];
+	long long num;
 	int c;
 
 	opterr = 0;
@@ -149,7 +120,8 @@ parse_args(int argc, char *argv[], struct opts *o)
 			break;
 		case 'x':
 			if (*optarg == '\0')
-				return usage_error("--exclude-school needs a non-empty ID");
+				return cl_usage_error(usage_text,
+				                      "--exclude-school needs a non-empty ID");
 			cl_idmap_put(o->f.exclude, optarg, strlen(optarg), NULL);
 			break;
 		case 'X': {
@@ -174,10 +146,12 @@ parse_args(int argc, char *argv[], struct opts *o)
 			o->rejects = optarg;
 			break;
 		case OPT_MAX_LINE:
-			if (parse_size(optarg, &o->max_line) < 0)
-				return usage_error(
+			if (cl_parse_num(optarg, 1, LLONG_MAX, &num) < 0)
+				return cl_usage_error(
+				        usage_text,
 				        "--max-line '%s' is not a positive number of bytes",
 				        optarg);
+			o->max_line = (size_t)num;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -187,17 +161,17 @@ parse_args(int argc, char *argv[], struct opts *o)
 			printf("cl-filter %s\n", CL_VERSION);
 			return CL_EX_OK;
 		case ':':
-			return usage_error("option '%s' needs a value",
-			                   optopt ? opt_name(optopt, name, sizeof name)
-			                          : argv[optind - 1]);
+			return cl_usage_error(usage_text, "option '%s' needs a value",
+			                      optopt ? opt_name(optopt, name, sizeof name)
+			                             : argv[optind - 1]);
 		default:
 			if (optopt)
-				return usage_error("unknown option '-%c'", optopt);
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+				return cl_usage_error(usage_text, "unknown option '-%c'", optopt);
+			return cl_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind > 1)
-		return usage_error("one FILE at most, not %d", argc - optind);
+		return cl_usage_error(usage_text, "one FILE at most, not %d", argc - optind);
 	if (argc - optind == 1 && strcmp(argv[optind], "-") != 0)
 		o->input = argv[optind];
 	if (o->as_of) {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "diag.h"
 #include "errors.h"
 #include "load.h"
@@ -61,35 +62,6 @@ help(void)
 }
 
 static int
-usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", cl_progname());
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n%s", USAGE);
-	return CL_EX_USAGE;
-}
-
-static int
-parse_ll(const char *s, long long lo, long long hi, long long *out)
-{
-	char *end;
-	long long v;
-
-	if (!*s || *s == '+' || *s == '-' || *s == ' ')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
 parse_percent(const char *s, double *out)
 {
 	char *end;
@@ -128,7 +100,8 @@ options(struct ld *L, int argc, char *argv[])
 			break;
 		case 'm':
 			if (parse_percent(optarg, &o->max_delete) < 0)
-				return usage_error(
+				return cl_usage_error(
+				        USAGE,
 				        "--max-delete: '%s' is not a percentage from 0 to 100",
 				        optarg);
 			break;
@@ -147,17 +120,18 @@ options(struct ld *L, int argc, char *argv[])
 			o->mode = LD_M_HISTORY;
 			modes++;
 			if (optarg) {
-				if (parse_ll(optarg, 1, 1000000, &v) < 0)
-					return usage_error("--history: '%s' is not a count",
-					                   optarg);
+				if (cl_parse_num(optarg, 1, 1000000, &v) < 0)
+					return cl_usage_error(
+					        USAGE, "--history: '%s' is not a count", optarg);
 				o->history_n = (long)v;
 			}
 			break;
 		case O_SHOW:
 			o->mode = LD_M_SHOW;
 			modes++;
-			if (parse_ll(optarg, 1, (long long)1 << 53, &o->show_id) < 0)
-				return usage_error("--show-sync: '%s' is not a sync id", optarg);
+			if (cl_parse_num(optarg, 1, (long long)1 << 53, &o->show_id) < 0)
+				return cl_usage_error(USAGE, "--show-sync: '%s' is not a sync id",
+				                      optarg);
 			break;
 		case 'h':
 			help();
@@ -173,19 +147,21 @@ options(struct ld *L, int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	if (!o->state)
-		return usage_error("--state is required");
+		return cl_usage_error(USAGE, "--state is required");
 	if (modes > 1)
-		return usage_error(
+		return cl_usage_error(
+		        USAGE,
 		        "--reset, --last-sync, --history and --show-sync exclude each other");
-	if (o->mode == LD_M_HISTORY && argc == 1 && parse_ll(argv[0], 1, 1000000, &v) == 0) {
+	if (o->mode == LD_M_HISTORY && argc == 1 && cl_parse_num(argv[0], 1, 1000000, &v) == 0) {
 		o->history_n = (long)v; /* --history N, as well as --history=N */
 		argc--;
 	}
 	if (o->mode != LD_M_SYNC && (argc > 0 || o->dry_run || o->allow_deletes || o->report))
-		return usage_error("--reset, --last-sync, --history and --show-sync take no other "
-		                   "option or operand");
+		return cl_usage_error(
+		        USAGE, "--reset, --last-sync, --history and --show-sync take no other "
+		               "option or operand");
 	if (argc > 1)
-		return usage_error("one input at most");
+		return cl_usage_error(USAGE, "one input at most");
 	if (argc == 1 && strcmp(argv[0], "-") != 0)
 		o->input = argv[0];
 	return -1;

@@ -5,6 +5,7 @@
  * through byte for byte. See cl-match.1.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include <jv.h>
 
+#include "cli.h"
 #include "diag.h"
 #include "email.h"
 #include "export.h"
@@ -111,41 +113,11 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-__attribute__((format(printf, 1, 2))) static int
-usage_error(const char *fmt, ...)
-{
-	struct cl_buf m = CL_BUF_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	cl_buf_vaddf(&m, fmt, ap);
-	va_end(ap);
-	cl_diag("CL008", "%s", m.p);
-	cl_buf_release(&m);
-	fputs(usage_text, stderr);
-	return CL_EX_USAGE;
-}
-
-static int
-parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0 || v > (unsigned long long)SIZE_MAX)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 /* Returns -1 to go on, or the status to exit with. */
 static int
 parse_opts(struct opts *o, int argc, char *argv[])
 {
+	long long num;
 	int c;
 
 	while ((c = getopt_long(argc, argv, ":u:e:i:r:a:o:m:hV", longopts, NULL)) != -1) {
@@ -164,7 +136,8 @@ parse_opts(struct opts *o, int argc, char *argv[])
 			break;
 		case 'a':
 			if (cl_aliases_add(&o->aliases, optarg) < 0)
-				return usage_error(
+				return cl_usage_error(
+				        usage_text,
 				        "--domain-alias '%s' is not FROM=TO (two domains)", optarg);
 			o->alias_args = jv_array_append(o->alias_args, jv_string(optarg));
 			break;
@@ -172,10 +145,12 @@ parse_opts(struct opts *o, int argc, char *argv[])
 			o->unmatched = optarg;
 			break;
 		case 'm':
-			if (parse_size(optarg, &o->max_line) < 0)
-				return usage_error(
+			if (cl_parse_num(optarg, 1, LLONG_MAX, &num) < 0)
+				return cl_usage_error(
+				        usage_text,
 				        "--max-line '%s' is not a positive number of bytes",
 				        optarg);
+			o->max_line = (size_t)num;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -185,24 +160,26 @@ parse_opts(struct opts *o, int argc, char *argv[])
 			printf("cl-match %s\n", CL_VERSION);
 			return CL_EX_OK;
 		case ':':
-			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+			return cl_usage_error(usage_text, "option '%s' needs an argument",
+			                      argv[optind - 1]);
 		default:
 			if (optopt)
-				return usage_error("unknown option '-%c'", optopt);
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+				return cl_usage_error(usage_text, "unknown option '-%c'", optopt);
+			return cl_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (argc - optind > 1)
-		return usage_error("one input at most, not %d", argc - optind);
+		return cl_usage_error(usage_text, "one input at most, not %d", argc - optind);
 	o->input = optind < argc ? argv[optind] : "-";
 	o->input_name = strcmp(o->input, "-") == 0 ? "<stdin>" : o->input;
 	if (!o->users)
-		return usage_error("--users EXPORT.csv is required");
+		return cl_usage_error(usage_text, "--users EXPORT.csv is required");
 	if (strcmp(o->users, "-") == 0 && strcmp(o->input, "-") == 0)
-		return usage_error("the export and the stream cannot both be standard input");
+		return cl_usage_error(usage_text,
+		                      "the export and the stream cannot both be standard input");
 	if ((o->cols.email && !*o->cols.email) || (o->cols.id && !*o->cols.id) ||
 	    (o->cols.role && !*o->cols.role))
-		return usage_error("a column name cannot be empty");
+		return cl_usage_error(usage_text, "a column name cannot be empty");
 	return -1;
 }
 
