@@ -115,7 +115,7 @@ analyze:
 fuzz: $(DEPS_OK)
 	@scripts/install-deps fuzz
 	@mkdir -p build/fuzz
-	@for h in tests/fuzz/fuzz_*.c tests/*/fuzz_*.c; do \
+	@for h in $(sort $(wildcard tests/*/fuzz_*.c)); do \
 		n=$$(basename $$h .c); \
 		echo "== $$h ($(FUZZ_SECONDS) s)"; \
 		clang -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $$h \
