@@ -24,32 +24,8 @@ RANK = {"header": 0, "org": 1, "academicSession": 2, "course": 3, "class": 4, "e
         "user": 6, "parent": 7, "demographic": 8, "trailer": 9}
 
 
-class Server(testlib.Server):
-    """testlib's server (tests/roster/server.py), with a log and a port file of its own."""
-
-    def __init__(self, dataset, *args, creds=None):
-        self.dir = tmpdir()
-        self.portfile = os.path.join(self.dir, "port.%d.%d" % (os.getpid(), int(time.time() * 1e6)))
-        self.log = self.portfile + ".log"
-        cmd = [testlib.PY, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "roster", "server.py"),
-               "--dataset", dataset, "--port", "0", "--port-file", self.portfile, "--log", self.log] + list(args)
-        if creds is not None:
-            cf = self.portfile + ".creds"
-            with open(cf, "w") as f:
-                f.write(creds)
-            os.chmod(cf, 0o600)
-            cmd += ["--credentials", cf]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        t0 = time.time()
-        while not os.path.exists(self.portfile):
-            if self.proc.poll() is not None:
-                sys.exit("server.py exited: %s" % self.proc.stderr.read().decode())
-            if time.time() - t0 > 20:
-                self.stop()
-                sys.exit("server.py did not start")
-            time.sleep(0.02)
-        with open(self.portfile) as f:
-            self.port = int(f.read())
+# The test server, now that it sets TCP_NODELAY itself, is testlib's as it is.
+Server = testlib.Server
 
 
 def sigterm_exits():
