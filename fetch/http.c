@@ -31,8 +31,9 @@ xfer_init(struct xfer *x)
 	x->retry_after = -1;
 }
 
+/* Forgets what the headers of a response said. */
 static void
-xfer_clear(struct xfer *x)
+headers_clear(struct xfer *x)
 {
 	free(x->link_next);
 	free(x->date);
@@ -40,6 +41,12 @@ xfer_clear(struct xfer *x)
 	x->link_next = x->date = x->www_auth = NULL;
 	x->total = -1;
 	x->retry_after = -1;
+}
+
+static void
+xfer_clear(struct xfer *x)
+{
+	headers_clear(x);
 	x->status = 0;
 	x->overflow = 0;
 	x->errbuf[0] = '\0';
@@ -145,14 +152,8 @@ on_header(char *p, size_t size, size_t n, void *arg)
 
 	n *= size;
 	/* a new response (after a 1xx, say): forget the last one's headers */
-	if (n > 5 && !strncmp(p, "HTTP/", 5)) {
-		free(x->link_next);
-		free(x->date);
-		free(x->www_auth);
-		x->link_next = x->date = x->www_auth = NULL;
-		x->total = -1;
-		x->retry_after = -1;
-	}
+	if (n > 5 && !strncmp(p, "HTTP/", 5))
+		headers_clear(x);
 	if ((v = header_value(p, n, "X-Total-Count")) != NULL) {
 		char *end;
 		long long t;
