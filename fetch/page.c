@@ -132,22 +132,17 @@ string_end(const char *p, size_t n)
 	}
 }
 
-/* Bytes that need a look outside strings: whitespace, quotes and structure. */
+/* Bytes that need a look outside strings: whitespace and quotes. */
 static const unsigned char special[256] = {
 	[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1,
-	['{'] = 1, ['['] = 1,  ['}'] = 1,  [']'] = 1,  [','] = 1,
 };
 
 void
-page_minify(struct cl_buf *out, const char *p, size_t n, struct page_record *rec)
+page_minify(struct cl_buf *out, const char *p, size_t n)
 {
-	enum { NONE, ID, ROLE } want = NONE;
-	size_t i = 0, e, start, run;
+	size_t i = 0, e, run;
 	char *o;
-	int depth = 0, key = 0;
 
-	rec->id_off = rec->id_n = 0;
-	rec->parent = 0;
 	/* the output is never longer than the input: write into it directly */
 	cl_buf_grow(out, n);
 	o = out->p + out->len;
@@ -155,74 +150,23 @@ page_minify(struct cl_buf *out, const char *p, size_t n, struct page_record *rec
 		char c = p[i];
 
 		if (!special[(unsigned char)c]) {
-			/* a run of number or literal bytes, or ':' */
+			/* a run of structure, numbers and literals */
 			run = i;
 			while (run < n && !special[(unsigned char)p[run]])
 				run++;
-			if (depth == 1 && !(run - i == 1 && c == ':'))
-				want = NONE; /* a wanted value that is not a string */
 			memcpy(o, p + i, run - i);
 			o += run - i;
 			i = run;
 			continue;
 		}
-		switch (c) {
-		case ' ':
-		case '\t':
-		case '\n':
-		case '\r':
-			i++;
-			continue;
-		case '"':
+		if (c == '"') {
 			e = i + string_end(p + i, n - i);
-			start = (size_t)(o - out->p);
 			memcpy(o, p + i, e - i);
 			o += e - i;
-			if (depth == 1 && key) {
-				want = NONE;
-				if (e - i == 11 && !memcmp(p + i, "\"sourcedId\"", 11))
-					want = ID;
-				else if (e - i == 6 && !memcmp(p + i, "\"role\"", 6))
-					want = ROLE;
-				key = 0;
-			} else if (depth == 1 && want != NONE) {
-				if (want == ID) {
-					rec->id_off = start + 1;
-					rec->id_n = e - i - 2;
-					if (rec->id_n == 0)
-						rec->id_off = 0;
-				} else {
-					size_t vn = e - i - 2;
-					const char *v = p + i + 1;
-
-					rec->parent = (vn == 6 && !memcmp(v, "parent", 6)) ||
-					              (vn == 8 && !memcmp(v, "guardian", 8)) ||
-					              (vn == 8 && !memcmp(v, "relative", 8));
-				}
-				want = NONE;
-			}
 			i = e;
-			continue;
-		case '{':
-		case '[':
-			depth++;
-			key = depth == 1 && c == '{';
-			if (depth > 1)
-				want = NONE;
-			break;
-		case '}':
-		case ']':
-			depth--;
-			break;
-		default: /* ',' */
-			if (depth == 1) {
-				key = 1;
-				want = NONE;
-			}
-			break;
+		} else {
+			i++; /* whitespace */
 		}
-		*o++ = c;
-		i++;
 	}
 	out->len = (size_t)(o - out->p);
 	out->p[out->len] = '\0';

@@ -47,17 +47,11 @@ int page_parse(struct page_parser *p, const char *body, size_t n, struct page_sp
                size_t *nspans, size_t *cap, const char **where);
 
 /* A record made ready for the stream. */
-struct page_record {
-	size_t id_off,
-	        id_n; /* its top-level "sourcedId" string, raw, within the output; id_n 0: none */
-	int parent;   /* its top-level "role" is parent, guardian or relative */
-};
-
 /*
  * Appends the record [p, p+n) (a valid JSON object, as page_parse found it)
  * to out minified: whitespace outside strings removed, everything else byte
- * for byte. Fills *rec with what the record says about itself.
+ * for byte (so the sourcedId page_parse found is the same bytes).
  */
-void page_minify(struct cl_buf *out, const char *p, size_t n, struct page_record *rec);
+void page_minify(struct cl_buf *out, const char *p, size_t n);
 
 #endif

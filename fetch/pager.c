@@ -38,6 +38,9 @@ const struct coll_def colls[C_COUNT] = {
 	{ "demographics", "demographic", "{\"kind\":\"demographic\",\"data\":" },
 };
 
+/* The most sourcedIds a collection's total makes room for ahead: 32 MB of map. */
+#define RESERVE_MAX ((size_t)1 << 20)
+
 enum pstate { P_FREE, P_WAIT, P_RUN, P_DONE };
 
 struct page {
@@ -63,6 +66,8 @@ struct crun {
 	struct cl_idmap *seen;
 	struct cl_buf query; /* the query after limit and offset: "&filter=..." */
 	struct cl_buf line;
+	uint32_t *hashes; /* of the sourcedIds of the page being written */
+	size_t hcap;
 	int pass;
 	long long planned, req_next, emit_next;
 	long long total, tmin, tmax; /* -1: none */
@@ -203,6 +208,11 @@ page_done(struct run *r, struct crun *cr, struct page *p)
 	}
 	if (p->idx == 0) {
 		if (t >= 0) {
+			/* room for the whole collection at once (a total beyond any district is not
+			 * believed: the map then grows as records arrive) */
+			cl_idmap_reserve(cr->seen, (unsigned long long)t < RESERVE_MAX
+			                                   ? (size_t)t
+			                                   : RESERVE_MAX);
 			cr->total = t;
 			cr->link_mode = 0;
 			cr->eff_limit = r->o->limit;
@@ -372,6 +382,9 @@ write_header(struct run *r)
 	r->header_done = 1;
 }
 
+/* How many records ahead emit asks for the slot of a sourcedId: a cache miss's worth of work. */
+#define PREFETCH_AHEAD 8
+
 /* Writes page p's records: new ones to the output (parents to the spool). */
 static int
 emit(struct run *r, struct crun *cr, struct page *p)
@@ -379,31 +392,38 @@ emit(struct run *r, struct crun *cr, struct page *p)
 	const char *body = p->x.body.p;
 	const char *pre = colls[cr->c].line_pre;
 	size_t pre_n = strlen(pre), i;
-	struct page_record rec;
 	uint64_t *v;
 	int added;
 
 	write_header(r);
+	/* the hashes first, so that each record's slot in the map is fetched ahead of its turn */
+	if (p->nspans > cr->hcap) {
+		cr->hcap = p->nspans;
+		cr->hashes = cl_xreallocarray(cr->hashes, cr->hcap, sizeof *cr->hashes);
+	}
+	for (i = 0; i < p->nspans; i++) {
+		const struct page_span *sp = &p->spans[i];
+
+		cr->hashes[i] = cl_idmap_hash(body + sp->off + sp->id_off, sp->id_n);
+	}
 	/* the page's lines are gathered and written at once; a line not wanted is cut off again */
 	cl_buf_reset(&cr->line);
 	for (i = 0; i < p->nspans; i++) {
 		size_t start = cr->line.len;
-
 		const struct page_span *sp = &p->spans[i];
 
+		if (i + PREFETCH_AHEAD < p->nspans)
+			cl_idmap_prefetch(cr->seen, cr->hashes[i + PREFETCH_AHEAD]);
 		cl_buf_add(&cr->line, pre, pre_n);
-		if (sp->compact) {
-			/* as the server sent it: nothing to minify, the scan found the fields */
-			rec.id_off = cr->line.len + sp->id_off;
-			rec.id_n = sp->id_n;
-			rec.parent = sp->parent;
+		if (sp->compact) /* as the server sent it: nothing to minify */
 			cl_buf_add(&cr->line, body + sp->off, sp->n);
-		} else {
-			page_minify(&cr->line, body + sp->off, sp->n, &rec);
-		}
+		else
+			page_minify(&cr->line, body + sp->off, sp->n);
 		cl_buf_add(&cr->line, "}\n", 2);
-		if (rec.id_n) {
-			v = cl_idmap_put(cr->seen, cr->line.p + rec.id_off, rec.id_n, &added);
+		/* the scan found the fields; minifying never changes a string's bytes */
+		if (sp->id_n) {
+			v = cl_idmap_put_hashed(cr->seen, body + sp->off + sp->id_off, sp->id_n,
+			                        cr->hashes[i], &added);
 			if (!added) {
 				if (*v == (uint64_t)cr->pass)
 					cr->dups++; /* seen twice in this pass: offset drift */
@@ -419,7 +439,7 @@ emit(struct run *r, struct crun *cr, struct page *p)
 		}
 		cr->pass_unique++;
 		cr->records++;
-		if (cr->c == C_USERS && rec.parent) {
+		if (cr->c == C_USERS && sp->parent) {
 			cr->parents++;
 			if (fwrite(cr->line.p + start, 1, cr->line.len - start, r->spool) !=
 			    cr->line.len - start) {
@@ -666,6 +686,7 @@ fetch_collection(struct run *r, enum coll c)
 	free(cr.slots);
 	free(cr.next_url);
 	cl_idmap_free(cr.seen);
+	free(cr.hashes);
 	page_parser_release(&cr.pp);
 	cl_buf_release(&cr.query);
 	cl_buf_release(&cr.line);

@@ -21,8 +21,8 @@ struct cl_idmap {
 	size_t alen, acap;
 };
 
-static uint32_t
-hash_bytes(const char *p, size_t n)
+uint32_t
+cl_idmap_hash(const char *p, size_t n)
 {
 	/* FNV-1a, folded; IDs are short. */
 	uint64_t h = 1469598103934665603ULL;
@@ -82,13 +82,14 @@ find(const struct cl_idmap *m, const char *key, size_t n, uint32_t h)
 	}
 }
 
+/* Moves every key into a table of nslots (a power of two). */
 static void
-rehash(struct cl_idmap *m)
+resize(struct cl_idmap *m, size_t nslots)
 {
 	struct slot *old = m->slots;
 	size_t oldn = m->mask + 1, i;
 
-	m->mask = oldn * 2 - 1;
+	m->mask = nslots - 1;
 	m->slots = cl_xcalloc(m->mask + 1, sizeof *m->slots);
 	for (i = 0; i < oldn; i++) {
 		size_t j;
@@ -103,10 +104,42 @@ rehash(struct cl_idmap *m)
 	free(old);
 }
 
+void
+cl_idmap_prefetch(const struct cl_idmap *m, uint32_t h)
+{
+#if defined(__GNUC__)
+	__builtin_prefetch(&m->slots[h & m->mask], 1);
+#else
+	(void)m;
+	(void)h;
+#endif
+}
+
+void
+cl_idmap_reserve(struct cl_idmap *m, size_t n)
+{
+	size_t nslots = m->mask + 1;
+
+	/* the load factor stays below 0.7, as cl_idmap_put keeps it */
+	while (n * 10 > nslots * 7) {
+		if (nslots > SIZE_MAX / 2 / sizeof *m->slots)
+			cl_oom();
+		nslots *= 2;
+	}
+	if (nslots != m->mask + 1)
+		resize(m, nslots);
+}
+
 uint64_t *
 cl_idmap_put(struct cl_idmap *m, const char *key, size_t n, int *added)
 {
-	uint32_t h = hash_bytes(key, n), len;
+	return cl_idmap_put_hashed(m, key, n, cl_idmap_hash(key, n), added);
+}
+
+uint64_t *
+cl_idmap_put_hashed(struct cl_idmap *m, const char *key, size_t n, uint32_t h, int *added)
+{
+	uint32_t len;
 	struct slot *s;
 
 	if (added)
@@ -115,7 +148,7 @@ cl_idmap_put(struct cl_idmap *m, const char *key, size_t n, int *added)
 	if (s->off != 0)
 		return &s->val;
 	if ((m->count + 1) * 10 > (m->mask + 1) * 7) {
-		rehash(m);
+		resize(m, (m->mask + 1) * 2);
 		s = find(m, key, n, h);
 	}
 	if (n > UINT32_MAX - sizeof len || m->alen + sizeof len + n > UINT32_MAX)
@@ -141,7 +174,7 @@ cl_idmap_put(struct cl_idmap *m, const char *key, size_t n, int *added)
 uint64_t *
 cl_idmap_get(const struct cl_idmap *m, const char *key, size_t n)
 {
-	struct slot *s = find(m, key, n, hash_bytes(key, n));
+	struct slot *s = find(m, key, n, cl_idmap_hash(key, n));
 
 	return s->off ? &s->val : NULL;
 }

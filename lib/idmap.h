@@ -22,6 +22,17 @@ void cl_idmap_free(struct cl_idmap *m);
  * set to 1 when the key was new.
  */
 uint64_t *cl_idmap_put(struct cl_idmap *m, const char *key, size_t n, int *added);
+/*
+ * For many insertions in a row (a page of records): the key's hash, a hint
+ * that brings its slot into the cache ahead of use, and cl_idmap_put with
+ * the hash already known. h must be cl_idmap_hash(key, n).
+ */
+uint32_t cl_idmap_hash(const char *key, size_t n);
+void cl_idmap_prefetch(const struct cl_idmap *m, uint32_t h);
+uint64_t *cl_idmap_put_hashed(struct cl_idmap *m, const char *key, size_t n, uint32_t h,
+                              int *added);
+/* Makes room for n keys in all, so that reaching n rehashes nothing. */
+void cl_idmap_reserve(struct cl_idmap *m, size_t n);
 /* Returns a pointer to key's value, or NULL when absent. Borrowed. */
 uint64_t *cl_idmap_get(const struct cl_idmap *m, const char *key, size_t n);
 /* 1 when key is present. */

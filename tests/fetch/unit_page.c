@@ -77,53 +77,58 @@ pages(void)
 	free(sp);
 }
 
+/* page_minify's output for record in; page_parse's sourcedId and role of it, as a page */
+static void
+minify_one(const char *in, const char *want, const char *id, int parent)
+{
+	struct cl_buf b = CL_BUF_INIT, page = CL_BUF_INIT;
+	struct page_span *sp = NULL;
+	size_t n;
+
+	page_minify(&b, in, strlen(in));
+	CHECK_STR(b.p, want);
+	cl_buf_addf(&page, "{\"users\":[%s]}", in);
+	CHECK_INT(parse("users", page.p, &sp, &n), PAGE_OK);
+	if (n == 1) {
+		CHECK_INT(sp[0].compact, !strcmp(in, want));
+		CHECK_INT(sp[0].id_n, strlen(id));
+		CHECK(!strncmp(page.p + sp[0].off + sp[0].id_off, id, sp[0].id_n));
+		CHECK_INT(sp[0].parent, parent);
+	} else {
+		CHECK_INT(n, 1);
+	}
+	free(sp);
+	cl_buf_release(&page);
+	cl_buf_release(&b);
+}
+
 static void
 minify(void)
 {
 	struct cl_buf b = CL_BUF_INIT;
-	struct page_record r;
-	const char *in;
 
-	in = "{ \"sourcedId\" : \"u 1\" ,\n\t\"role\": \"guardian\", \"name\": \"a \\\" b\\\\\" ,"
-	     " \"agents\": [ {\"sourcedId\": \"x\", \"role\": \"parent\"} ] }";
-	page_minify(&b, in, strlen(in), &r);
-	CHECK_STR(b.p, "{\"sourcedId\":\"u 1\",\"role\":\"guardian\",\"name\":\"a \\\" b\\\\\","
-	               "\"agents\":[{\"sourcedId\":\"x\",\"role\":\"parent\"}]}");
-	CHECK_INT(r.id_n, 3);
-	CHECK(!strncmp(b.p + r.id_off, "u 1", 3));
-	CHECK_INT(r.parent, 1);
-
+	minify_one("{ \"sourcedId\" : \"u 1\" ,\n\t\"role\": \"guardian\", \"name\": \"a \\\" "
+	           "b\\\\\" ,"
+	           " \"agents\": [ {\"sourcedId\": \"x\", \"role\": \"parent\"} ] }",
+	           "{\"sourcedId\":\"u 1\",\"role\":\"guardian\",\"name\":\"a \\\" b\\\\\","
+	           "\"agents\":[{\"sourcedId\":\"x\",\"role\":\"parent\"}]}",
+	           "u 1", 1);
 	/* nested roles and IDs do not count; the record's own do */
-	cl_buf_reset(&b);
-	in = "{\"agents\":[{\"sourcedId\":\"p\",\"role\":\"parent\"}],\"role\":\"student\","
-	     "\"sourcedId\":\"s\"}";
-	page_minify(&b, in, strlen(in), &r);
-	CHECK_STR(b.p, in);
-	CHECK_INT(r.parent, 0);
-	CHECK_INT(r.id_n, 1);
-	CHECK(b.p[r.id_off] == 's');
-
+	minify_one("{\"agents\":[{\"sourcedId\":\"p\",\"role\":\"parent\"}],\"role\":\"student\","
+	           "\"sourcedId\":\"s\"}",
+	           "{\"agents\":[{\"sourcedId\":\"p\",\"role\":\"parent\"}],\"role\":\"student\","
+	           "\"sourcedId\":\"s\"}",
+	           "s", 0);
 	/* a value that only looks like the key; a non-string sourcedId; relative */
-	cl_buf_reset(&b);
-	in = "{\"x\":\"sourcedId\",\"sourcedId\":12,\"role\":\"relative\"}";
-	page_minify(&b, in, strlen(in), &r);
-	CHECK_INT(r.id_n, 0);
-	CHECK_INT(r.parent, 1);
-
-	/* appended after what the buffer holds: offsets are the buffer's */
-	cl_buf_reset(&b);
-	cl_buf_adds(&b, "{\"kind\":\"user\",\"data\":");
-	in = "{\"sourcedId\":\"42\",\"role\":\"teacher\"}";
-	page_minify(&b, in, strlen(in), &r);
-	CHECK(!strncmp(b.p + r.id_off, "42", 2));
-	CHECK_INT(r.parent, 0);
-
+	minify_one("{\"x\":\"sourcedId\", \"sourcedId\":12,\"role\":\"relative\"}",
+	           "{\"x\":\"sourcedId\",\"sourcedId\":12,\"role\":\"relative\"}", "", 1);
 	/* strings with escaped quotes and whitespace inside stay as they are */
-	cl_buf_reset(&b);
-	in = "{ \"sourcedId\":\"a\\\\\" , \"t\" : \" x \\\" y \" }";
-	page_minify(&b, in, strlen(in), &r);
-	CHECK_STR(b.p, "{\"sourcedId\":\"a\\\\\",\"t\":\" x \\\" y \"}");
-	CHECK_INT(r.id_n, 3);
+	minify_one("{ \"sourcedId\":\"a\\\\\" , \"t\" : \" x \\\" y \" }",
+	           "{\"sourcedId\":\"a\\\\\",\"t\":\" x \\\" y \"}", "a\\\\", 0);
+	/* appended after what the buffer holds */
+	cl_buf_adds(&b, "{\"kind\":\"user\",\"data\":");
+	page_minify(&b, "{ \"a\": [ 1 , true ] }", 22);
+	CHECK_STR(b.p, "{\"kind\":\"user\",\"data\":{\"a\":[1,true]}");
 	cl_buf_release(&b);
 }
 

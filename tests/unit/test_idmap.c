@@ -12,7 +12,7 @@ main(void)
 {
 	struct cl_idmap *m = cl_idmap_new();
 	char key[32];
-	size_t i, n = 200000, iter = 0, seen = 0, kn;
+	size_t i, n = 200000, iter = 0, seen = 0, kn, bytes;
 	const char *k;
 	uint64_t v, *p;
 	int added;
@@ -56,5 +56,33 @@ main(void)
 	CHECK(cl_idmap_bytes(m) < 16 * 1024 * 1024);
 	cl_idmap_free(m);
 	cl_idmap_free(NULL);
+
+	/* reserved room, then hashed insertions with prefetching: the same map */
+	m = cl_idmap_new();
+	cl_idmap_put(m, "a", 1, NULL);
+	cl_idmap_reserve(m, 100000);
+	bytes = cl_idmap_bytes(m);
+	CHECK(cl_idmap_has(m, "a", 1)); /* what was there survives the resize */
+	for (i = 0; i < 100000; i++) {
+		int len = snprintf(key, sizeof key, "k%zu", i);
+		uint32_t h = cl_idmap_hash(key, (size_t)len);
+
+		cl_idmap_prefetch(m, h);
+		p = cl_idmap_put_hashed(m, key, (size_t)len, h, &added);
+		if (!added || (i == 99998 && cl_idmap_bytes(m) != bytes)) {
+			CHECK(added);
+			CHECK(cl_idmap_bytes(m) == bytes); /* no rehash below the reserved count */
+			break;
+		}
+		*p = i + 1;
+	}
+	CHECK_INT(cl_idmap_count(m), 100001);
+	CHECK(*cl_idmap_get(m, "k4242", 5) == 4243);
+	p = cl_idmap_put_hashed(m, "k7", 2, cl_idmap_hash("k7", 2), &added);
+	CHECK(!added && *p == 8);
+	cl_idmap_reserve(m, 10); /* never shrinks */
+	CHECK(cl_idmap_bytes(m) >= bytes);
+	CHECK(*cl_idmap_get(m, "k99999", 6) == 100000);
+	cl_idmap_free(m);
 	return T_DONE();
 }
