@@ -32,8 +32,8 @@ WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 	-Wimplicit-fallthrough -fno-common -Werror
 CPPFLAGS := -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -Ilib
 CFLAGS ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
-LDLIBS := -Wl,--as-needed -lcurl -lcrypto -lcsv -lsqlite3 -ljq -lm
+ALL_CFLAGS := -std=c11 -pthread $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
+LDLIBS := -Wl,--as-needed -lcurl -lcrypto -lcsv -lsqlite3 -ljq -lm -pthread
 
 PROGS := fetch filter match load
 BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p))

@@ -102,6 +102,13 @@ struct args {
 
 static volatile sig_atomic_t interrupted;
 
+/* The worker finished a job: end the main thread's wait for the network. */
+static void
+wake_main(void *multi)
+{
+	curl_multi_wakeup(multi);
+}
+
 static void
 on_signal(int sig)
 {
@@ -684,6 +691,10 @@ main(int argc, char *argv[])
 		cl_oom();
 	curl_multi_setopt(r.multi, CURLMOPT_MAX_HOST_CONNECTIONS, o.parallel);
 	curl_multi_setopt(r.multi, CURLMOPT_MAXCONNECTS, o.parallel + 2);
+	if (worker_start(&r.w, wake_main, r.multi) < 0) {
+		cl_diag("CL090", "cannot start a thread:");
+		return CL_EX_SOFTWARE;
+	}
 	r.prog = progress_new(o.progress);
 	cl_stage_init(&r.st, "cl-fetch");
 	r.st.first = 1;
@@ -741,6 +752,7 @@ main(int argc, char *argv[])
 		status = CL_EX_IOERR;
 	}
 
+	worker_stop(&r.w);
 	progress_free(r.prog);
 	curl_multi_cleanup(r.multi);
 	oauth2_release(&r.tok);

@@ -13,6 +13,7 @@
 
 #include "buf.h"
 #include "stream.h"
+#include "worker.h"
 
 /* The collections in stream order (DESIGN.md). */
 enum coll {
@@ -84,6 +85,7 @@ struct run {
 	volatile sig_atomic_t *interrupted;
 	double hold_until; /* no new request before this (a 429's Retry-After) */
 	jv counts;         /* the trailer's per-collection counts */
+	struct worker w;   /* checks and writes pages while curl receives */
 };
 
 /* Monotonic seconds. */

@@ -225,6 +225,8 @@ xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv)
 		curl_easy_setopt(x->h, CURLOPT_HEADERDATA, x);
 		curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf);
 		curl_easy_setopt(x->h, CURLOPT_TCP_KEEPALIVE, 1L);
+		/* a page is hundreds of KB: read it in few large pieces, not 16 KB at a time */
+		curl_easy_setopt(x->h, CURLOPT_BUFFERSIZE, 256L * 1024);
 	}
 	curl_easy_setopt(x->h, CURLOPT_PRIVATE, priv);
 	curl_easy_setopt(x->h, CURLOPT_URL, url);

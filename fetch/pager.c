@@ -6,6 +6,11 @@
  * in its slot, so at most --parallel page bodies are ever held. Without a
  * total, Link rel="next" is followed one page at a time until a short page.
  *
+ * The JSON of a page is checked, and its records written, on one worker
+ * thread (worker.c), in the order the main thread hands the pages over, so
+ * that curl receives the next pages meanwhile. The main thread keeps every
+ * decision (retries, totals, what to request); the worker only reports.
+ *
  * Completeness: records are counted per collection (duplicates, which offset
  * drift causes, are dropped by sourcedId) and checked against the total. A
  * total that changed while paging, or a count that falls short, means
@@ -27,6 +32,7 @@
 #include "idmap.h"
 #include "oauth.h"
 #include "page.h"
+#include "worker.h"
 
 const struct coll_def colls[C_COUNT] = {
 	{ "orgs", "org", "{\"kind\":\"org\",\"data\":" },
@@ -41,7 +47,19 @@ const struct coll_def colls[C_COUNT] = {
 /* The most sourcedIds a collection's total makes room for ahead: 32 MB of map. */
 #define RESERVE_MAX ((size_t)1 << 20)
 
-enum pstate { P_FREE, P_WAIT, P_RUN, P_DONE };
+/*
+ * A page's life: waiting to be (re)sent, in flight, being checked by the
+ * worker, whole (waiting for its turn), being written by the worker.
+ */
+enum pstate { P_FREE, P_WAIT, P_RUN, P_PARSE, P_DONE, P_EMIT };
+
+/* What the worker is asked to do with a page (struct job's kind). */
+enum { JOB_PARSE, JOB_EMIT };
+
+/* An emit job's rc besides 0 and -1 (the output failed: gone or write_error is set). */
+#define EMIT_SPOOL_FAILED (-2)
+
+struct crun;
 
 struct page {
 	enum pstate state;
@@ -55,21 +73,33 @@ struct page {
 	double first, not_before;
 	struct page_span *spans;
 	size_t nspans, cap;
+	struct crun *cr;
+	struct job job;             /* the worker's, while state is P_PARSE or P_EMIT */
+	const char *where;          /* a parse job's: what is wrong with the JSON */
+	int err;                    /* an emit job's: errno of a failed write to the spool */
+	unsigned long long written; /* an emit job's: the collection's records so far */
 };
 
-/* One collection being read. */
+/*
+ * One collection being read. The main thread owns the requests; the worker
+ * (one job at a time, in order) owns what writing needs: pp, seen, line,
+ * hashes and the record counts, which the main thread reads only once no
+ * job is left.
+ */
 struct crun {
+	struct run *r;
 	enum coll c;
 	struct page_parser pp;
 	struct page *slots;
 	long n; /* the window */
 	struct cl_idmap *seen;
-	struct cl_buf query; /* the query after limit and offset: "&filter=..." */
-	struct cl_buf line;
-	uint32_t *hashes; /* of the sourcedIds of the page being written */
+	struct cl_buf query;       /* the query after limit and offset: "&filter=..." */
+	struct cl_buf line, pline; /* a page's lines: all but parents, parents */
+	uint32_t *hashes;          /* of the sourcedIds of the page being written */
 	size_t hcap;
 	int pass;
 	long long planned, req_next, emit_next;
+	long long emit_sub;          /* the next page to hand to the worker for writing */
 	long long total, tmin, tmax; /* -1: none */
 	long long eff_limit;
 	int link_mode;
@@ -208,11 +238,6 @@ page_done(struct run *r, struct crun *cr, struct page *p)
 	}
 	if (p->idx == 0) {
 		if (t >= 0) {
-			/* room for the whole collection at once (a total beyond any district is not
-			 * believed: the map then grows as records arrive) */
-			cl_idmap_reserve(cr->seen, (unsigned long long)t < RESERVE_MAX
-			                                   ? (size_t)t
-			                                   : RESERVE_MAX);
 			cr->total = t;
 			cr->link_mode = 0;
 			cr->eff_limit = r->o->limit;
@@ -258,53 +283,22 @@ give_up(struct run *r, struct crun *cr, struct page *p, const char *why)
 	}
 }
 
-/* A request finished (outside curl's callbacks). Returns -1 when the run must stop. */
+/*
+ * A request that did not bring a page (out is not OUT_OK, why says what
+ * happened): retried later, or given up. Returns -1 when the run must stop.
+ */
 static int
-finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
+settle(struct run *r, struct crun *cr, struct page *p, enum outcome out, const char *why)
 {
-	struct cl_buf why = CL_BUF_INIT;
-	enum outcome out;
-	const char *where = NULL;
-	double now, delay;
-	int rc = 0, prc;
+	double now = now_mono(), delay;
 
-	out = xfer_outcome(r, &p->x, cc, colls[cr->c].name, &why);
-	p->bad_body = 0;
-	if (out == OUT_OK) {
-		p->nspans = 0;
-		prc = page_parse(&cr->pp, p->x.body.p ? p->x.body.p : "", p->x.body.len, &p->spans,
-		                 &p->nspans, &p->cap, &where);
-		switch (prc) {
-		case PAGE_OK:
-			page_done(r, cr, p);
-			goto out;
-		case PAGE_MALFORMED:
-			cl_buf_addf(&why, "malformed JSON (%s)", where ? where : "?");
-			break;
-		case PAGE_NO_ENVELOPE:
-			cl_buf_addf(&why, "HTTP %ld without the \"%s\" key", p->x.status,
-			            colls[cr->c].name);
-			break;
-		case PAGE_NOT_ARRAY:
-			cl_buf_addf(&why, "\"%s\" is not an array", colls[cr->c].name);
-			break;
-		default:
-			cl_buf_addf(&why, "an element of \"%s\" is not an object",
-			            colls[cr->c].name);
-			break;
-		}
-		p->bad_body = 1;
-		out = OUT_RETRY;
-	}
-	now = now_mono();
 	switch (out) {
 	case OUT_RETRY:
 		delay = backoff_delay(r->o, p->attempts, p->x.retry_after);
 		if (p->attempts > r->o->retries ||
 		    now + delay - p->first > (double)r->o->retry_time) {
-			give_up(r, cr, p, why.p ? why.p : "?");
-			rc = -1;
-			break;
+			give_up(r, cr, p, why);
+			return -1;
 		}
 		cr->retries++;
 		if (p->x.retry_after >= 0 && (p->x.status == 429 || p->x.status == 503) &&
@@ -312,7 +306,7 @@ finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
 			r->hold_until = now + p->x.retry_after;
 		p->state = P_WAIT;
 		p->not_before = now + delay;
-		break;
+		return 0;
 	case OUT_REAUTH:
 		if (p->reauthed) {
 			r->fatal = CL_EX_NOPERM;
@@ -321,25 +315,85 @@ finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
 			        "authentication failed (HTTP 401) with a new OAuth 2.0 token: "
 			        "check that the client may read the %s",
 			        colls[cr->c].name);
-			rc = -1;
-			break;
+			return -1;
 		}
 		p->reauthed = 1;
 		/* the pages in flight with the same token: only the first gets a new one */
-		if (p->x.tok_gen == r->tok.gen && oauth2_ensure(r, 1) < 0) {
-			rc = -1;
-			break;
-		}
+		if (p->x.tok_gen == r->tok.gen && oauth2_ensure(r, 1) < 0)
+			return -1;
 		p->attempts--; /* a renewed token is not a retry */
 		p->state = P_WAIT;
 		p->not_before = now;
-		break;
+		return 0;
 	default:
 		cr->errors++;
-		rc = -1;
+		return -1;
+	}
+}
+
+/* The worker's part of a page: is the body a page of the collection, and where are its records? */
+static void
+parse_job(struct job *j)
+{
+	struct page *p = j->arg;
+
+	p->nspans = 0;
+	p->where = NULL;
+	j->rc = page_parse(&p->cr->pp, p->x.body.p ? p->x.body.p : "", p->x.body.len, &p->spans,
+	                   &p->nspans, &p->cap, &p->where);
+}
+
+/* A request finished (outside curl's callbacks). Returns -1 when the run must stop. */
+static int
+finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
+{
+	struct cl_buf why = CL_BUF_INIT;
+	enum outcome out;
+	int rc = 0;
+
+	out = xfer_outcome(r, &p->x, cc, colls[cr->c].name, &why);
+	p->bad_body = 0;
+	if (out == OUT_OK) {
+		/* the body is checked on the worker; parsed() takes it from there */
+		p->job.fn = parse_job;
+		p->job.arg = p;
+		p->job.kind = JOB_PARSE;
+		p->state = P_PARSE;
+		worker_submit(&r->w, &p->job);
+	} else {
+		rc = settle(r, cr, p, out, why.p ? why.p : "?");
+	}
+	cl_buf_release(&why);
+	return rc;
+}
+
+/* The worker checked a page's body. Returns -1 when the run must stop. */
+static int
+parsed(struct run *r, struct crun *cr, struct page *p)
+{
+	struct cl_buf why = CL_BUF_INIT;
+	int rc;
+
+	switch (p->job.rc) {
+	case PAGE_OK:
+		page_done(r, cr, p);
+		return 0;
+	case PAGE_MALFORMED:
+		cl_buf_addf(&why, "malformed JSON (%s)", p->where ? p->where : "?");
+		break;
+	case PAGE_NO_ENVELOPE:
+		cl_buf_addf(&why, "HTTP %ld without the \"%s\" key", p->x.status,
+		            colls[cr->c].name);
+		break;
+	case PAGE_NOT_ARRAY:
+		cl_buf_addf(&why, "\"%s\" is not an array", colls[cr->c].name);
+		break;
+	default:
+		cl_buf_addf(&why, "an element of \"%s\" is not an object", colls[cr->c].name);
 		break;
 	}
-out:
+	p->bad_body = 1;
+	rc = settle(r, cr, p, OUT_RETRY, why.p);
 	cl_buf_release(&why);
 	return rc;
 }
@@ -385,17 +439,29 @@ write_header(struct run *r)
 /* How many records ahead emit asks for the slot of a sourcedId: a cache miss's worth of work. */
 #define PREFETCH_AHEAD 8
 
-/* Writes page p's records: new ones to the output (parents to the spool). */
-static int
-emit(struct run *r, struct crun *cr, struct page *p)
+/*
+ * The worker's writing of page p: its new records to the output, parents to
+ * the spool. rc: 0; -1 when the output failed (gone or write_error set);
+ * EMIT_SPOOL_FAILED with p->err.
+ */
+static void
+emit_job(struct job *j)
 {
+	struct page *p = j->arg;
+	struct crun *cr = p->cr;
+	struct run *r = cr->r;
 	const char *body = p->x.body.p;
 	const char *pre = colls[cr->c].line_pre;
 	size_t pre_n = strlen(pre), i;
 	uint64_t *v;
 	int added;
 
-	write_header(r);
+	if (p->idx == 0 && p->x.total > 0)
+		/* room for the whole collection at once (a total beyond any district is not
+		 * believed: the map then grows as records arrive) */
+		cl_idmap_reserve(cr->seen, (unsigned long long)p->x.total < RESERVE_MAX
+		                                   ? (size_t)p->x.total
+		                                   : RESERVE_MAX);
 	/* the hashes first, so that each record's slot in the map is fetched ahead of its turn */
 	if (p->nspans > cr->hcap) {
 		cr->hcap = p->nspans;
@@ -406,21 +472,15 @@ emit(struct run *r, struct crun *cr, struct page *p)
 
 		cr->hashes[i] = cl_idmap_hash(body + sp->off + sp->id_off, sp->id_n);
 	}
-	/* the page's lines are gathered and written at once; a line not wanted is cut off again */
+	/* the page's lines are gathered and written at once: parents apart, to the spool */
 	cl_buf_reset(&cr->line);
+	cl_buf_reset(&cr->pline);
 	for (i = 0; i < p->nspans; i++) {
-		size_t start = cr->line.len;
 		const struct page_span *sp = &p->spans[i];
+		struct cl_buf *to = &cr->line;
 
 		if (i + PREFETCH_AHEAD < p->nspans)
 			cl_idmap_prefetch(cr->seen, cr->hashes[i + PREFETCH_AHEAD]);
-		cl_buf_add(&cr->line, pre, pre_n);
-		if (sp->compact) /* as the server sent it: nothing to minify */
-			cl_buf_add(&cr->line, body + sp->off, sp->n);
-		else
-			page_minify(&cr->line, body + sp->off, sp->n);
-		cl_buf_add(&cr->line, "}\n", 2);
-		/* the scan found the fields; minifying never changes a string's bytes */
 		if (sp->id_n) {
 			v = cl_idmap_put_hashed(cr->seen, body + sp->off + sp->id_off, sp->id_n,
 			                        cr->hashes[i], &added);
@@ -428,9 +488,8 @@ emit(struct run *r, struct crun *cr, struct page *p)
 				if (*v == (uint64_t)cr->pass)
 					cr->dups++; /* seen twice in this pass: offset drift */
 				else
-					cr->pass_unique++;
+					cr->pass_unique++; /* written by the pass before */
 				*v = (uint64_t)cr->pass;
-				cr->line.len = start;
 				continue;
 			}
 			*v = (uint64_t)cr->pass;
@@ -441,25 +500,62 @@ emit(struct run *r, struct crun *cr, struct page *p)
 		cr->records++;
 		if (cr->c == C_USERS && sp->parent) {
 			cr->parents++;
-			if (fwrite(cr->line.p + start, 1, cr->line.len - start, r->spool) !=
-			    cr->line.len - start) {
-				r->write_error = errno ? errno : EIO;
-				r->fatal = CL_EX_IOERR;
-				cl_stage_fail(&r->st, "CL116",
-				              "cannot write the temporary file of parents: %s",
-				              strerror(r->write_error));
-				return -1;
-			}
-			cr->line.len = start;
+			to = &cr->pline;
 		}
+		cl_buf_add(to, pre, pre_n);
+		if (sp->compact) /* as the server sent it: nothing to minify */
+			cl_buf_add(to, body + sp->off, sp->n);
+		else /* minifying never changes a string's bytes: the sourcedId stays as found */
+			page_minify(to, body + sp->off, sp->n);
+		cl_buf_add(to, "}\n", 2);
+	}
+	if (cr->pline.len > 0 && fwrite(cr->pline.p, 1, cr->pline.len, r->spool) != cr->pline.len) {
+		p->err = errno ? errno : EIO;
+		j->rc = EMIT_SPOOL_FAILED;
+		return;
 	}
 	if (cr->line.len > 0) /* an empty page has no buffer: fwrite's may not be NULL */
 		fwrite(cr->line.p, 1, cr->line.len, r->out);
-	/* keep the gathering buffer for the next page unless it grew unusually large */
+	/* keep the gathering buffers for the next page unless they grew unusually large */
 	if (cr->line.cap > ((size_t)8 << 20))
 		cl_buf_release(&cr->line);
-	progress_update(r->prog, colls[cr->c].name, cr->records, cr->tmax, 0);
-	return check_output(r);
+	if (cr->pline.cap > ((size_t)8 << 20))
+		cl_buf_release(&cr->pline);
+	p->written = cr->records;
+	j->rc = check_output(r);
+}
+
+/* Hands page p, whole and next in order, to the worker for writing. */
+static void
+emit(struct run *r, struct page *p)
+{
+	write_header(r); /* here: the header reads what the main thread learnt of the server */
+	p->job.fn = emit_job;
+	p->job.arg = p;
+	p->job.kind = JOB_EMIT;
+	p->state = P_EMIT;
+	worker_submit(&r->w, &p->job);
+}
+
+/* The worker wrote page p. Returns -1 when the run must stop. */
+static int
+wrote(struct run *r, struct crun *cr, struct page *p)
+{
+	progress_update(r->prog, colls[cr->c].name, p->written, cr->tmax, 0);
+	if (p->job.rc == EMIT_SPOOL_FAILED) {
+		/* the parents are lost, the output is not: it ends with a trailer that says so */
+		r->fatal = CL_EX_IOERR;
+		cl_stage_fail(&r->st, "CL116", "cannot write the temporary file of parents: %s",
+		              strerror(p->err));
+		fclose(r->spool);
+		r->spool = NULL;
+		return -1;
+	}
+	if (p->job.rc < 0)
+		return -1;
+	page_reset(p);
+	cr->emit_next++;
+	return 0;
 }
 
 /* Stops every request of the collection still in flight. */
@@ -468,6 +564,7 @@ abort_all(struct run *r, struct crun *cr)
 {
 	long i;
 
+	worker_drain(&r->w); /* nothing of the worker's may be freed under it */
 	for (i = 0; i < cr->n; i++) {
 		if (cr->slots[i].state == P_RUN)
 			curl_multi_remove_handle(r->multi, cr->slots[i].x.h);
@@ -488,13 +585,14 @@ static int
 pass(struct run *r, struct crun *cr)
 {
 	struct page *p;
+	struct job *j;
 	CURLMsg *m;
 	double now, wake;
 	long i;
 	int running, left, timeout_ms, busy;
 
 	cr->planned = 1;
-	cr->req_next = cr->emit_next = 0;
+	cr->req_next = cr->emit_next = cr->emit_sub = 0;
 	cr->total = cr->tmin = cr->tmax = -1;
 	cr->eff_limit = r->o->limit;
 	cr->link_mode = 0;
@@ -549,13 +647,18 @@ pass(struct run *r, struct crun *cr)
 				return -1;
 			busy = 1;
 		}
-		/* write, in order, every page that is done */
-		while (cr->emit_next < cr->req_next &&
-		       (p = &cr->slots[cr->emit_next % cr->n])->state == P_DONE) {
-			if (emit(r, cr, p) < 0)
+		/* what the worker has finished: pages checked, pages written */
+		while ((j = worker_take(&r->w)) != NULL) {
+			p = j->arg;
+			if ((j->kind == JOB_PARSE ? parsed(r, cr, p) : wrote(r, cr, p)) < 0)
 				return -1;
-			page_reset(p);
-			cr->emit_next++;
+			busy = 1;
+		}
+		/* hand over for writing, in order, every page that is whole */
+		while (cr->emit_sub < cr->req_next &&
+		       (p = &cr->slots[cr->emit_sub % cr->n])->state == P_DONE) {
+			emit(r, p);
+			cr->emit_sub++;
 			busy = 1;
 		}
 		if (cr->emit_next >= cr->planned && cr->emit_next == cr->req_next)
@@ -624,15 +727,19 @@ fetch_collection(struct run *r, enum coll c)
 	int rc = 0;
 
 	memset(&cr, 0, sizeof cr);
+	cr.r = r;
 	cr.c = c;
 	cr.n = r->o->parallel;
 	cr.slots = cl_xcalloc((size_t)cr.n, sizeof *cr.slots);
-	for (i = 0; i < cr.n; i++)
+	for (i = 0; i < cr.n; i++) {
 		xfer_init(&cr.slots[i].x);
+		cr.slots[i].cr = &cr;
+	}
 	cr.seen = cl_idmap_new();
 	page_parser_init(&cr.pp, colls[c].name);
 	cl_buf_init(&cr.query);
 	cl_buf_init(&cr.line);
+	cl_buf_init(&cr.pline);
 	if (r->o->since) {
 		struct cl_buf f = CL_BUF_INIT;
 
@@ -690,6 +797,7 @@ fetch_collection(struct run *r, enum coll c)
 	page_parser_release(&cr.pp);
 	cl_buf_release(&cr.query);
 	cl_buf_release(&cr.line);
+	cl_buf_release(&cr.pline);
 	return rc;
 }
 

@@ -1,0 +1,116 @@
+/* worker.c: one thread running jobs in order (see worker.h). */
+#include "worker.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <signal.h>
+
+static void *
+loop(void *arg)
+{
+	struct worker *w = arg;
+	struct job *j;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->run == w->tail && !w->stop)
+			pthread_cond_wait(&w->more, &w->mu);
+		if (w->run == w->tail)
+			break; /* stopped, and nothing left */
+		j = w->q[w->run % WORKER_QUEUE];
+		pthread_mutex_unlock(&w->mu);
+		j->fn(j);
+		pthread_mutex_lock(&w->mu);
+		w->run++;
+		pthread_cond_broadcast(&w->done);
+		pthread_mutex_unlock(&w->mu);
+		w->wake(w->wake_arg);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+int
+worker_start(struct worker *w, void (*wake)(void *), void *wake_arg)
+{
+	sigset_t all, old;
+	int e;
+
+	w->head = w->run = w->tail = 0;
+	w->stop = 0;
+	w->wake = wake;
+	w->wake_arg = wake_arg;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->more, NULL);
+	pthread_cond_init(&w->done, NULL);
+	/* signals are the main thread's: it is the one that looks at the flag they set */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&w->t, NULL, loop, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		pthread_cond_destroy(&w->done);
+		pthread_cond_destroy(&w->more);
+		pthread_mutex_destroy(&w->mu);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+void
+worker_stop(struct worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stop = 1;
+	pthread_cond_signal(&w->more);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->t, NULL);
+	pthread_cond_destroy(&w->done);
+	pthread_cond_destroy(&w->more);
+	pthread_mutex_destroy(&w->mu);
+}
+
+void
+worker_submit(struct worker *w, struct job *j)
+{
+	pthread_mutex_lock(&w->mu);
+	assert(w->tail - w->head < WORKER_QUEUE);
+	w->q[w->tail++ % WORKER_QUEUE] = j;
+	pthread_cond_signal(&w->more);
+	pthread_mutex_unlock(&w->mu);
+}
+
+struct job *
+worker_take(struct worker *w)
+{
+	struct job *j = NULL;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->head < w->run)
+		j = w->q[w->head++ % WORKER_QUEUE];
+	pthread_mutex_unlock(&w->mu);
+	return j;
+}
+
+void
+worker_drain(struct worker *w)
+{
+	pthread_mutex_lock(&w->mu);
+	while (w->run < w->tail)
+		pthread_cond_wait(&w->done, &w->mu);
+	w->head = w->tail;
+	pthread_mutex_unlock(&w->mu);
+}
+
+size_t
+worker_pending(struct worker *w)
+{
+	size_t n;
+
+	pthread_mutex_lock(&w->mu);
+	n = w->tail - w->head;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
