@@ -17,7 +17,6 @@
  *   it and a repeat restores them, dropping what the earlier one found.
  */
 #include "json.h"
-#include "json-index.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -129,6 +128,45 @@ static const char esc_letter[256] = {
 };
 
 /*
+ * The length of the valid UTF-8 sequence starting with the non-ASCII byte at
+ * s, or 0 when it is not one (overlong, a surrogate, above U+10FFFF,
+ * truncated).
+ */
+static ALWAYS_INLINE size_t
+utf8_len(const unsigned char *s, const unsigned char *end)
+{
+	unsigned c = s[0], lo = 0x80, hi = 0xBF;
+	size_t need, i;
+
+	if (c < 0xC2)
+		return 0;
+	else if (c < 0xE0)
+		need = 1;
+	else if (c < 0xF0) {
+		need = 2;
+		if (c == 0xE0)
+			lo = 0xA0;
+		else if (c == 0xED)
+			hi = 0x9F;
+	} else if (c < 0xF5) {
+		need = 3;
+		if (c == 0xF0)
+			lo = 0x90;
+		else if (c == 0xF4)
+			hi = 0x8F;
+	} else
+		return 0;
+	if ((size_t)(end - s) <= need)
+		return 0;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i <= need; i++)
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	return need + 1;
+}
+
+/*
  * Scans the rest of a string whose opening quote is just before s. Returns
  * the byte after the closing quote and sets *esc when it holds a backslash;
  * on error returns NULL with *at and *msg set.
@@ -205,7 +243,7 @@ scan_str(const unsigned char *s, const unsigned char *end, int *esc, const unsig
 			*at = s;
 			return NULL;
 		} else {
-			if (!(k = cl_json_utf8_len(s, end))) {
+			if (!(k = utf8_len(s, end))) {
 				*msg = "invalid UTF-8 in string";
 				*at = s;
 				return NULL;
@@ -298,8 +336,8 @@ clear_result(struct cl_json_result *r)
 }
 
 int
-cl_json_scan_scalar(const struct cl_json_query *q, const char *p, size_t n,
-                    struct cl_json_result *r, struct cl_json_err *err)
+cl_json_scan(const struct cl_json_query *q, const char *p, size_t n, struct cl_json_result *r,
+             struct cl_json_err *err)
 {
 	const unsigned char *const begin = (const unsigned char *)p;
 	const unsigned char *const end = n ? begin + n : begin; /* p may be NULL when n is 0 */
@@ -546,264 +584,6 @@ fail:
 		err->msg = msg;
 	}
 	return -1;
-}
-
-/*
- * The fast path's stage 2: the grammar over stage 1's tokens. A value
- * starts at a token; a string ends at the next one (its closing quote); a
- * number or literal is parsed from its first byte and must end where its
- * run does, before whitespace, a structural character or a quote. What is
- * recorded, and how, is the scalar scanner's. Returns 0, or -1 at the first
- * thing it does not accept, with r partly filled.
- */
-#if CL_JSON_SIMD
-static const unsigned char stop[256] = {
-	['\t'] = 1, ['\n'] = 1, ['\r'] = 1, [' '] = 1, ['"'] = 1, [','] = 1,
-	[':'] = 1,  ['['] = 1,  [']'] = 1,  ['{'] = 1, ['}'] = 1,
-};
-
-/* The end of the number at s, or NULL when there is none or it is invalid. */
-static ALWAYS_INLINE const unsigned char *
-number_end(const unsigned char *s, const unsigned char *end)
-{
-	if (*s == '-' && ++s == end)
-		return NULL;
-	if (*s == '0')
-		s++;
-	else if (digit[*s])
-		while (++s < end && digit[*s])
-			;
-	else
-		return NULL;
-	if (s < end && *s == '.') {
-		if (++s == end || !digit[*s])
-			return NULL;
-		while (++s < end && digit[*s])
-			;
-	}
-	if (s < end && (*s == 'e' || *s == 'E')) {
-		if (++s < end && (*s == '+' || *s == '-'))
-			s++;
-		if (s == end || !digit[*s])
-			return NULL;
-		while (++s < end && digit[*s])
-			;
-	}
-	return s;
-}
-
-static int
-scan_fast(const struct cl_json_query *q, const unsigned char *begin, size_t n,
-          struct cl_json_result *r, enum cl_json_isa isa)
-{
-	const unsigned char *const end = begin + n, *s, *e;
-	const struct node *cur = NULL;
-	struct frame stack[MAXDEPTH], *f = NULL;
-	struct cl_json_index ix;
-	const uint32_t *tp = ix.tok;
-	enum cl_json_type type;
-	size_t depth = 0;
-	uint32_t t, u;
-	int rec;
-
-	if (cl_json_index_init(&ix, begin, n, isa) != 0)
-		return -1;
-	if (r) {
-		clear_result(r);
-		cur = &q->nodes[0];
-	}
-	t = cl_json_index_next(&ix, &tp);
-	if (t == CL_JSON_INDEX_END || begin[t] != '{')
-		return -1;
-
-value:
-	/* t is the first token of a value */
-	rec = cur && cur->slot >= 0;
-	s = begin + t;
-	switch (*s) {
-	case '{':
-		if (depth == MAXDEPTH)
-			return -1;
-		f = &stack[depth++];
-		f->obj = 1;
-		f->slot = -1;
-		if (rec) {
-			f->slot = cur->slot;
-			f->idx = add_span(r, cur->slot, s, 1, CL_JSON_OBJECT);
-		}
-		f->node = cur && cur->kid >= 0 ? cur : NULL;
-		if (f->node)
-			f->epoch = ++r->epoch;
-		if ((t = cl_json_index_next(&ix, &tp)) == CL_JSON_INDEX_END)
-			return -1;
-		if (begin[t] == '}')
-			goto close;
-		goto key;
-	case '[':
-		if (depth == MAXDEPTH)
-			return -1;
-		f = &stack[depth++];
-		f->obj = 0;
-		f->slot = -1;
-		if (rec) {
-			f->slot = cur->slot;
-			f->idx = add_span(r, cur->slot, s, 1, CL_JSON_ARRAY);
-		}
-		f->node = cur && cur->elem >= 0 ? &q->nodes[cur->elem] : NULL;
-		if ((t = cl_json_index_next(&ix, &tp)) == CL_JSON_INDEX_END)
-			return -1;
-		if (begin[t] == ']')
-			goto close;
-		cur = f->node;
-		goto value;
-	case '"':
-		/* stage 1 checked the string; the next token is its closing quote */
-		if ((u = cl_json_index_next(&ix, &tp)) == CL_JSON_INDEX_END)
-			return -1;
-		if (rec)
-			add_span(r, cur->slot, s, (size_t)(u + 1 - t), CL_JSON_STRING);
-		goto next;
-	case 't':
-		if (end - s < 4 || memcmp(s, "true", 4) != 0)
-			return -1;
-		e = s + 4;
-		type = CL_JSON_TRUE;
-		break;
-	case 'f':
-		if (end - s < 5 || memcmp(s, "false", 5) != 0)
-			return -1;
-		e = s + 5;
-		type = CL_JSON_FALSE;
-		break;
-	case 'n':
-		if (end - s < 4 || memcmp(s, "null", 4) != 0)
-			return -1;
-		e = s + 4;
-		type = CL_JSON_NULL;
-		break;
-	default:
-		if (!(e = number_end(s, end)))
-			return -1;
-		type = CL_JSON_NUMBER;
-		break;
-	}
-	if (e < end && !stop[*e])
-		return -1;
-	if (rec)
-		add_span(r, cur->slot, s, (size_t)(e - s), type);
-
-next:
-	if (depth == 0)
-		goto done;
-	f = &stack[depth - 1];
-	if ((t = cl_json_index_next(&ix, &tp)) == CL_JSON_INDEX_END)
-		return -1;
-	if (begin[t] == ',') {
-		if ((t = cl_json_index_next(&ix, &tp)) == CL_JSON_INDEX_END)
-			return -1;
-		if (!f->obj) {
-			cur = f->node;
-			goto value;
-		}
-		goto key;
-	}
-	if (begin[t] == (f->obj ? '}' : ']'))
-		goto close;
-	return -1;
-
-key:
-	/* t is the first token of a member; f is its object */
-	if (begin[t] != '"' || (u = cl_json_index_next(&ix, &tp)) == CL_JSON_INDEX_END)
-		return -1;
-	if (f->node) {
-		s = begin + t + 1;
-		cur = match_key(r, f->node, f->epoch, s, u - t - 1,
-		                ix.first_bs < u && memchr(s, '\\', u - t - 1));
-	} else
-		cur = NULL;
-	if ((t = cl_json_index_next(&ix, &tp)) == CL_JSON_INDEX_END || begin[t] != ':')
-		return -1;
-	if ((t = cl_json_index_next(&ix, &tp)) == CL_JSON_INDEX_END)
-		return -1;
-	goto value;
-
-close:
-	/* t is a closing bracket */
-	f = &stack[--depth];
-	if (f->slot >= 0) {
-		struct cl_json_span *sp = &r->slots[f->slot].v[f->idx];
-
-		sp->n = (size_t)(begin + t + 1 - (const unsigned char *)sp->p);
-	}
-	goto next;
-
-done:
-	if (cl_json_index_next(&ix, &tp) != CL_JSON_INDEX_END || ix.bad)
-		return -1;
-	return 0;
-}
-#endif
-
-int
-cl_json_scan_fast(const struct cl_json_query *q, const char *p, size_t n, struct cl_json_result *r,
-                  enum cl_json_isa isa)
-{
-#if CL_JSON_SIMD
-	if (r && !q)
-		q = r->q;
-	assert(!r || q == r->q);
-	if (scan_fast(q, (const unsigned char *)p, n, r, isa) == 0)
-		return 0;
-#else
-	(void)q;
-	(void)p;
-	(void)n;
-	(void)isa;
-#endif
-	if (r)
-		clear_result(r);
-	return -1;
-}
-
-int
-cl_json_scan(const struct cl_json_query *q, const char *p, size_t n, struct cl_json_result *r,
-             struct cl_json_err *err)
-{
-#if CL_JSON_SIMD
-	if (r && !q)
-		q = r->q;
-	assert(!r || q == r->q);
-	if (scan_fast(q, (const unsigned char *)p, n, r, CL_JSON_ISA_AUTO) == 0)
-		return 0;
-#endif
-	return cl_json_scan_scalar(q, p, n, r, err);
-}
-
-const struct cl_json_query *
-cl_json_result_query(const struct cl_json_result *r)
-{
-	return r->q;
-}
-
-int
-cl_json_result_same(const struct cl_json_result *a, const struct cl_json_result *b)
-{
-	const struct cl_json_span *x, *y;
-	size_t i, j;
-
-	if (a->q != b->q)
-		return 0;
-	for (i = 0; i < a->q->nslots; i++) {
-		if (a->slots[i].n != b->slots[i].n)
-			return 0;
-		for (j = 0; j < a->slots[i].n; j++) {
-			x = &a->slots[i].v[j];
-			y = &b->slots[i].v[j];
-			if (x->p != y->p || x->n != y->n || x->type != y->type)
-				return 0;
-		}
-	}
-	return 1;
 }
 
 /* Query compilation. */
@@ -1190,7 +970,7 @@ cl_json_put_str(struct cl_buf *out, const char *str, size_t n)
 		if (s == e)
 			break;
 		if (*s >= 0x80) {
-			if ((k = cl_json_utf8_len(s, e))) {
+			if ((k = utf8_len(s, e))) {
 				cl_buf_add(out, s, k);
 				s += k;
 			} else {
