@@ -53,7 +53,7 @@ page_parse(struct page_parser *p, const char *body, size_t n, struct page_span *
 	const struct cl_json_span *env, *e, *f;
 	struct cl_json_err err;
 	size_t i, count, nid, nrole, k_id = 0, k_role = 0;
-	int flat;
+	int all, flat;
 
 	if (cl_json_scan(p->q, body, n, p->r, &err) < 0) {
 		if (where)
@@ -72,12 +72,16 @@ page_parse(struct page_parser *p, const char *body, size_t n, struct page_span *
 		*cap = *nspans + count + 16;
 		*spans = cl_xreallocarray(*spans, *cap, sizeof **spans);
 	}
-	/*
-	 * Raw tabs and line ends cannot be inside a JSON string: in a page
-	 * without them, a record without a space is compact as it stands.
+	/* a page without whitespace between its tokens (what servers send): every record is compact
 	 */
-	flat = !memchr(env->p, '\n', env->n) && !memchr(env->p, '\t', env->n) &&
-	       !memchr(env->p, '\r', env->n);
+	all = !cl_json_result_ws(p->r);
+	/*
+	 * Otherwise: raw tabs and line ends cannot be inside a JSON string, so
+	 * in a page without them a record without a space is compact as it
+	 * stands; the others are minified.
+	 */
+	flat = all || (!memchr(env->p, '\n', env->n) && !memchr(env->p, '\t', env->n) &&
+	               !memchr(env->p, '\r', env->n));
 	for (i = 0; i < count; i++) {
 		struct page_span *sp = &(*spans)[*nspans];
 
@@ -101,7 +105,7 @@ page_parse(struct page_parser *p, const char *body, size_t n, struct page_span *
 		     k_role++)
 			if (f->p > e->p)
 				sp->parent = (unsigned char)parent_role(f);
-		sp->compact = flat && !memchr(e->p, ' ', e->n);
+		sp->compact = all || (flat && !memchr(e->p, ' ', e->n));
 		(*nspans)++;
 	}
 	return PAGE_OK;

@@ -76,7 +76,19 @@ struct cl_json_result {
 	size_t *seen;                  /* owned, per node: the epoch it was last seen in */
 	size_t epoch;
 	struct cl_buf key; /* a decoded key with escapes */
+	int ws;            /* the scan met whitespace inside the object */
 };
+
+/* Skips whitespace inside the object, noting that there was some. */
+#define SKIP_WS()                                  \
+	do {                                       \
+		if (s < end && ws[*s]) {           \
+			sawws = 1;                 \
+			do                         \
+				s++;               \
+			while (s < end && ws[*s]); \
+		}                                  \
+	} while (0)
 
 /* A stack frame: one open container. */
 struct frame {
@@ -333,6 +345,7 @@ clear_result(struct cl_json_result *r)
 
 	for (i = 0; i < r->q->nslots; i++)
 		r->slots[i].n = 0;
+	r->ws = 0;
 }
 
 int
@@ -347,7 +360,7 @@ cl_json_scan(const struct cl_json_query *q, const char *p, size_t n, struct cl_j
 	enum cl_json_type type;
 	const char *msg;
 	size_t depth = 0;
-	int rec, esc;
+	int rec, esc, sawws = 0;
 
 	if (r) {
 		if (!q)
@@ -368,8 +381,7 @@ cl_json_scan(const struct cl_json_query *q, const char *p, size_t n, struct cl_j
 	}
 
 value:
-	while (s < end && ws[*s])
-		s++;
+	SKIP_WS();
 	if (s == end)
 		goto eof;
 	rec = cur && cur->slot >= 0;
@@ -391,8 +403,7 @@ value:
 		if (f->node)
 			f->epoch = ++r->epoch;
 		s++;
-		while (s < end && ws[*s])
-			s++;
+		SKIP_WS();
 		if (s == end)
 			goto eof;
 		if (*s == '}') {
@@ -414,8 +425,7 @@ value:
 		}
 		f->node = cur && cur->elem >= 0 ? &q->nodes[cur->elem] : NULL;
 		s++;
-		while (s < end && ws[*s])
-			s++;
+		SKIP_WS();
 		if (s == end)
 			goto eof;
 		if (*s == ']') {
@@ -501,8 +511,7 @@ next:
 	if (depth == 0)
 		goto done;
 	f = &stack[depth - 1];
-	while (s < end && ws[*s])
-		s++;
+	SKIP_WS();
 	if (s == end)
 		goto eof;
 	if (*s == ',') {
@@ -511,8 +520,7 @@ next:
 			cur = f->node;
 			goto value;
 		}
-		while (s < end && ws[*s])
-			s++;
+		SKIP_WS();
 		if (s == end)
 			goto eof;
 		goto key;
@@ -537,8 +545,7 @@ key:
 		goto fail;
 	}
 	cur = f->node ? match_key(r, f->node, f->epoch, start, (size_t)(s - 1 - start), esc) : NULL;
-	while (s < end && ws[*s])
-		s++;
+	SKIP_WS();
 	if (s == end)
 		goto eof;
 	if (*s != ':') {
@@ -565,6 +572,8 @@ done:
 		msg = "trailing characters after the object";
 		goto fail;
 	}
+	if (r)
+		r->ws = sawws;
 	return 0;
 
 badlit:
@@ -764,6 +773,12 @@ cl_json_result_get(const struct cl_json_result *r, size_t path, size_t i)
 	sl = &r->slots[r->q->path_slot[path]];
 	assert(i < sl->n);
 	return &sl->v[i];
+}
+
+int
+cl_json_result_ws(const struct cl_json_result *r)
+{
+	return r->ws;
 }
 
 const struct cl_json_span *

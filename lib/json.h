@@ -73,6 +73,12 @@ const struct cl_json_span *cl_json_result_get(const struct cl_json_result *r, si
                                               size_t i);
 /* The first span of path, or NULL when there is none. Borrowed. */
 const struct cl_json_span *cl_json_result_first(const struct cl_json_result *r, size_t path);
+/*
+ * 1 when the last scan met whitespace between the tokens of the object (not
+ * before or after it, not inside strings): 0 means its bytes are as compact
+ * as JSON can be.
+ */
+int cl_json_result_ws(const struct cl_json_result *r);
 
 /*
  * Validates that [p, p+n) is exactly one JSON object, optionally surrounded

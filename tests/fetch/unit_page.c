@@ -64,7 +64,7 @@ pages(void)
 		CHECK_INT(sp[1].parent, 0);
 		CHECK(!strncmp(b + sp[2].off + sp[2].id_off, "u4", 2)); /* the last one, as jq */
 		CHECK_INT(sp[2].parent, 0);
-		CHECK_INT(sp[2].compact, 0); /* a space: minify decides */
+		CHECK_INT(sp[2].compact, 1); /* its space is inside a string */
 	}
 	CHECK_INT(parse("users", "{\"users\":[{\"sourcedId\":\"1\"},\n{\"sourcedId\":\"2\"}]}", &sp,
 	                &n),
@@ -72,6 +72,18 @@ pages(void)
 	CHECK_INT(n, 2);
 	if (n == 2)
 		CHECK_INT(sp[0].compact, 0); /* a page with line ends: every record is minified */
+	/* spaces between tokens in one record: that one is minified, the others not */
+	CHECK_INT(parse("users", "{\"users\":[{\"a\":1},{\"b\": 2}]}", &sp, &n), PAGE_OK);
+	CHECK_INT(n, 2);
+	if (n == 2)
+		CHECK(sp[0].compact && !sp[1].compact);
+	/* a compact page: every record is, spaces inside strings or not */
+	CHECK_INT(parse("users", "{\"users\":[{\"sourcedId\":\"1 2\"},{\"t\":\"\\n\"}]}\r\n", &sp,
+	                &n),
+	          PAGE_OK);
+	CHECK_INT(n, 2);
+	if (n == 2)
+		CHECK(sp[0].compact && sp[1].compact);
 	/* a nested "users" key is not the envelope */
 	CHECK_INT(parse("users", "{\"data\":{\"users\":[]}}", &sp, &n), PAGE_NO_ENVELOPE);
 	free(sp);

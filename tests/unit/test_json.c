@@ -668,6 +668,39 @@ test_growth(void)
 	cl_buf_release(&line);
 }
 
+/* Whitespace between the tokens of the object, and only there, is reported. */
+static void
+test_ws(void)
+{
+	static const char *const compact[] = {
+		"{}",
+		" \t{\"a\":[1,{\"b\":\"x y\\n\"}],\"c\":\"\\t\"}\r\n", /* around it, in strings */
+		"{\"data\":{\"sourcedId\":\" \",\"terms\":[]}}",
+	};
+	static const char *const spaced[] = {
+		"{ }",
+		"{\"a\" :1}",
+		"{\"a\": 1}",
+		"{\"a\":1 }",
+		"{\"a\":[1 ,2]}",
+		"{\"a\":[\n1]}",
+		"{\"a\":1,\t\"b\":2}",
+		"{\"data\":{\"terms\":[ ]}}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof compact / sizeof *compact; i++) {
+		CHECK_INT(scan(compact[i]), 0);
+		CHECK_INT(cl_json_result_ws(r), 0);
+	}
+	for (i = 0; i < sizeof spaced / sizeof *spaced; i++) {
+		CHECK_INT(scan(spaced[i]), 0);
+		CHECK_INT(cl_json_result_ws(r), 1);
+	}
+	CHECK_INT(scan("{\"a\": 1"), -1); /* a failed scan reports none */
+	CHECK_INT(cl_json_result_ws(r), 0);
+}
+
 int
 main(void)
 {
@@ -686,6 +719,7 @@ main(void)
 	test_invalid();
 	test_query();
 	test_growth();
+	test_ws();
 	cl_json_result_free(r);
 	cl_json_query_free(q);
 	cl_buf_release(&sb);
