@@ -37,6 +37,14 @@
 #define SWAR 0
 #endif
 
+/* x86-64 always has SSE2: strings are skipped sixteen bytes at a time, then eight */
+#if defined(__GNUC__) && defined(__SSE2__)
+#include <emmintrin.h>
+#define SSE2 1
+#else
+#define SSE2 0
+#endif
+
 /*
  * One trie node: a place in the object tree some path reaches. A node is
  * the value of key under its parent, or (key == NULL) every element of its
@@ -191,6 +199,24 @@ scan_str(const unsigned char *s, const unsigned char *end, int *esc, const unsig
 	int i;
 
 	for (;;) {
+#if SSE2
+		while (end - s >= 16) {
+			const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
+			/* signed: below 0x20, and every byte from 0x80 (UTF-8), are less than 0x20
+			 */
+			const __m128i m =
+			        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+			                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+			                     _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+			const unsigned bits = (unsigned)_mm_movemask_epi8(m);
+
+			if (bits) {
+				s += __builtin_ctz(bits);
+				goto special;
+			}
+			s += 16;
+		}
+#endif
 #if SWAR
 		while (end - s >= 8) {
 			const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
@@ -213,7 +239,7 @@ scan_str(const unsigned char *s, const unsigned char *end, int *esc, const unsig
 			s++;
 		if (s == end)
 			goto eof;
-#if SWAR
+#if SWAR || SSE2
 	special:
 #endif
 		if (*s == '"')

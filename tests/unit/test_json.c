@@ -701,6 +701,65 @@ test_ws(void)
 	CHECK_INT(cl_json_result_ws(r), 0);
 }
 
+/*
+ * Every special byte of a string at every place against the 8- and 16-byte
+ * steps of the string skipper: the value of "data.role" is a run of 'x'
+ * with one special piece at offset k, the line shifted by a key of m bytes.
+ */
+static void
+test_string_steps(void)
+{
+	static const struct {
+		const char *piece, *decoded; /* decoded NULL: the line is invalid */
+		const char *msg;
+	} sp[] = {
+		{ "\xc3\xa9", "\xc3\xa9", NULL },
+		{ "\xe2\x82\xac", "\xe2\x82\xac", NULL },
+		{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80", NULL },
+		{ "\\n", "\n", NULL },
+		{ "\\\"", "\"", NULL },
+		{ "\\u00e9", "\xc3\xa9", NULL },
+		{ "", "", NULL }, /* the closing quote itself at k */
+		{ "\xc3x", NULL, "invalid UTF-8 in string" },
+		{ "\x80", NULL, "invalid UTF-8 in string" },
+		{ "\x01", NULL, "control character in string" },
+		{ "\x1f", NULL, "control character in string" },
+		{ "\\q", NULL, "invalid escape" },
+	};
+	struct cl_buf line = CL_BUF_INIT, want = CL_BUF_INIT;
+	size_t i, k, m, bad = 0;
+
+	for (i = 0; i < sizeof sp / sizeof *sp; i++) {
+		for (m = 1; m <= 16; m++) {
+			for (k = 0; k <= 40; k++) {
+				cl_buf_reset(&line);
+				cl_buf_reset(&want);
+				cl_buf_addf(&line, "{\"%.*s\":0,\"data\":{\"role\":\"", (int)m,
+				            "kkkkkkkkkkkkkkkk");
+				for (size_t j = 0; j < k; j++) {
+					cl_buf_addc(&line, 'x');
+					cl_buf_addc(&want, 'x');
+				}
+				cl_buf_adds(&line, sp[i].piece);
+				cl_buf_adds(&line, "yy\"}}");
+				if (sp[i].decoded) {
+					cl_buf_adds(&want, sp[i].decoded);
+					cl_buf_adds(&want, "yy");
+					if (scan(line.p) != 0 ||
+					    strcmp(str(P_ROLE, 0), want.p) != 0)
+						bad++;
+				} else if (scan(line.p) != -1 || strcmp(e.msg, sp[i].msg) != 0 ||
+				           e.off != m + 22 + k) {
+					bad++;
+				}
+			}
+		}
+	}
+	CHECK_INT(bad, 0);
+	cl_buf_release(&line);
+	cl_buf_release(&want);
+}
+
 int
 main(void)
 {
@@ -720,6 +779,7 @@ main(void)
 	test_query();
 	test_growth();
 	test_ws();
+	test_string_steps();
 	cl_json_result_free(r);
 	cl_json_query_free(q);
 	cl_buf_release(&sb);
