@@ -271,6 +271,28 @@ identify(struct ld *L)
 	return -1;
 }
 
+/*
+ * The state holds children's names and memberships: a state that group or
+ * others may read (a copy restored under umask 022, say) is made 0600 before
+ * cl-load writes it. SQLite gives its -wal and -shm files the same mode.
+ */
+static int
+private_mode(struct ld *L)
+{
+	struct stat sb;
+
+	if (stat(L->o.state, &sb) < 0) {
+		ld_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
+		return -1;
+	}
+	if ((sb.st_mode & 077) && chmod(L->o.state, sb.st_mode & 0700) < 0) {
+		ld_error(L, "CL420", "state '%s' has mode %04o and cannot be made 0600: %s",
+		         L->o.state, (unsigned)(sb.st_mode & 07777), strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 ld_state_open(struct ld *L, int create, int lock)
 {
@@ -322,6 +344,8 @@ ld_state_open(struct ld *L, int create, int lock)
 			return -1;
 		L->in_txn = 1;
 		if (migrate_all(L) < 0)
+			return -1;
+		if (!L->o.dry_run && !L->db_absent && private_mode(L) < 0)
 			return -1;
 	} else if (ours == 0) {
 		/* An empty database in a read-only mode: nothing recorded yet. */
