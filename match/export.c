@@ -13,6 +13,7 @@
 #include "diag.h"
 #include "errors.h"
 #include "idmap.h"
+#include "json.h"
 
 #define READ_CHUNK ((size_t)64 << 10)
 #define NAME_SHOWN 256 /* bytes of a header name kept for messages */
@@ -117,16 +118,20 @@ row_error(struct reader *r, unsigned long long line, const char *fmt, ...)
 	r->failed = CL_EX_DATAERR;
 }
 
-/* The header names, quoted and comma-separated, for a usage message. */
+/*
+ * The header names, quoted and comma-separated, for a message: quoted as
+ * JSON strings, so that control bytes and broken UTF-8 in a file's first
+ * line reach neither the terminal nor the log as they are.
+ */
 static void
 list_headers(const struct reader *r, struct cl_buf *out)
 {
 	size_t i;
 
 	for (i = 0; i < r->nfields; i++) {
-		cl_buf_adds(out, i ? ", \"" : "\"");
-		cl_buf_adds(out, r->hnames[i]);
-		cl_buf_addc(out, '"');
+		if (i)
+			cl_buf_adds(out, ", ");
+		cl_json_put_str(out, r->hnames[i], strlen(r->hnames[i]));
 	}
 	if (r->nfields == 0)
 		cl_buf_adds(out, "none");
@@ -162,9 +167,10 @@ find_column(struct reader *r, int k, const char *flag, const char *given, const 
 	}
 	r->ci[k] = hit;
 	if (hit >= 0 && again >= 0) {
+		cl_json_put_str(&list, r->hnames[hit], strlen(r->hnames[hit]));
 		cl_diag("CL303",
-		        "%s: columns %ld and %ld are both named \"%s\": make the header unique",
-		        r->x->path, hit + 1, again + 1, r->hnames[hit]);
+		        "%s: columns %ld and %ld are both named %s: make the header unique",
+		        r->x->path, hit + 1, again + 1, list.p);
 	} else if (hit < 0 && (required || given)) {
 		list_headers(r, &list);
 		if (given)
