@@ -72,7 +72,8 @@ struct run {
 	CURLM *multi;
 	struct cl_stage st;
 	FILE *out;
-	FILE *spool; /* parents, until the users are all out */
+	FILE *spool;      /* parents, until the users are all out */
+	int spool_failed; /* writing the spool failed: its parents are lost */
 	unsigned long long spooled;
 	int header_done;
 	char *server_date; /* the first response's Date, ISO 8601; owned */

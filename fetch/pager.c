@@ -95,6 +95,7 @@ struct crun {
 	struct cl_idmap *seen;
 	struct cl_buf query;       /* the query after limit and offset: "&filter=..." */
 	struct cl_buf line, pline; /* a page's lines: all but parents, parents */
+	int emit_failed;           /* a write failed: the worker writes no more pages */
 	uint32_t *hashes;          /* of the sourcedIds of the page being written */
 	size_t hcap;
 	int pass;
@@ -456,6 +457,11 @@ emit_job(struct job *j)
 	uint64_t *v;
 	int added;
 
+	if (cr->emit_failed) {
+		/* the main thread is told by the job that failed, and stops; never a gap */
+		j->rc = -1;
+		return;
+	}
 	if (p->idx == 0 && p->x.total > 0)
 		/* room for the whole collection at once (a total beyond any district is not
 		 * believed: the map then grows as records arrive) */
@@ -511,6 +517,7 @@ emit_job(struct job *j)
 	}
 	if (cr->pline.len > 0 && fwrite(cr->pline.p, 1, cr->pline.len, r->spool) != cr->pline.len) {
 		p->err = errno ? errno : EIO;
+		cr->emit_failed = 1;
 		j->rc = EMIT_SPOOL_FAILED;
 		return;
 	}
@@ -523,6 +530,8 @@ emit_job(struct job *j)
 		cl_buf_release(&cr->pline);
 	p->written = cr->records;
 	j->rc = check_output(r);
+	if (j->rc < 0)
+		cr->emit_failed = 1;
 }
 
 /* Hands page p, whole and next in order, to the worker for writing. */
@@ -543,12 +552,12 @@ wrote(struct run *r, struct crun *cr, struct page *p)
 {
 	progress_update(r->prog, colls[cr->c].name, p->written, cr->tmax, 0);
 	if (p->job.rc == EMIT_SPOOL_FAILED) {
-		/* the parents are lost, the output is not: it ends with a trailer that says so */
+		/* the parents are lost, the output is not: it ends with a trailer that says so
+		 * (flush_spool drops the spool once the worker is done with it) */
+		r->spool_failed = 1;
 		r->fatal = CL_EX_IOERR;
 		cl_stage_fail(&r->st, "CL116", "cannot write the temporary file of parents: %s",
 		              strerror(p->err));
-		fclose(r->spool);
-		r->spool = NULL;
 		return -1;
 	}
 	if (p->job.rc < 0)
@@ -809,6 +818,11 @@ flush_spool(struct run *r)
 
 	if (!r->spool)
 		return;
+	if (r->spool_failed) {
+		fclose(r->spool);
+		r->spool = NULL;
+		return;
+	}
 	if (fflush(r->spool) != 0 || fseek(r->spool, 0, SEEK_SET) != 0) {
 		r->fatal = CL_EX_IOERR;
 		cl_stage_fail(&r->st, "CL116", "cannot read back the temporary file of parents: %s",
