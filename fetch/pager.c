@@ -437,13 +437,14 @@ write_header(struct run *r)
 	r->header_done = 1;
 }
 
-/* How many records ahead emit asks for the slot of a sourcedId: a cache miss's worth of work. */
+/* How many records ahead emit_job asks for the slot of a sourcedId: a cache miss's worth of work.
+ */
 #define PREFETCH_AHEAD 8
 
 /*
  * The worker's writing of page p: its new records to the output, parents to
- * the spool. rc: 0; -1 when the output failed (gone or write_error set);
- * EMIT_SPOOL_FAILED with p->err.
+ * the spool. rc: 0; -1 when the output failed (gone or write_error set) or
+ * an earlier page's writing did; EMIT_SPOOL_FAILED with p->err.
  */
 static void
 emit_job(struct job *j)

@@ -103,14 +103,3 @@ worker_drain(struct worker *w)
 	w->head = w->tail;
 	pthread_mutex_unlock(&w->mu);
 }
-
-size_t
-worker_pending(struct worker *w)
-{
-	size_t n;
-
-	pthread_mutex_lock(&w->mu);
-	n = w->tail - w->head;
-	pthread_mutex_unlock(&w->mu);
-	return n;
-}

@@ -44,7 +44,5 @@ void worker_submit(struct worker *w, struct job *j);
 struct job *worker_take(struct worker *w);
 /* Waits until every submitted job has finished; forgets them (none is taken back). */
 void worker_drain(struct worker *w);
-/* Jobs submitted and not yet taken back. */
-size_t worker_pending(struct worker *w);
 
 #endif
