@@ -65,22 +65,22 @@ $(1)_SRC := $$(wildcard $(1)/*.c)
 $(1)_OBJ := $$($(1)_SRC:%.c=$$(B)/%.o)
 $$(B)/bin/cl-$(1): $$($(1)_OBJ) $$(B)/libcl.a
 	@mkdir -p $$(@D)
-	$$(CC) $$(ALL_CFLAGS) -o $$@ $$(filter-out %.h,$$^) $$(LDLIBS)
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$(filter %.c %.o %.a,$$^) $$(LDLIBS)
 # A program's unit tests link its objects except the one holding main().
 $$(B)/tests/$(1)/unit_%: tests/$(1)/unit_%.c $$(filter-out $$(B)/$(1)/cl-$(1).o,$$($(1)_OBJ)) $$(B)/libcl.a
 	@mkdir -p $$(@D)
-	$$(CC) $$(CPPFLAGS) -I$(1) -Itests/unit $$(ALL_CFLAGS) -o $$@ $$(filter-out %.h,$$^) $$(LDLIBS)
+	$$(CC) $$(CPPFLAGS) -I$(1) -Itests/unit $$(ALL_CFLAGS) -o $$@ $$(filter %.c %.o %.a,$$^) $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
 
 $(B)/tests/unit/test_%: tests/unit/test_%.c $(B)/libcl.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)
 
 # Test tools: the catalog printer and the identity stage.
 $(B)/tests/%: tests/%.c $(B)/libcl.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)
 
 TOOLS := $(B)/tests/errors-md $(B)/tests/stream-cat
 
