@@ -72,8 +72,7 @@ page_parse(struct page_parser *p, const char *body, size_t n, struct page_span *
 		*cap = *nspans + count + 16;
 		*spans = cl_xreallocarray(*spans, *cap, sizeof **spans);
 	}
-	/* a page without whitespace between its tokens (what servers send): every record is compact
-	 */
+	/* no whitespace between the page's tokens (as servers send it): every record is compact */
 	all = !cl_json_result_ws(p->r);
 	/*
 	 * Otherwise: raw tabs and line ends cannot be inside a JSON string, so
