@@ -196,7 +196,6 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 	long long v;
 	int c;
 
-	opterr = 0; /* our own messages: getopt's name the program by its full path */
 	while ((c = getopt_long(argc, argv, ":c:l:p:t:r:o:hV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_CLIENT_ID:
@@ -297,13 +296,8 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 		case 'V':
 			printf("cl-fetch %s\n", CL_VERSION);
 			return cl_close_stdout() < 0 ? CL_EX_IOERR : CL_EX_OK;
-		case ':':
-			return cl_usage_error(usage_text, "option '%s' needs a value",
-			                      argv[optind - 1]);
-		default:
-			if (optopt && optopt < 256)
-				return cl_usage_error(usage_text, "unknown option '-%c'", optopt);
-			return cl_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
+		default: /* ':' or '?' */
+			return cl_getopt_error(usage_text, c, argv, long_opts);
 		}
 	}
 	if (optind >= argc)

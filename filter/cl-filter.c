@@ -76,21 +76,6 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* The option as the user spelt it, for messages. */
-static const char *
-opt_name(int c, char *buf, size_t n)
-{
-	size_t i;
-
-	for (i = 0; long_opts[i].name; i++)
-		if (long_opts[i].val == c) {
-			snprintf(buf, n, "--%s", long_opts[i].name);
-			return buf;
-		}
-	snprintf(buf, n, "-%c", c);
-	return buf;
-}
-
 /*
  * Parses the command line into o. Returns -1 to go on, or the exit status
  * (0 after --help or --version).
@@ -99,11 +84,9 @@ static int
 parse_args(int argc, char *argv[], struct opts *o)
 {
 	const char *why;
-	char name[64];
 	long long num;
 	int c;
 
-	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":a:CesX:x:pr:hV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
@@ -160,14 +143,8 @@ parse_args(int argc, char *argv[], struct opts *o)
 		case 'V':
 			printf("cl-filter %s\n", CL_VERSION);
 			return CL_EX_OK;
-		case ':':
-			return cl_usage_error(usage_text, "option '%s' needs a value",
-			                      optopt ? opt_name(optopt, name, sizeof name)
-			                             : argv[optind - 1]);
-		default:
-			if (optopt)
-				return cl_usage_error(usage_text, "unknown option '-%c'", optopt);
-			return cl_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
+		default: /* ':' or '?' */
+			return cl_getopt_error(usage_text, c, argv, long_opts);
 		}
 	}
 	if (argc - optind > 1)

@@ -10,6 +10,16 @@
 int cl_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
+ * For getopt_long's ':' (a value missing) and '?' (an option it does not
+ * know, or a value given to one that takes none), with optstring starting
+ * with ':' so that getopt prints nothing itself: reports it as
+ * cl_usage_error does, naming the option as the user spelt it. longopts is
+ * the table given to getopt_long. Returns CL_EX_USAGE.
+ */
+struct option;
+int cl_getopt_error(const char *usage, int c, char *const argv[], const struct option *longopts);
+
+/*
  * Parses s as a whole decimal number in [lo, hi]: digits only (no sign, no
  * space, nothing after). Returns 0 with *out set, or -1.
  */

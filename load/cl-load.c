@@ -87,7 +87,7 @@ options(struct ld *L, int argc, char *argv[])
 
 	o->max_delete = 10;
 	o->history_n = 20;
-	while ((c = getopt_long(argc, argv, "s:nam:r:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:nam:r:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o->state = optarg;
@@ -139,9 +139,8 @@ options(struct ld *L, int argc, char *argv[])
 		case 'V':
 			printf("cl-load %s\n", CL_VERSION);
 			return 0;
-		default:
-			fprintf(stderr, "%s", USAGE);
-			return CL_EX_USAGE;
+		default: /* ':' or '?' */
+			return cl_getopt_error(USAGE, c, argv, longopts);
 		}
 	}
 	argc -= optind;

@@ -159,13 +159,8 @@ parse_opts(struct opts *o, int argc, char *argv[])
 		case 'V':
 			printf("cl-match %s\n", CL_VERSION);
 			return CL_EX_OK;
-		case ':':
-			return cl_usage_error(usage_text, "option '%s' needs an argument",
-			                      argv[optind - 1]);
-		default:
-			if (optopt)
-				return cl_usage_error(usage_text, "unknown option '-%c'", optopt);
-			return cl_usage_error(usage_text, "unknown option '%s'", argv[optind - 1]);
+		default: /* ':' or '?' */
+			return cl_getopt_error(usage_text, c, argv, longopts);
 		}
 	}
 	if (argc - optind > 1)
