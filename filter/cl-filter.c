@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -30,67 +29,61 @@ struct opts {
 	size_t max_line;
 };
 
-static const char usage_text[] =
+static const char usage[] =
         "usage: cl-filter [--as-of DATE] [--no-classes] [--respect-enrolment-date]\n"
         "                 [--respect-academic-sessions] [--exclude-school ID]...\n"
         "                 [--exclude-schools-file FILE]... [--parents] [--rejects FILE]\n"
         "                 [--max-line BYTES] [FILE]\n";
 
-static const char help_text[] =
-        "Drops from the roster stream (FILE or stdin) what the School Manager sync\n"
-        "must not see, and writes the rest to stdout unchanged.\n"
-        "\n"
-        "  -a, --as-of DATE                 judge dates as of DATE (YYYY-MM-DD; default today, "
-        "UTC)\n"
-        "  -C, --no-classes                 Sync Classroom Data off: drop courses, classes, "
-        "enrolments\n"
-        "  -e, --respect-enrolment-date     drop enrolments not current, and students who left\n"
-        "  -s, --respect-academic-sessions  drop classes none of whose terms is current\n"
-        "  -x, --exclude-school ID          drop the school with this sourcedId or identifier\n"
-        "  -X, --exclude-schools-file FILE  the same for every ID in FILE (one a line, # "
-        "comments)\n"
-        "  -p, --parents                    Sync Parent Data: keep parents linked to kept "
-        "students\n"
-        "  -r, --rejects FILE               write every dropped record's kind, sourcedId, reason\n"
-        "      --max-line BYTES             the longest line accepted (default 64 MiB)\n"
-        "  -h, --help                       this help\n"
-        "  -V, --version                    the version\n"
-        "\n"
-        "See cl-filter(1).\n";
+enum { OPT_MAX_LINE = CL_OPT_LONG };
 
-enum { OPT_MAX_LINE = 256 };
+static const struct cl_opt options[] = {
+	{ 'a', "as-of", CL_ARG_REQUIRED, "DATE",
+	  "judge dates as of DATE (YYYY-MM-DD; default today, UTC)" },
+	{ 'C', "no-classes", CL_ARG_NONE, NULL,
+	  "Sync Classroom Data off: drop courses, classes, enrolments" },
+	{ 'e', "respect-enrolment-date", CL_ARG_NONE, NULL,
+	  "drop enrolments not current, and students who left" },
+	{ 'e', "respect-enrollment-date", CL_ARG_NONE, NULL, NULL },
+	{ 's', "respect-academic-sessions", CL_ARG_NONE, NULL,
+	  "drop classes none of whose terms is current" },
+	{ 'x', "exclude-school", CL_ARG_REQUIRED, "ID",
+	  "drop the school with this sourcedId or identifier" },
+	{ 'X', "exclude-schools-file", CL_ARG_REQUIRED, "FILE",
+	  "the same for every ID in FILE (one a line, # comments)" },
+	{ 'p', "parents", CL_ARG_NONE, NULL,
+	  "Sync Parent Data: keep parents linked to kept students" },
+	{ 'r', "rejects", CL_ARG_REQUIRED, "FILE",
+	  "write every dropped record's kind, sourcedId, reason" },
+	{ OPT_MAX_LINE, "max-line", CL_ARG_REQUIRED, "BYTES",
+	  "the longest line accepted (default 64 MiB)" },
+	{ 0, NULL, CL_ARG_NONE, NULL, NULL },
+};
 
-static const struct option long_opts[] = {
-	{ "as-of", required_argument, NULL, 'a' },
-	{ "no-classes", no_argument, NULL, 'C' },
-	{ "respect-enrolment-date", no_argument, NULL, 'e' },
-	{ "respect-enrollment-date", no_argument, NULL, 'e' },
-	{ "respect-academic-sessions", no_argument, NULL, 's' },
-	{ "exclude-school", required_argument, NULL, 'x' },
-	{ "exclude-schools-file", required_argument, NULL, 'X' },
-	{ "parents", no_argument, NULL, 'p' },
-	{ "rejects", required_argument, NULL, 'r' },
-	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+static const struct cl_cmd cmd = {
+	"cl-filter", usage,
+	"Drops from the roster stream (FILE or stdin) what the School Manager sync\n"
+	"must not see, and writes the rest to stdout unchanged.\n",
+	options
 };
 
 /*
- * Parses the command line into o. Returns -1 to go on, or the exit status
+ * Reads the command line into o. Returns -1 to go on, or the exit status
  * (0 after --help or --version).
  */
 static int
-parse_args(int argc, char *argv[], struct opts *o)
+parse_options(struct opts *o, int argc, char *argv[])
 {
+	struct cl_getopt g;
 	const char *why;
 	long long num;
 	int c;
 
-	while ((c = getopt_long(argc, argv, ":a:CesX:x:pr:hV", long_opts, NULL)) != -1) {
+	cl_getopt_init(&g, &cmd, argc, argv);
+	while ((c = cl_getopt_next(&g)) != -1) {
 		switch (c) {
 		case 'a':
-			o->as_of = optarg;
+			o->as_of = g.arg;
 			break;
 		case 'C':
 			o->f.classes = 0;
@@ -102,23 +95,19 @@ parse_args(int argc, char *argv[], struct opts *o)
 			o->f.sessions = 1;
 			break;
 		case 'x':
-			if (*optarg == '\0')
-				return cl_usage_error(usage_text,
-				                      "--exclude-school needs a non-empty ID");
-			cl_idmap_put(o->f.exclude, optarg, strlen(optarg), NULL);
+			if (*g.arg == '\0')
+				return cl_usage_error(&cmd, "--exclude-school needs a non-empty ID");
+			cl_idmap_put(o->f.exclude, g.arg, strlen(g.arg), NULL);
 			break;
 		case 'X': {
 			unsigned long line;
 
-			if (filter_read_exclude_file(optarg, o->f.exclude, &line) < 0) {
+			if (filter_read_exclude_file(g.arg, o->f.exclude, &line) < 0) {
 				if (errno == EILSEQ)
-					cl_diag("CL204", "%s:%lu: a NUL byte: not a text file",
-					        optarg, line);
-				else
-					cl_diag("CL204",
-					        "cannot read the exclude-schools file '%s':",
-					        optarg);
-				return CL_EX_NOINPUT;
+					return cl_fail("CL204", "%s:%lu: a NUL byte: not a text file",
+					               g.arg, line);
+				return cl_fail("CL204", "cannot read the exclude-schools file '%s':",
+				               g.arg);
 			}
 			break;
 		}
@@ -126,35 +115,27 @@ parse_args(int argc, char *argv[], struct opts *o)
 			o->f.parents = 1;
 			break;
 		case 'r':
-			o->rejects = optarg;
+			o->rejects = g.arg;
 			break;
 		case OPT_MAX_LINE:
-			if (cl_parse_num(optarg, 1, LLONG_MAX, &num) < 0)
+			if (cl_parse_num(g.arg, 1, LLONG_MAX, &num) < 0)
 				return cl_usage_error(
-				        usage_text,
-				        "--max-line '%s' is not a positive number of bytes",
-				        optarg);
+				        &cmd, "--max-line '%s' is not a positive number of bytes",
+				        g.arg);
 			o->max_line = (size_t)num;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			fputs(help_text, stdout);
-			return CL_EX_OK;
-		case 'V':
-			printf("cl-filter %s\n", CL_VERSION);
-			return CL_EX_OK;
-		default: /* ':' or '?' */
-			return cl_getopt_error(usage_text, c, argv, long_opts);
+		default: /* CL_OPT_EXIT */
+			return g.status;
 		}
 	}
 	if (argc - optind > 1)
-		return cl_usage_error(usage_text, "one FILE at most, not %d", argc - optind);
+		return cl_usage_error(&cmd, "one FILE at most, not %d", argc - optind);
 	if (argc - optind == 1 && strcmp(argv[optind], "-") != 0)
 		o->input = argv[optind];
 	if (o->as_of) {
 		if (filter_parse_as_of(o->as_of, &o->f.as_of, &why) < 0) {
 			cl_diag("CL201", "--as-of '%s': %s", o->as_of, why);
-			fputs(usage_text, stderr);
+			fputs(usage, stderr);
 			return CL_EX_USAGE;
 		}
 	} else {
@@ -291,22 +272,16 @@ main(int argc, char *argv[])
 	o.f.exclude = cl_idmap_new();
 	cl_stage_init(&st, "cl-filter");
 
-	status = parse_args(argc, argv, &o);
-	if (status == CL_EX_OK && cl_close_stdout() < 0)
-		status = CL_EX_IOERR;
-	if (status >= 0)
-		goto done;
-	status = CL_EX_OK;
+	if ((status = parse_options(&o, argc, argv)) >= 0)
+		goto out;
 
 	if (o.input && (fd = open(o.input, O_RDONLY | O_CLOEXEC)) < 0) {
-		cl_diag("CL007", "cannot open '%s':", o.input);
-		status = CL_EX_NOINPUT;
-		goto done;
+		status = cl_fail("CL007", "cannot open '%s':", o.input);
+		goto out;
 	}
 	if (o.rejects && !(rj = open_rejects(o.rejects))) {
-		cl_diag("CL205", "cannot create the rejects file '%s':", o.rejects);
-		status = CL_EX_IOERR;
-		goto done;
+		status = cl_fail("CL205", "cannot create the rejects file '%s':", o.rejects);
+		goto out;
 	}
 	outbuf = cl_xmalloc(OUT_BUF);
 	setvbuf(stdout, outbuf, _IOFBF, OUT_BUF);
@@ -325,13 +300,10 @@ main(int argc, char *argv[])
 	st.counts = filter_counts(f);
 	cl_stage_write_trailer(&st, stdout);
 	status = cl_stage_status(&st);
-	if (cl_close_stdout() < 0)
-		status = CL_EX_IOERR;
-done:
-	if (rj && fclose(rj) != 0 && status == CL_EX_OK) {
-		cl_diag("CL205", "cannot write the rejects file '%s':", o.rejects);
-		status = CL_EX_IOERR;
-	}
+out:
+	status = cl_exit(status);
+	if (rj && fclose(rj) != 0 && status == CL_EX_OK)
+		status = cl_fail("CL205", "cannot write the rejects file '%s':", o.rejects);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	filter_free(f);

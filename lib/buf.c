@@ -8,10 +8,12 @@
 
 #include "diag.h"
 
+char cl_buf_slop[1];
+
 void
 cl_buf_init(struct cl_buf *b)
 {
-	b->p = NULL;
+	b->p = cl_buf_slop;
 	b->len = 0;
 	b->cap = 0;
 }
@@ -19,7 +21,8 @@ cl_buf_init(struct cl_buf *b)
 void
 cl_buf_release(struct cl_buf *b)
 {
-	free(b->p);
+	if (b->cap)
+		free(b->p);
 	cl_buf_init(b);
 }
 
@@ -27,7 +30,7 @@ void
 cl_buf_reset(struct cl_buf *b)
 {
 	b->len = 0;
-	if (b->p)
+	if (b->cap)
 		b->p[0] = '\0';
 }
 
@@ -44,7 +47,7 @@ cl_buf_grow(struct cl_buf *b, size_t n)
 	cap = b->cap ? b->cap : 64;
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-	b->p = cl_xrealloc(b->p, cap);
+	b->p = cl_xrealloc(b->cap ? b->p : NULL, cap);
 	b->cap = cap;
 	b->p[b->len] = '\0';
 }
@@ -104,7 +107,7 @@ cl_buf_detach(struct cl_buf *b, size_t *len)
 {
 	char *p;
 
-	if (!b->p)
+	if (!b->cap)
 		cl_buf_grow(b, 0);
 	p = b->p;
 	if (len)

@@ -6,9 +6,12 @@
 #include <stddef.h>
 
 /*
- * A growable byte buffer. p is always NUL-terminated (when cap > 0) so it can
- * be handed to string functions; len does not count the NUL. Initialise with
- * CL_BUF_INIT or cl_buf_init; release with cl_buf_release.
+ * A growable byte buffer, after git's strbuf. Invariants, from init to
+ * release: p is never NULL and p[len] is always '\0', so p can be handed to
+ * string functions as it is (an empty buffer is ""); len does not count the
+ * NUL. cap 0 means p points at a shared empty string that is never written:
+ * nothing to free. Initialise with CL_BUF_INIT or cl_buf_init (a zeroed
+ * struct is not a buffer); release with cl_buf_release.
  */
 struct cl_buf {
 	char *p;
@@ -16,10 +19,8 @@ struct cl_buf {
 	size_t cap;
 };
 
-#define CL_BUF_INIT        \
-	{                  \
-		NULL, 0, 0 \
-	}
+extern char cl_buf_slop[1]; /* the empty string of every buffer with cap 0 */
+#define CL_BUF_INIT { cl_buf_slop, 0, 0 }
 
 void cl_buf_init(struct cl_buf *b);
 /* Frees the storage; b is left empty and reusable. */
@@ -34,7 +35,7 @@ void cl_buf_adds(struct cl_buf *b, const char *s);
 void cl_buf_addf(struct cl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cl_buf_vaddf(struct cl_buf *b, const char *fmt, va_list ap)
         __attribute__((format(printf, 2, 0)));
-/* Returns the buffer's storage, owned by the caller; b is left empty. */
+/* Returns the buffer's storage (never NULL), owned by the caller; b is left empty. */
 char *cl_buf_detach(struct cl_buf *b, size_t *len);
 
 /*

@@ -33,3 +33,11 @@ cl_error_table(size_t *n)
 	*n = sizeof table / sizeof table[0];
 	return table;
 }
+
+int
+cl_error_status(const char *code)
+{
+	const struct cl_error_def *e = cl_error_lookup(code);
+
+	return e ? e->status : CL_EX_SOFTWARE;
+}

@@ -19,6 +19,8 @@ struct cl_error_def {
 
 /* Returns the entry for code, or NULL. Borrowed, static storage. */
 const struct cl_error_def *cl_error_lookup(const char *code);
+/* The exit status a program ends with when code ends it; 70 for a code not in the catalog. */
+int cl_error_status(const char *code);
 /* Returns the whole table, sorted by code; *n receives its length. */
 const struct cl_error_def *cl_error_table(size_t *n);
 

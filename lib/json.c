@@ -990,6 +990,29 @@ cl_json_str_raw(const struct cl_json_span *s, const char **v, size_t *vn)
 	return 1;
 }
 
+int
+cl_json_strview(const struct cl_json_span *s, struct cl_buf *tmp, struct cl_str *v)
+{
+	if (!s || s->type != CL_JSON_STRING)
+		return -1;
+	if (cl_json_str_raw(s, &v->p, &v->n))
+		return 0;
+	if (cl_json_str_set(s, tmp) < 0)
+		return -1;
+	v->p = tmp->p;
+	v->n = tmp->len;
+	return 0;
+}
+
+int
+cl_json_str_set(const struct cl_json_span *s, struct cl_buf *b)
+{
+	cl_buf_reset(b);
+	if (!s || s->type != CL_JSON_STRING)
+		return -1;
+	return cl_json_str(s, b);
+}
+
 /*
  * Plain bytes are copied in runs; '"', '\\' and control characters are
  * escaped (\n, \t, ... or \u00XX). Valid UTF-8 passes through; a byte that

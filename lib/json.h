@@ -104,6 +104,25 @@ int cl_json_str_eq(const struct cl_json_span *s, const char *lit);
  */
 int cl_json_str_raw(const struct cl_json_span *s, const char **v, size_t *vn);
 
+/* A view of a string's bytes: borrowed, not NUL-terminated. */
+struct cl_str {
+	const char *p;
+	size_t n;
+};
+
+/*
+ * The value of a string span as a view: its raw bytes when it holds no
+ * escape (borrowed from the line), else decoded into tmp (reset first;
+ * borrowed from tmp). Returns 0 with *v set, or -1 when s is NULL or not a
+ * string.
+ */
+int cl_json_strview(const struct cl_json_span *s, struct cl_buf *tmp, struct cl_str *v);
+/*
+ * The decoded value of a string span into b, reset first (b is "" on -1).
+ * Returns 0, or -1 when s is NULL or not a string.
+ */
+int cl_json_str_set(const struct cl_json_span *s, struct cl_buf *b);
+
 /*
  * Appends the n bytes of UTF-8 at s to out as a JSON string literal, quotes
  * included. A byte that does not start a valid UTF-8 sequence is written as

@@ -53,6 +53,7 @@ cl_reader_new(int fd, const char *name, size_t max_line)
 	struct cl_reader *r = cl_xcalloc(1, sizeof *r);
 	size_t i;
 
+	cl_buf_init(&r->scratch);
 	r->fd = fd;
 	r->name = name;
 	r->max_line = max_line ? max_line : CL_MAX_LINE_DEFAULT;
@@ -197,11 +198,22 @@ kind_of(struct cl_reader *r, const struct cl_json_span *k, const struct cl_json_
 	if (i == CL_K_COUNT)
 		return -1;
 	*out = (enum cl_kind)i;
-	if (*out == CL_K_USER &&
-	    (cl_json_str_eq(role, "parent") || cl_json_str_eq(role, "guardian") ||
-	     cl_json_str_eq(role, "relative")))
+	if (*out == CL_K_USER && cl_role_of(role) == CL_ROLE_PARENT)
 		*out = CL_K_PARENT;
 	return 0;
+}
+
+enum cl_role
+cl_role_of(const struct cl_json_span *role)
+{
+	if (cl_json_str_eq(role, "student"))
+		return CL_ROLE_STUDENT;
+	if (cl_json_str_eq(role, "teacher"))
+		return CL_ROLE_TEACHER;
+	if (cl_json_str_eq(role, "parent") || cl_json_str_eq(role, "guardian") ||
+	    cl_json_str_eq(role, "relative"))
+		return CL_ROLE_PARENT;
+	return CL_ROLE_OTHER;
 }
 
 int
@@ -343,7 +355,9 @@ cl_stage_fail(struct cl_stage *s, const char *code, const char *fmt, ...)
 	stage_note(s, code, fmt, ap);
 	va_end(ap);
 	s->complete = 0;
-	if (!s->fatal)
+	/* the first failure decides; a later failure still outranks a partial */
+	if (!s->fatal ||
+	    (cl_error_status(s->fatal) <= CL_EX_PARTIAL && cl_error_status(code) > CL_EX_PARTIAL))
 		s->fatal = code;
 }
 
@@ -474,12 +488,7 @@ cl_stage_write_trailer(struct cl_stage *s, FILE *out)
 int
 cl_stage_status(const struct cl_stage *s)
 {
-	const struct cl_error_def *e;
-
-	if (!s->fatal)
-		return CL_EX_OK;
-	e = cl_error_lookup(s->fatal);
-	return e ? e->status : CL_EX_SOFTWARE;
+	return s->fatal ? cl_error_status(s->fatal) : CL_EX_OK;
 }
 
 void
@@ -489,19 +498,35 @@ cl_write_line(FILE *out, const char *p, size_t n)
 	putc('\n', out);
 }
 
+/* stdout: 0 open, 1 closed (checked, or abandoned), -1 closed and it failed */
+static int stdout_state;
+
 int
 cl_close_stdout(void)
 {
-	int bad = ferror(stdout);
+	int bad;
 
+	if (stdout_state)
+		return stdout_state < 0 ? -1 : 0;
+	bad = ferror(stdout);
 	errno = 0;
 	if (fclose(stdout) != 0 || bad) {
 		if (errno == 0)
 			errno = EIO;
 		cl_diag("CL006", "cannot write the output:");
+		stdout_state = -1;
 		return -1;
 	}
+	stdout_state = 1;
 	return 0;
+}
+
+void
+cl_abandon_stdout(void)
+{
+	if (!stdout_state)
+		fclose(stdout);
+	stdout_state = 1;
 }
 
 time_t

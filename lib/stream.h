@@ -37,6 +37,17 @@ enum cl_kind {
 /* The kind's name as it appears in the stream ("user" for CL_K_PARENT). Static. */
 const char *cl_kind_name(enum cl_kind k);
 
+/*
+ * A user's role, as every stage reads it from OneRoster 1.1's "role":
+ * student, teacher, parent (parent, guardian or relative: the users that
+ * come last in the stream), and every other role (administrator, aide,
+ * proctor...) or none as other. NONE is for tables that need "no role yet".
+ */
+enum cl_role { CL_ROLE_NONE, CL_ROLE_STUDENT, CL_ROLE_TEACHER, CL_ROLE_OTHER, CL_ROLE_PARENT };
+
+/* The role a user's "role" span names (NULL or not a string: other). */
+enum cl_role cl_role_of(const struct cl_json_span *role);
+
 /* One line of the stream. p is borrowed: valid until the next cl_reader_next. */
 struct cl_line {
 	const char *p; /* the line's bytes, without its '\n' */
@@ -97,6 +108,7 @@ int cl_reader_upstream_complete(const struct cl_reader *r);
 /*
  * A stage: what it adds to the header and the trailer. Fill options before
  * the header is written; count, fail and warn as the stage goes.
+ * fatal: the code that decides the exit status (cl_stage_fail), or NULL.
  */
 struct cl_stage {
 	const char *tool;  /* "cl-filter"; borrowed */
@@ -154,8 +166,9 @@ void cl_stage_take_trailer(struct cl_stage *s, const struct cl_line *tr);
 void cl_stage_write_trailer(struct cl_stage *s, FILE *out);
 
 /*
- * The exit status the stage ends with: 0, the fatal code's status from the
- * catalog, or the status of an error that made the output unwritable.
+ * The exit status the stage ends with, from the catalog: 0, or the status of
+ * the first code it failed with (a failure's status, over 1, outranks a
+ * partial's 1 that came before it).
  */
 int cl_stage_status(const struct cl_stage *s);
 
@@ -164,9 +177,15 @@ void cl_write_line(FILE *out, const char *p, size_t n);
 
 /*
  * Flushes and closes stdout; on failure reports CL006 and returns -1.
- * Programs end with it so a full disk is an error, not silence.
+ * Programs end with it (through cl_exit) so a full disk is an error, not
+ * silence. A second call returns what the first did, reporting nothing.
  */
 int cl_close_stdout(void);
+/*
+ * Closes stdout without checking it: its reader went away (EPIPE), or its
+ * failure was reported already. cl_close_stdout then reports nothing.
+ */
+void cl_abandon_stdout(void);
 
 /* Now, or SOURCE_DATE_EPOCH when set (reproducible test output). */
 time_t cl_now(void);
