@@ -96,7 +96,8 @@ parse_options(struct opts *o, int argc, char *argv[])
 			break;
 		case 'x':
 			if (*g.arg == '\0')
-				return cl_usage_error(&cmd, "--exclude-school needs a non-empty ID");
+				return cl_usage_error(&cmd,
+				                      "--exclude-school needs a non-empty ID");
 			cl_idmap_put(o->f.exclude, g.arg, strlen(g.arg), NULL);
 			break;
 		case 'X': {
@@ -104,10 +105,11 @@ parse_options(struct opts *o, int argc, char *argv[])
 
 			if (filter_read_exclude_file(g.arg, o->f.exclude, &line) < 0) {
 				if (errno == EILSEQ)
-					return cl_fail("CL204", "%s:%lu: a NUL byte: not a text file",
-					               g.arg, line);
-				return cl_fail("CL204", "cannot read the exclude-schools file '%s':",
-				               g.arg);
+					return cl_fail("CL204",
+					               "%s:%lu: a NUL byte: not a text file", g.arg,
+					               line);
+				return cl_fail("CL204",
+				               "cannot read the exclude-schools file '%s':", g.arg);
 			}
 			break;
 		}
@@ -225,7 +227,7 @@ run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, 
 			              filter_error_message(f));
 			return;
 		}
-		if (why == R_KEEP)
+		if (why == FILTER_KEEP)
 			cl_write_line(stdout, ln.p, ln.n);
 		else if (rj)
 			write_reject(rj, ln.kind, filter_sourced_id(f), (enum filter_reason)why);

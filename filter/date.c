@@ -80,26 +80,19 @@ filter_today(struct cl_day *d)
 int
 filter_read_date(const struct cl_json_span *s, struct cl_buf *tmp, struct cl_day *d)
 {
-	const char *v;
-	size_t n;
+	struct cl_str v;
 
 	d->s[0] = '\0';
 	if (!s || s->type == CL_JSON_NULL)
 		return 0;
-	if (s->type != CL_JSON_STRING)
+	if (cl_json_strview(s, tmp, &v) < 0)
 		return -1;
-	if (!cl_json_str_raw(s, &v, &n)) {
-		cl_buf_reset(tmp);
-		if (cl_json_str(s, tmp) < 0)
-			return -1;
-		v = tmp->p;
-		n = tmp->len;
-	}
-	if (n == 0)
+	if (v.n == 0)
 		return 0;
-	if (n < 10 || !day_shape(v) || (n > 10 && v[10] != 'T' && v[10] != 't' && v[10] != ' '))
+	if (v.n < 10 || !day_shape(v.p) ||
+	    (v.n > 10 && v.p[10] != 'T' && v.p[10] != 't' && v.p[10] != ' '))
 		return -1;
-	memcpy(d->s, v, 10);
+	memcpy(d->s, v.p, 10);
 	d->s[10] = '\0';
 	return 0;
 }

@@ -64,21 +64,21 @@ int filter_read_exclude_file(const char *path, struct cl_idmap *set, unsigned lo
 /* rules.c */
 
 enum filter_reason {
-	R_KEEP,
-	R_TOBEDELETED,
-	R_INACTIVE,
-	R_DISABLED,
-	R_NO_CLASSES,
-	R_EXCLUDED,
-	R_NO_SESSION,
-	R_CLASS_DROPPED,
-	R_NOT_CURRENT,
-	R_LEFT,
-	R_PARENTS_OFF,
-	R_PARENT_NO_EMAIL,
-	R_PARENT_UNLINKED,
-	R_USER_DROPPED,
-	R_COUNT
+	FILTER_KEEP,
+	FILTER_TOBEDELETED,
+	FILTER_INACTIVE,
+	FILTER_DISABLED,
+	FILTER_NO_CLASSES,
+	FILTER_EXCLUDED,
+	FILTER_NO_SESSION,
+	FILTER_CLASS_DROPPED,
+	FILTER_NOT_CURRENT,
+	FILTER_LEFT,
+	FILTER_PARENTS_OFF,
+	FILTER_PARENT_NO_EMAIL,
+	FILTER_PARENT_UNLINKED,
+	FILTER_USER_DROPPED,
+	FILTER_COUNT
 };
 
 /* The stable name of a reason ("tobedeleted", "left"...). Static. */
@@ -108,7 +108,7 @@ void filter_free(struct filter *f);
 
 /*
  * Decides one record line (not the header or trailer) the reader just
- * returned: R_KEEP or the reason it is dropped; updates the ID sets and the
+ * returned: FILTER_KEEP or the reason it is dropped; updates the ID sets and the
  * counts. Returns -1 when the record is unusable (no sourcedId, a date that
  * is not a date): filter_error says why.
  */

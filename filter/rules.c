@@ -70,7 +70,7 @@ static const char *const field_paths[F_COUNT] = {
 	"data.email",
 };
 
-static const char *const reason_names[R_COUNT] = {
+static const char *const reason_names[FILTER_COUNT] = {
 	"kept",
 	"tobedeleted",
 	"inactive",
@@ -106,7 +106,7 @@ struct filter {
 	unsigned long long current_sessions;
 	int orgs_done, sessions_done;
 	unsigned long long kept[CL_K_COUNT];
-	unsigned long long dropped[CL_K_COUNT][R_COUNT];
+	unsigned long long dropped[CL_K_COUNT][FILTER_COUNT];
 	unsigned long long notes[N_COUNT];
 	struct cl_buf tmp[2]; /* decoded strings with escapes */
 	const struct cl_json_span *sid;
@@ -117,7 +117,7 @@ struct filter {
 const char *
 filter_reason_name(enum filter_reason r)
 {
-	return r < R_COUNT ? reason_names[r] : "?";
+	return r < FILTER_COUNT ? reason_names[r] : "?";
 }
 
 const char *
@@ -189,25 +189,6 @@ nth(const struct filter *f, enum field i, size_t k)
 	return cl_json_result_get(cl_reader_result(f->r), f->fld[i], k);
 }
 
-/*
- * The value of a string span: its raw bytes when it has no escape, else
- * decoded into tmp. Returns 0, or -1 when s is absent or not a string.
- */
-static int
-str(const struct cl_json_span *s, struct cl_buf *tmp, const char **v, size_t *n)
-{
-	if (!s || s->type != CL_JSON_STRING)
-		return -1;
-	if (cl_json_str_raw(s, v, n))
-		return 0;
-	cl_buf_reset(tmp);
-	if (cl_json_str(s, tmp) < 0)
-		return -1;
-	*v = tmp->p;
-	*n = tmp->len;
-	return 0;
-}
-
 /* 1 when v (n bytes) equals the lower-case lit, ignoring ASCII case. */
 static int
 ieq(const char *v, size_t n, const char *lit)
@@ -228,10 +209,9 @@ ieq(const char *v, size_t n, const char *lit)
 static int
 str_ieq(struct filter *f, enum field i, const char *lit)
 {
-	const char *v;
-	size_t n;
+	struct cl_str v;
 
-	return str(field(f, i), &f->tmp[0], &v, &n) == 0 && ieq(v, n, lit);
+	return cl_json_strview(field(f, i), &f->tmp[0], &v) == 0 && ieq(v.p, v.n, lit);
 }
 
 /* The flags of the ID in the string span s in map m: 0 when absent. */
@@ -239,12 +219,11 @@ static uint64_t
 flags_of(struct filter *f, struct cl_idmap *m, const struct cl_json_span *s)
 {
 	const uint64_t *p;
-	const char *v;
-	size_t n;
+	struct cl_str v;
 
-	if (str(s, &f->tmp[1], &v, &n) < 0)
+	if (cl_json_strview(s, &f->tmp[1], &v) < 0)
 		return 0;
-	p = cl_idmap_get(m, v, n);
+	p = cl_idmap_get(m, v.p, v.n);
 	return p ? *p : 0;
 }
 
@@ -252,11 +231,10 @@ flags_of(struct filter *f, struct cl_idmap *m, const struct cl_json_span *s)
 static void
 set_flags(struct filter *f, struct cl_idmap *m, const struct cl_json_span *s, uint64_t bits)
 {
-	const char *v;
-	size_t n;
+	struct cl_str v;
 
-	if (str(s, &f->tmp[1], &v, &n) == 0)
-		*cl_idmap_put(m, v, n, NULL) |= bits;
+	if (cl_json_strview(s, &f->tmp[1], &v) == 0)
+		*cl_idmap_put(m, v.p, v.n, NULL) |= bits;
 }
 
 static int
@@ -283,20 +261,19 @@ read_date(struct filter *f, enum field i, struct cl_day *d)
 	return -1;
 }
 
-/* R_TOBEDELETED, R_INACTIVE or R_KEEP from the record's status. */
+/* FILTER_TOBEDELETED, FILTER_INACTIVE or FILTER_KEEP from the record's status. */
 static enum filter_reason
 by_status(struct filter *f)
 {
-	const char *v;
-	size_t n;
+	struct cl_str v;
 
-	if (str(field(f, F_STATUS), &f->tmp[0], &v, &n) < 0)
-		return R_KEEP;
-	if (ieq(v, n, "tobedeleted"))
-		return R_TOBEDELETED;
-	if (ieq(v, n, "inactive"))
-		return R_INACTIVE;
-	return R_KEEP;
+	if (cl_json_strview(field(f, F_STATUS), &f->tmp[0], &v) < 0)
+		return FILTER_KEEP;
+	if (ieq(v.p, v.n, "tobedeleted"))
+		return FILTER_TOBEDELETED;
+	if (ieq(v.p, v.n, "inactive"))
+		return FILTER_INACTIVE;
+	return FILTER_KEEP;
 }
 
 /* 1 when the org reference s names an excluded school. */
@@ -345,8 +322,7 @@ org(struct filter *f)
 {
 	enum filter_reason why = by_status(f);
 	uint64_t fl = 0;
-	const char *v;
-	size_t n;
+	struct cl_str v;
 
 	if (!str_ieq(f, F_TYPE, "school"))
 		return why;
@@ -354,16 +330,16 @@ org(struct filter *f)
 	if (cl_idmap_count(f->o->exclude) > 0) {
 		int hit = 0;
 
-		if (str(f->sid, &f->tmp[0], &v, &n) == 0)
-			hit |= exclude_hit(f, v, n);
-		if (str(field(f, F_IDENT), &f->tmp[0], &v, &n) == 0 && n > 0)
-			hit |= exclude_hit(f, v, n);
+		if (cl_json_strview(f->sid, &f->tmp[0], &v) == 0)
+			hit |= exclude_hit(f, v.p, v.n);
+		if (cl_json_strview(field(f, F_IDENT), &f->tmp[0], &v) == 0 && v.n > 0)
+			hit |= exclude_hit(f, v.p, v.n);
 		if (hit)
 			fl |= ORG_EXCLUDED;
 	}
 	set_flags(f, f->orgs, f->sid, fl);
-	if (why == R_KEEP && (fl & ORG_EXCLUDED))
-		why = R_EXCLUDED;
+	if (why == FILTER_KEEP && (fl & ORG_EXCLUDED))
+		why = FILTER_EXCLUDED;
 	return why;
 }
 
@@ -377,8 +353,8 @@ session(struct filter *f)
 	if (!f->o->sessions)
 		return why;
 	if (read_date(f, F_START, &b) < 0 || read_date(f, F_END, &e) < 0)
-		return R_KEEP; /* f->err is set */
-	if (why == R_KEEP && filter_current(&b, &e, &f->o->as_of)) {
+		return FILTER_KEEP; /* f->err is set */
+	if (why == FILTER_KEEP && filter_current(&b, &e, &f->o->as_of)) {
 		fl = SES_CURRENT;
 		f->current_sessions++;
 	}
@@ -391,16 +367,16 @@ course(struct filter *f)
 {
 	enum filter_reason why = by_status(f);
 
-	if (why != R_KEEP)
+	if (why != FILTER_KEEP)
 		return why;
 	if (!f->o->classes)
-		return R_NO_CLASSES;
+		return FILTER_NO_CLASSES;
 	if (excluded_ref(f, F_ORG))
-		return R_EXCLUDED;
-	return R_KEEP;
+		return FILTER_EXCLUDED;
+	return FILTER_KEEP;
 }
 
-/* Respect Academic Sessions: R_KEEP or R_NO_SESSION, counting the notes. */
+/* Respect Academic Sessions: FILTER_KEEP or FILTER_NO_SESSION, counting the notes. */
 static enum filter_reason
 class_terms(struct filter *f)
 {
@@ -408,37 +384,42 @@ class_terms(struct filter *f)
 
 	if (n == 0) {
 		f->notes[N_CLASS_NO_TERMS]++;
-		return R_KEEP;
+		return FILTER_KEEP;
 	}
 	for (i = 0; i < n; i++) {
 		const struct cl_json_span *t = nth(f, F_TERMS, i);
 		const uint64_t *p;
-		const char *v;
-		size_t vn;
+		struct cl_str v;
 
-		if (str(t, &f->tmp[1], &v, &vn) < 0)
+		if (cl_json_strview(t, &f->tmp[1], &v) < 0)
 			continue;
-		p = cl_idmap_get(f->sessions, v, vn);
+		p = cl_idmap_get(f->sessions, v.p, v.n);
 		if (!p)
 			continue;
 		if (*p & SES_CURRENT)
-			return R_KEEP;
+			return FILTER_KEEP;
 		known++;
 	}
 	if (known == 0) {
 		f->notes[N_CLASS_UNKNOWN_TERMS]++;
-		return R_KEEP;
+		return FILTER_KEEP;
 	}
-	return R_NO_SESSION;
+	return FILTER_NO_SESSION;
 }
 
-static enum filter_reason class(struct filter *f) {
+static enum filter_reason
+judge_class(struct filter *f)
+{
 	enum filter_reason why = by_status(f);
 
-	if (why == R_KEEP && !f->o->classes) return R_NO_CLASSES;
-	if (why == R_KEEP && excluded_ref(f, F_SCHOOL)) why = R_EXCLUDED;
-	if (why == R_KEEP && f->o->sessions) why = class_terms(f);
-	if (f->o->classes) set_flags(f, f->classes, f->sid, why == R_KEEP ? CLS_KEPT : 0);
+	if (why == FILTER_KEEP && !f->o->classes)
+		return FILTER_NO_CLASSES;
+	if (why == FILTER_KEEP && excluded_ref(f, F_SCHOOL))
+		why = FILTER_EXCLUDED;
+	if (why == FILTER_KEEP && f->o->sessions)
+		why = class_terms(f);
+	if (f->o->classes)
+		set_flags(f, f->classes, f->sid, why == FILTER_KEEP ? CLS_KEPT : 0);
 	return why;
 }
 
@@ -448,33 +429,32 @@ enrollment(struct filter *f)
 	enum filter_reason why = by_status(f);
 	const struct cl_json_span *cls;
 	const uint64_t *p;
-	const char *v;
-	size_t n;
+	struct cl_str v;
 	int cur = 1;
 
 	if (f->o->enrol_dates) {
 		struct cl_day b, e;
 
 		if (read_date(f, F_BEGIN, &b) < 0 || read_date(f, F_END, &e) < 0)
-			return R_KEEP; /* f->err is set */
+			return FILTER_KEEP; /* f->err is set */
 		cur = filter_current(&b, &e, &f->o->as_of);
-		if (why == R_KEEP)
+		if (why == FILTER_KEEP)
 			set_flags(f, f->users, field(f, F_USER),
 			          cur ? U_ENROLLED | U_CURRENT : U_ENROLLED);
 	}
-	if (why != R_KEEP)
+	if (why != FILTER_KEEP)
 		return why;
 	if (!f->o->classes)
-		return R_NO_CLASSES;
+		return FILTER_NO_CLASSES;
 	if (excluded_ref(f, F_SCHOOL))
-		return R_EXCLUDED;
+		return FILTER_EXCLUDED;
 	cls = field(f, F_CLASS);
-	if (str(cls, &f->tmp[1], &v, &n) == 0 && (p = cl_idmap_get(f->classes, v, n)) &&
+	if (cl_json_strview(cls, &f->tmp[1], &v) == 0 && (p = cl_idmap_get(f->classes, v.p, v.n)) &&
 	    !(*p & CLS_KEPT))
-		return R_CLASS_DROPPED;
+		return FILTER_CLASS_DROPPED;
 	if (!cur)
-		return R_NOT_CURRENT;
-	return R_KEEP;
+		return FILTER_NOT_CURRENT;
+	return FILTER_KEEP;
 }
 
 /*
@@ -484,12 +464,11 @@ enrollment(struct filter *f)
 static int
 has_email(struct filter *f)
 {
-	const char *v;
-	size_t n;
+	struct cl_str v;
 
-	if (str(field(f, F_EMAIL), &f->tmp[0], &v, &n) < 0)
+	if (cl_json_strview(field(f, F_EMAIL), &f->tmp[0], &v) < 0)
 		return 0;
-	return cl_email_norm(NULL, v, n, &f->tmp[1]) == CL_EMAIL_OK;
+	return cl_email_norm(NULL, v.p, v.n, &f->tmp[1]) == CL_EMAIL_OK;
 }
 
 static int
@@ -507,17 +486,17 @@ user(struct filter *f)
 	uint64_t fl = U_SEEN;
 	int student = str_ieq(f, F_ROLE, "student");
 
-	if (why == R_KEEP && disabled(f))
-		why = R_DISABLED;
-	if (why == R_KEEP && user_excluded(f))
-		why = R_EXCLUDED;
-	if (why == R_KEEP && student && f->o->enrol_dates) {
+	if (why == FILTER_KEEP && disabled(f))
+		why = FILTER_DISABLED;
+	if (why == FILTER_KEEP && user_excluded(f))
+		why = FILTER_EXCLUDED;
+	if (why == FILTER_KEEP && student && f->o->enrol_dates) {
 		uint64_t e = flags_of(f, f->users, f->sid);
 
 		if ((e & U_ENROLLED) && !(e & U_CURRENT))
-			why = R_LEFT;
+			why = FILTER_LEFT;
 	}
-	if (why == R_KEEP) {
+	if (why == FILTER_KEEP) {
 		fl |= U_KEPT;
 		if (student) {
 			fl |= U_STUDENT;
@@ -553,17 +532,17 @@ parent(struct filter *f)
 {
 	enum filter_reason why = by_status(f);
 
-	if (why == R_KEEP && disabled(f))
-		why = R_DISABLED;
-	if (why == R_KEEP && user_excluded(f))
-		why = R_EXCLUDED;
-	if (why == R_KEEP && !f->o->parents)
-		why = R_PARENTS_OFF;
-	if (why == R_KEEP && !has_email(f))
-		why = R_PARENT_NO_EMAIL;
-	if (why == R_KEEP && !linked(f))
-		why = R_PARENT_UNLINKED;
-	set_flags(f, f->users, f->sid, why == R_KEEP ? U_SEEN | U_KEPT : U_SEEN);
+	if (why == FILTER_KEEP && disabled(f))
+		why = FILTER_DISABLED;
+	if (why == FILTER_KEEP && user_excluded(f))
+		why = FILTER_EXCLUDED;
+	if (why == FILTER_KEEP && !f->o->parents)
+		why = FILTER_PARENTS_OFF;
+	if (why == FILTER_KEEP && !has_email(f))
+		why = FILTER_PARENT_NO_EMAIL;
+	if (why == FILTER_KEEP && !linked(f))
+		why = FILTER_PARENT_UNLINKED;
+	set_flags(f, f->users, f->sid, why == FILTER_KEEP ? U_SEEN | U_KEPT : U_SEEN);
 	return why;
 }
 
@@ -573,12 +552,12 @@ demographic(struct filter *f)
 	enum filter_reason why = by_status(f);
 	uint64_t fl;
 
-	if (why != R_KEEP)
+	if (why != FILTER_KEEP)
 		return why;
 	fl = flags_of(f, f->users, f->sid);
 	if ((fl & U_SEEN) && !(fl & U_KEPT))
-		return R_USER_DROPPED;
-	return R_KEEP;
+		return FILTER_USER_DROPPED;
+	return FILTER_KEEP;
 }
 
 int
@@ -601,7 +580,7 @@ filter_line(struct filter *f, const struct cl_line *ln)
 		why = course(f);
 		break;
 	case CL_K_CLASS:
-		why = class(f);
+		why = judge_class(f);
 		break;
 	case CL_K_ENROLLMENT:
 		why = enrollment(f);
@@ -620,7 +599,7 @@ filter_line(struct filter *f, const struct cl_line *ln)
 	}
 	if (f->err)
 		return -1;
-	if (why == R_KEEP)
+	if (why == FILTER_KEEP)
 		f->kept[ln->kind]++;
 	else
 		f->dropped[ln->kind][why]++;
@@ -684,7 +663,7 @@ filter_counts(const struct filter *f)
 
 		kept = jv_object_set(kept, jv_string(filter_count_kind(kd)),
 		                     jv_number((double)f->kept[kd]));
-		for (k = 1; k < R_COUNT; k++)
+		for (k = 1; k < FILTER_COUNT; k++)
 			if (f->dropped[kd][k]) {
 				d = jv_object_set(d, jv_string(reason_names[k]),
 				                  jv_number((double)f->dropped[kd][k]));

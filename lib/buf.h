@@ -20,7 +20,10 @@ struct cl_buf {
 };
 
 extern char cl_buf_slop[1]; /* the empty string of every buffer with cap 0 */
-#define CL_BUF_INIT { cl_buf_slop, 0, 0 }
+#define CL_BUF_INIT               \
+	{                         \
+		cl_buf_slop, 0, 0 \
+	}
 
 void cl_buf_init(struct cl_buf *b);
 /* Frees the storage; b is left empty and reusable. */
