@@ -289,6 +289,12 @@ cl_reader_field(const struct cl_reader *r, size_t idx)
 	return cl_json_result_first(r->res, idx);
 }
 
+enum cl_role
+cl_reader_role(const struct cl_reader *r)
+{
+	return cl_role_of(cl_json_result_first(r->res, Q_ROLE));
+}
+
 const struct cl_json_result *
 cl_reader_result(const struct cl_reader *r)
 {

@@ -94,6 +94,8 @@ const struct cl_stream_err *cl_reader_error(const struct cl_reader *r);
 
 /* The first span of a wanted path in the current line, or NULL. Borrowed. */
 const struct cl_json_span *cl_reader_field(const struct cl_reader *r, size_t idx);
+/* The current line's user role (its "data.role"; other when it has none). */
+enum cl_role cl_reader_role(const struct cl_reader *r);
 /* All spans of the current line ("[]" paths). Borrowed. */
 const struct cl_json_result *cl_reader_result(const struct cl_reader *r);
 /* Bytes read so far. */

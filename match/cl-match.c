@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,22 +25,20 @@
 
 #define OUT_BUF ((size_t)1 << 20)
 
-enum cm_role { ROLE_STUDENT, ROLE_TEACHER, ROLE_OTHER };
-
 enum reason {
-	R_NO_EMAIL,
-	R_MASKED,
-	R_NOT_FOUND,
-	R_DUP_EXPORT,
-	R_DUP_ROSTER,
-	R_COUNT,
+	WHY_NO_EMAIL,
+	WHY_MASKED,
+	WHY_NOT_FOUND,
+	WHY_DUP_EXPORT,
+	WHY_DUP_ROSTER,
+	WHY_COUNT,
 };
 
-static const char *const reason_name[R_COUNT] = {
+static const char *const reason_name[WHY_COUNT] = {
 	"no-email", "masked-email", "not-found", "duplicate-in-export", "duplicate-in-roster",
 };
 
-static const char *const reason_todo[R_COUNT] = {
+static const char *const reason_todo[WHY_COUNT] = {
 	"the SIS has no email for this user: enter the address School Manager has for the "
 	"account in the SIS",
 	"ClassLink sends a masked or placeholder email: let this app see email addresses in "
@@ -58,7 +55,7 @@ struct opts {
 	const char *unmatched;
 	const char *input;
 	const char *input_name; /* for messages: the path, or "<stdin>" */
-	struct cm_columns cols;
+	struct match_columns cols;
 	struct cl_aliases aliases;
 	jv alias_args;
 	size_t max_line;
@@ -69,133 +66,102 @@ struct run {
 	struct opts *o;
 	struct cl_stage st;
 	struct cl_reader *rd;
-	struct cm_export *x;
+	struct match_export *x;
 	struct cl_idmap *roster; /* emails the export lacks -> users with it (saturates at 2) */
-	struct cm_spool *spool;
-	struct cm_report *report;
+	struct match_spool *spool;
+	struct match_report *report;
 	struct cl_json_query *q; /* the fields the report needs */
 	struct cl_json_result *res;
 	struct cl_buf key, tmp, out;
 	size_t f_email, f_match, f_unmatched;
 	int replayed;
-	unsigned long long users, parents, matched[3], unmatched[R_COUNT], role_differs;
+	unsigned long long users, parents, matched[CL_ROLE_OTHER + 1], unmatched[WHY_COUNT],
+	        role_differs;
 	unsigned long long usable, withheld;
 };
 
-static const char usage_text[] =
+static const char usage[] =
         "usage: cl-match --users EXPORT.csv [--email-column NAME] [--id-column NAME]\n"
         "                [--role-column NAME] [--domain-alias FROM=TO]...\n"
         "                [--unmatched REPORT.csv] [--max-line BYTES] [FILE]\n";
 
-static const char help_text[] =
-        "Join roster users to School Manager accounts by email.\n"
-        "\n"
-        "  -u, --users EXPORT.csv      the School Manager user export (required)\n"
-        "  -e, --email-column NAME     the export's email column (default: found by name)\n"
-        "  -i, --id-column NAME        the export's account id column\n"
-        "  -r, --role-column NAME      the export's role column (optional)\n"
-        "  -a, --domain-alias FROM=TO  treat addresses at FROM as at TO (repeatable)\n"
-        "  -o, --unmatched REPORT.csv  write the users that matched no account\n"
-        "  -m, --max-line BYTES        the longest stream line accepted (default 64 MiB)\n"
-        "  -h, --help                  this help\n"
-        "  -V, --version               the version\n";
-
-static const struct option longopts[] = {
-	{ "users", required_argument, NULL, 'u' },
-	{ "email-column", required_argument, NULL, 'e' },
-	{ "id-column", required_argument, NULL, 'i' },
-	{ "role-column", required_argument, NULL, 'r' },
-	{ "domain-alias", required_argument, NULL, 'a' },
-	{ "unmatched", required_argument, NULL, 'o' },
-	{ "max-line", required_argument, NULL, 'm' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+static const struct cl_opt options[] = {
+	{ 'u', "users", CL_ARG_REQUIRED, "EXPORT.csv",
+	  "the School Manager user export (required)" },
+	{ 'e', "email-column", CL_ARG_REQUIRED, "NAME",
+	  "the export's email column (default: found by name)" },
+	{ 'i', "id-column", CL_ARG_REQUIRED, "NAME", "the export's account id column" },
+	{ 'r', "role-column", CL_ARG_REQUIRED, "NAME", "the export's role column (optional)" },
+	{ 'a', "domain-alias", CL_ARG_REQUIRED, "FROM=TO",
+	  "treat addresses at FROM as at TO (repeatable)" },
+	{ 'o', "unmatched", CL_ARG_REQUIRED, "REPORT.csv",
+	  "write the users that matched no account" },
+	{ 'm', "max-line", CL_ARG_REQUIRED, "BYTES",
+	  "the longest stream line accepted (default 64 MiB)" },
+	{ 0, NULL, CL_ARG_NONE, NULL, NULL },
 };
 
-/* Returns -1 to go on, or the status to exit with. */
+static const struct cl_cmd cmd = { "cl-match", usage,
+	                           "Join roster users to School Manager accounts by email.\n",
+	                           options };
+
+/* Reads the command line into o. Returns -1 to go on, or the status to exit with. */
 static int
-parse_opts(struct opts *o, int argc, char *argv[])
+parse_options(struct opts *o, int argc, char *argv[])
 {
+	struct cl_getopt g;
 	long long num;
 	int c;
 
-	while ((c = getopt_long(argc, argv, ":u:e:i:r:a:o:m:hV", longopts, NULL)) != -1) {
+	cl_getopt_init(&g, &cmd, argc, argv);
+	while ((c = cl_getopt_next(&g)) != -1) {
 		switch (c) {
 		case 'u':
-			o->users = optarg;
+			o->users = g.arg;
 			break;
 		case 'e':
-			o->cols.email = optarg;
+			o->cols.email = g.arg;
 			break;
 		case 'i':
-			o->cols.id = optarg;
+			o->cols.id = g.arg;
 			break;
 		case 'r':
-			o->cols.role = optarg;
+			o->cols.role = g.arg;
 			break;
 		case 'a':
-			if (cl_aliases_add(&o->aliases, optarg) < 0)
+			if (cl_aliases_add(&o->aliases, g.arg) < 0)
 				return cl_usage_error(
-				        usage_text,
-				        "--domain-alias '%s' is not FROM=TO (two domains)", optarg);
-			o->alias_args = jv_array_append(o->alias_args, jv_string(optarg));
+				        &cmd, "--domain-alias '%s' is not FROM=TO (two domains)",
+				        g.arg);
+			o->alias_args = jv_array_append(o->alias_args, jv_string(g.arg));
 			break;
 		case 'o':
-			o->unmatched = optarg;
+			o->unmatched = g.arg;
 			break;
 		case 'm':
-			if (cl_parse_num(optarg, 1, LLONG_MAX, &num) < 0)
+			if (cl_parse_num(g.arg, 1, LLONG_MAX, &num) < 0)
 				return cl_usage_error(
-				        usage_text,
-				        "--max-line '%s' is not a positive number of bytes",
-				        optarg);
+				        &cmd, "--max-line '%s' is not a positive number of bytes",
+				        g.arg);
 			o->max_line = (size_t)num;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			fputs(help_text, stdout);
-			return CL_EX_OK;
-		case 'V':
-			printf("cl-match %s\n", CL_VERSION);
-			return CL_EX_OK;
-		default: /* ':' or '?' */
-			return cl_getopt_error(usage_text, c, argv, longopts);
+		default: /* CL_OPT_EXIT */
+			return g.status;
 		}
 	}
 	if (argc - optind > 1)
-		return cl_usage_error(usage_text, "one input at most, not %d", argc - optind);
+		return cl_usage_error(&cmd, "one input at most, not %d", argc - optind);
 	o->input = optind < argc ? argv[optind] : "-";
 	o->input_name = strcmp(o->input, "-") == 0 ? "<stdin>" : o->input;
 	if (!o->users)
-		return cl_usage_error(usage_text, "--users EXPORT.csv is required");
+		return cl_usage_error(&cmd, "--users EXPORT.csv is required");
 	if (strcmp(o->users, "-") == 0 && strcmp(o->input, "-") == 0)
-		return cl_usage_error(usage_text,
+		return cl_usage_error(&cmd,
 		                      "the export and the stream cannot both be standard input");
 	if ((o->cols.email && !*o->cols.email) || (o->cols.id && !*o->cols.id) ||
 	    (o->cols.role && !*o->cols.role))
-		return cl_usage_error(usage_text, "a column name cannot be empty");
+		return cl_usage_error(&cmd, "a column name cannot be empty");
 	return -1;
-}
-
-static enum cm_role
-role_of(const struct cl_json_span *role)
-{
-	if (cl_json_str_eq(role, "student"))
-		return ROLE_STUDENT;
-	if (cl_json_str_eq(role, "teacher"))
-		return ROLE_TEACHER;
-	return ROLE_OTHER;
-}
-
-/* The decoded value of a string span into b (emptied first); 0, or -1 when not a string. */
-static int
-str_of(const struct cl_json_span *s, struct cl_buf *b)
-{
-	cl_buf_reset(b);
-	if (!s || s->type != CL_JSON_STRING)
-		return -1;
-	return cl_json_str(s, b);
 }
 
 /* A user line on the first pass: count its email, spool it. */
@@ -203,7 +169,7 @@ static int
 take_user(struct run *r, const struct cl_line *ln)
 {
 	const struct cl_json_span *em = cl_reader_field(r->rd, r->f_email);
-	struct cm_spooled rec;
+	struct match_spooled rec;
 	const char *dir;
 	uint64_t *count;
 
@@ -214,14 +180,14 @@ take_user(struct run *r, const struct cl_line *ln)
 		              r->o->input_name, ln->lineno);
 		return -1;
 	}
-	if (!r->spool && !(r->spool = cm_spool_new(&dir))) {
+	if (!r->spool && !(r->spool = match_spool_new(&dir))) {
 		cl_stage_fail(&r->st, "CL306", "cannot create a spool file in %s: %s", dir,
 		              strerror(errno));
 		return -1;
 	}
 	r->users++;
-	rec.role = (uint8_t)role_of(cl_reader_field(r->rd, 2 /* data.role */));
-	if (str_of(em, &r->tmp) < 0) {
+	rec.role = (uint8_t)cl_reader_role(r->rd);
+	if (cl_json_str_set(em, &r->tmp) < 0) {
 		rec.cls = CL_EMAIL_NONE;
 		cl_buf_reset(&r->key);
 	} else {
@@ -229,14 +195,14 @@ take_user(struct run *r, const struct cl_line *ln)
 	}
 	if (rec.cls == CL_EMAIL_OK) {
 		r->usable++;
-		if (!cm_export_count_user(r->x, r->key.p, r->key.len)) {
+		if (!match_export_count_user(r->x, r->key.p, r->key.len)) {
 			count = cl_idmap_put(r->roster, r->key.p, r->key.len, NULL);
 			if (*count < 2)
 				++*count;
 		}
 	}
-	if (cm_spool_put(r->spool, &rec, ln->p, ln->n, r->key.p,
-	                 rec.cls == CL_EMAIL_OK ? r->key.len : 0) < 0) {
+	if (match_spool_put(r->spool, &rec, ln->p, ln->n, r->key.p,
+	                    rec.cls == CL_EMAIL_OK ? r->key.len : 0) < 0) {
 		cl_stage_fail(&r->st, "CL306", "cannot write the spool file in %s: %s",
 		              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", strerror(errno));
 		return -1;
@@ -271,9 +237,9 @@ report_user(struct run *r, const char *line, size_t n, enum reason why)
 		cl_buf_init(&cell[i]);
 	if (cl_json_scan(r->q, line, n, r->res, NULL) == 0) {
 		for (i = 0; i < F_ORGS; i++)
-			str_of(cl_json_result_first(r->res, i), &cell[i]);
+			cl_json_str_set(cl_json_result_first(r->res, i), &cell[i]);
 		for (k = 0; k < cl_json_result_count(r->res, F_ORGS); k++) {
-			if (str_of(cl_json_result_get(r->res, F_ORGS, k), &r->tmp) < 0)
+			if (cl_json_str_set(cl_json_result_get(r->res, F_ORGS, k), &r->tmp) < 0)
 				continue;
 			if (cell[F_ORGS].len)
 				cl_buf_addc(&cell[F_ORGS], ';');
@@ -281,14 +247,14 @@ report_user(struct run *r, const char *line, size_t n, enum reason why)
 		}
 	}
 	for (i = 0; i < NF; i++) {
-		cells[i] = cell[i].p ? cell[i].p : "";
+		cells[i] = cell[i].p;
 		lens[i] = cell[i].len;
 	}
 	cells[NF] = reason_name[why];
 	lens[NF] = strlen(reason_name[why]);
 	cells[NF + 1] = reason_todo[why];
 	lens[NF + 1] = strlen(reason_todo[why]);
-	cm_report_row(r->report, cells, lens, NF + 2);
+	match_report_row(r->report, cells, lens, NF + 2);
 	for (i = 0; i < NF; i++)
 		cl_buf_release(&cell[i]);
 }
@@ -297,10 +263,10 @@ report_user(struct run *r, const char *line, size_t n, enum reason why)
 static int
 replay(struct run *r)
 {
-	struct cm_spooled rec;
+	struct match_spooled rec;
 	const char *line, *key, *id, *email;
 	size_t n, kn;
-	enum cm_xrole xrole;
+	enum match_xrole xrole;
 	enum reason why;
 	uint64_t *count;
 	int rc;
@@ -308,31 +274,31 @@ replay(struct run *r)
 	r->replayed = 1;
 	if (!r->spool)
 		return 0;
-	if (cm_spool_rewind(r->spool) < 0)
+	if (match_spool_rewind(r->spool) < 0)
 		goto fail;
-	while ((rc = cm_spool_get(r->spool, &rec, &line, &n, &key, &kn)) > 0) {
+	while ((rc = match_spool_get(r->spool, &rec, &line, &n, &key, &kn)) > 0) {
 		cl_buf_reset(&r->out);
 		if (rec.cls == CL_EMAIL_NONE) {
-			why = R_NO_EMAIL;
+			why = WHY_NO_EMAIL;
 		} else if (rec.cls == CL_EMAIL_MASKED) {
-			why = R_MASKED;
+			why = WHY_MASKED;
 		} else {
-			switch (cm_export_claim(r->x, key, kn, &id, &email, &xrole)) {
-			case CM_FIND_NONE:
+			switch (match_export_claim(r->x, key, kn, &id, &email, &xrole)) {
+			case MATCH_FIND_NONE:
 				count = cl_idmap_get(r->roster, key, kn);
-				why = count && *count > 1 ? R_DUP_ROSTER : R_NOT_FOUND;
+				why = count && *count > 1 ? WHY_DUP_ROSTER : WHY_NOT_FOUND;
 				break;
-			case CM_FIND_ROSTER_DUP:
-				why = R_DUP_ROSTER;
+			case MATCH_FIND_ROSTER_DUP:
+				why = WHY_DUP_ROSTER;
 				break;
-			case CM_FIND_DUP:
-				why = R_DUP_EXPORT;
+			case MATCH_FIND_DUP:
+				why = WHY_DUP_EXPORT;
 				break;
 			default:
-				why = R_COUNT;
+				why = WHY_COUNT;
 				r->matched[rec.role]++;
-				if ((xrole == CM_XROLE_STUDENT && rec.role != ROLE_STUDENT) ||
-				    (xrole == CM_XROLE_STAFF && rec.role == ROLE_STUDENT))
+				if ((xrole == MATCH_XROLE_STUDENT && rec.role != CL_ROLE_STUDENT) ||
+				    (xrole == MATCH_XROLE_STAFF && rec.role == CL_ROLE_STUDENT))
 					r->role_differs++;
 				cl_buf_adds(&r->out, ",\"match\":{\"id\":");
 				cl_json_put_str(&r->out, id, strlen(id));
@@ -342,7 +308,7 @@ replay(struct run *r)
 				break;
 			}
 		}
-		if (why != R_COUNT) {
+		if (why != WHY_COUNT) {
 			r->unmatched[why]++;
 			cl_buf_addf(&r->out, ",\"match\":null,\"unmatched\":\"%s\"",
 			            reason_name[why]);
@@ -366,10 +332,10 @@ set_options(struct run *r)
 
 	st->options = jv_object_set(st->options, jv_string("users"), jv_string(r->o->users));
 	st->options = jv_object_set(st->options, jv_string("email_column"),
-	                            jv_string(cm_export_column(r->x, 'e')));
+	                            jv_string(match_export_column(r->x, 'e')));
 	st->options = jv_object_set(st->options, jv_string("id_column"),
-	                            jv_string(cm_export_column(r->x, 'i')));
-	col = cm_export_column(r->x, 'r');
+	                            jv_string(match_export_column(r->x, 'i')));
+	col = match_export_column(r->x, 'r');
 	st->options = jv_object_set(st->options, jv_string("role_column"),
 	                            col ? jv_string(col) : jv_null());
 	st->options =
@@ -381,20 +347,20 @@ set_options(struct run *r)
 static void
 set_counts(struct run *r)
 {
-	const struct cm_export_stats *xs = cm_export_stats(r->x);
+	const struct match_export_stats *xs = match_export_stats(r->x);
 	unsigned long long total = 0;
 	jv un = jv_object();
 	int i;
 
-	for (i = 0; i < R_COUNT; i++) {
+	for (i = 0; i < WHY_COUNT; i++) {
 		un = jv_object_set(un, jv_string(reason_name[i]),
 		                   jv_number((double)r->unmatched[i]));
 		total += r->unmatched[i];
 	}
 	cl_stage_count(&r->st, "users", (double)r->users);
-	cl_stage_count(&r->st, "matched_students", (double)r->matched[ROLE_STUDENT]);
-	cl_stage_count(&r->st, "matched_teachers", (double)r->matched[ROLE_TEACHER]);
-	cl_stage_count(&r->st, "matched_other_staff", (double)r->matched[ROLE_OTHER]);
+	cl_stage_count(&r->st, "matched_students", (double)r->matched[CL_ROLE_STUDENT]);
+	cl_stage_count(&r->st, "matched_teachers", (double)r->matched[CL_ROLE_TEACHER]);
+	cl_stage_count(&r->st, "matched_other_staff", (double)r->matched[CL_ROLE_OTHER]);
 	cl_stage_count(&r->st, "unmatched_users", (double)total);
 	r->st.counts = jv_object_set(r->st.counts, jv_string("unmatched"), un);
 	cl_stage_count(&r->st, "parents", (double)r->parents);
@@ -405,7 +371,7 @@ set_counts(struct run *r)
 	cl_stage_count(&r->st, "export_rows_no_email", (double)xs->no_email);
 	cl_stage_count(&r->st, "export_rows_no_id", (double)xs->no_id);
 	cl_stage_count(&r->st, "export_rows_duplicate", (double)xs->dup_rows);
-	if (cm_export_column(r->x, 'r'))
+	if (match_export_column(r->x, 'r'))
 		cl_stage_count(&r->st, "matched_role_differs", (double)r->role_differs);
 }
 
@@ -444,20 +410,22 @@ process(struct run *r)
 	}
 	if (rc < 0) {
 		cl_stage_fail_read(&r->st, r->rd);
-		if (!r->replayed && r->spool && cm_spool_count(r->spool) > 0) {
-			r->withheld = cm_spool_count(r->spool);
+		if (!r->replayed && r->spool && match_spool_count(r->spool) > 0) {
+			r->withheld = match_spool_count(r->spool);
 			cl_stage_warn(&r->st, "CL308",
 			              "the stream stopped among the users: their %llu lines are "
 			              "withheld, since a duplicate email may be in what is missing",
-			              cm_spool_count(r->spool));
+			              match_spool_count(r->spool));
 		}
 		return -1;
 	}
-	if (r->usable > 0 && r->matched[0] + r->matched[1] + r->matched[2] == 0)
+	if (r->usable > 0 &&
+	    r->matched[CL_ROLE_STUDENT] + r->matched[CL_ROLE_TEACHER] + r->matched[CL_ROLE_OTHER] ==
+	            0)
 		cl_stage_warn(&r->st, "CL309",
 		              "no user matched a School Manager account: is \"%s\" the export's "
 		              "email column, and are --domain-alias options needed?",
-		              cm_export_column(r->x, 'e'));
+		              match_export_column(r->x, 'e'));
 	return 0;
 }
 
@@ -487,26 +455,25 @@ main(int argc, char *argv[])
 	o.alias_args = jv_array();
 	memset(&r, 0, sizeof r);
 	r.o = &o;
+	cl_buf_init(&r.key);
+	cl_buf_init(&r.tmp);
+	cl_buf_init(&r.out);
 	cl_stage_init(&r.st, "cl-match");
 
-	if ((status = parse_opts(&o, argc, argv)) >= 0)
-		goto done;
-	status = 0;
+	if ((status = parse_options(&o, argc, argv)) >= 0)
+		goto out;
 	if (strcmp(o.input, "-") == 0) {
 		fd = STDIN_FILENO;
 	} else if ((fd = open(o.input, O_RDONLY | O_CLOEXEC)) < 0) {
-		cl_diag("CL007", "%s: cannot open the roster stream:", o.input);
-		status = CL_EX_NOINPUT;
-		goto done;
+		status = cl_fail("CL007", "%s: cannot open the roster stream:", o.input);
+		goto out;
 	}
-	if ((status = cm_export_load(&r.x, o.users, &o.cols, &o.aliases)) != 0)
-		goto done;
+	if ((status = match_export_load(&r.x, o.users, &o.cols, &o.aliases)) != 0)
+		goto out;
 	if (o.unmatched) {
-		if (!(r.report = cm_report_open(o.unmatched))) {
-			status = CL_EX_IOERR;
-			goto done;
-		}
-		cm_report_row(r.report, report_header, report_header_len, NREPORT);
+		if (!(r.report = match_report_open(o.unmatched, &status)))
+			goto out;
+		match_report_row(r.report, report_header, report_header_len, NREPORT);
 	}
 	r.q = cl_json_query_new(report_paths, sizeof report_paths / sizeof report_paths[0]);
 	if (!r.q)
@@ -524,20 +491,16 @@ main(int argc, char *argv[])
 	set_counts(&r);
 	cl_stage_write_trailer(&r.st, stdout);
 	status = cl_stage_status(&r.st);
-	if (cl_close_stdout() < 0 && status == 0)
-		status = CL_EX_IOERR;
-	if (r.report) {
-		if (r.st.fatal || status != 0)
-			cm_report_abort(r.report);
-		else if (cm_report_commit(r.report) < 0)
-			status = CL_EX_IOERR;
-		r.report = NULL;
-	}
-done:
-	cm_report_abort(r.report);
+out:
+	status = cl_exit(status);
+	/* the report is only ever there whole, from a run that succeeded */
+	if (r.report && !r.st.fatal && status == CL_EX_OK)
+		status = match_report_commit(r.report);
+	else
+		match_report_abort(r.report);
 	cl_reader_free(r.rd);
-	cm_spool_free(r.spool);
-	cm_export_free(r.x);
+	match_spool_free(r.spool);
+	match_export_free(r.x);
 	cl_idmap_free(r.roster);
 	cl_json_result_free(r.res);
 	cl_json_query_free(r.q);

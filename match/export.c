@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "diag.h"
 #include "errors.h"
 #include "idmap.h"
@@ -30,15 +31,15 @@
 
 /*
  * Row records in the arena: one flags byte, the id, NUL, then the email as
- * written when it differs from its normal form: with R_CASE only in the case
+ * written when it differs from its normal form: with REC_CASE only in the case
  * of ASCII letters, a bit mask of its upper-case letters (one bit per byte of
- * the normal form); with R_EMAIL otherwise, the email itself and a NUL.
+ * the normal form); with REC_EMAIL otherwise, the email itself and a NUL.
  */
-#define R_EMAIL 1
-#define R_CASE 2
-#define R_ROLE_SHIFT 2
+#define REC_EMAIL 1
+#define REC_CASE 2
+#define REC_ROLE_SHIFT 2
 
-/* Spellings, squashed (cm_header_squash), best first. */
+/* Spellings, squashed (match_header_squash), best first. */
 static const char *const email_names[] = {
 	"email",     "emailaddress",     "primaryemail", "primaryemailaddress",
 	"useremail", "useremailaddress", "mail",         "emailid",
@@ -51,20 +52,20 @@ static const char *const role_names[] = {
 	"role", "userrole", "type", "usertype", "accounttype", "roletype", NULL,
 };
 
-struct cm_export {
+struct match_export {
 	const char *path;
 	const struct cl_aliases *aliases;
 	struct cl_idmap *idx;
 	struct cl_buf arena;
-	struct cm_export_stats st;
+	struct match_export_stats st;
 	char *col[3]; /* email, id, role headers as written */
 	struct cl_buf out_email;
 };
 
 /* The reading state, alive only while the file is read. */
 struct reader {
-	struct cm_export *x;
-	const struct cm_columns *want;
+	struct match_export *x;
+	const struct match_columns *want;
 	unsigned long long line;  /* physical line being fed (1-based) */
 	unsigned long long start; /* line where the current row started */
 	int in_row;
@@ -73,20 +74,20 @@ struct reader {
 	long ci[3];    /* email, id, role column indexes; -1 none */
 	char **hnames; /* header names as written (the first NAME_SHOWN bytes) */
 	struct cl_buf cell[3], key, tmp, last_role;
-	enum cm_xrole last_xrole;
+	enum match_xrole last_xrole;
 	int failed; /* an error was reported from a callback: status */
 };
 
 static void *
 capped_realloc(void *p, size_t n)
 {
-	if (n > CM_CSV_FIELD_MAX + 1)
+	if (n > MATCH_CSV_FIELD_MAX + 1)
 		return NULL; /* libcsv then halves its request, then fails with CSV_ENOMEM */
 	return realloc(p, n);
 }
 
 void
-cm_header_squash(const char *s, size_t n, struct cl_buf *out)
+match_header_squash(const char *s, size_t n, struct cl_buf *out)
 {
 	size_t i;
 
@@ -113,9 +114,8 @@ row_error(struct reader *r, unsigned long long line, const char *fmt, ...)
 	va_start(ap, fmt);
 	cl_buf_vaddf(&m, fmt, ap);
 	va_end(ap);
-	cl_diag("CL302", "%s:%llu: %s", r->x->path, line, m.p);
+	r->failed = cl_fail("CL302", "%s:%llu: %s", r->x->path, line, m.p);
 	cl_buf_release(&m);
-	r->failed = CL_EX_DATAERR;
 }
 
 /*
@@ -145,19 +145,19 @@ find_column(struct reader *r, int k, const char *flag, const char *given, const 
 	static const char *const what[] = { "an email", "an id", "a role" };
 	struct cl_buf want = CL_BUF_INIT, h = CL_BUF_INIT, list = CL_BUF_INIT;
 	const char *one[2] = { NULL, NULL };
-	const char *const *try = names;
+	const char *const *names_at = names;
 	size_t i, j;
 	long hit = -1, again = -1;
 
 	if (given) {
-		cm_header_squash(given, strlen(given), &want);
+		match_header_squash(given, strlen(given), &want);
 		one[0] = want.p;
-		try = one;
+		names_at = one;
 	}
-	for (j = 0; try[j] && hit < 0; j++) {
+	for (j = 0; names_at[j] && hit < 0; j++) {
 		for (i = 0; i < r->nfields; i++) {
-			cm_header_squash(r->hnames[i], strlen(r->hnames[i]), &h);
-			if (strcmp(h.p, try[j]) != 0)
+			match_header_squash(r->hnames[i], strlen(r->hnames[i]), &h);
+			if (strcmp(h.p, names_at[j]) != 0)
 				continue;
 			if (hit < 0)
 				hit = (long)i;
@@ -200,7 +200,7 @@ header_done(struct reader *r)
 	if (find_column(r, 0, "--email-column", r->want->email, email_names, 1) < 0 ||
 	    find_column(r, 1, "--id-column", r->want->id, id_names, 1) < 0 ||
 	    find_column(r, 2, "--role-column", r->want->role, role_names, 0) < 0)
-		r->failed = CL_EX_USAGE;
+		r->failed = cl_error_status("CL303"); /* reported by find_column */
 }
 
 static void
@@ -220,30 +220,30 @@ trim(struct cl_buf *b)
 	b->p[b->len] = '\0';
 }
 
-static enum cm_xrole
+static enum match_xrole
 role_of(struct reader *r, struct cl_buf *role)
 {
-	enum cm_xrole x = CM_XROLE_UNKNOWN;
+	enum match_xrole x = MATCH_XROLE_UNKNOWN;
 
 	if (r->last_role.p && role->len == r->last_role.len &&
 	    memcmp(role->p, r->last_role.p, role->len) == 0)
 		return r->last_xrole; /* roles repeat: Student, Teacher, Staff */
 	cl_buf_reset(&r->last_role);
 	cl_buf_add(&r->last_role, role->p, role->len);
-	cm_header_squash(role->p, role->len, &r->tmp);
+	match_header_squash(role->p, role->len, &r->tmp);
 	if (r->tmp.len == 0)
-		return r->last_xrole = CM_XROLE_UNKNOWN;
-	x = CM_XROLE_STAFF;
+		return r->last_xrole = MATCH_XROLE_UNKNOWN;
+	x = MATCH_XROLE_STAFF;
 	if (strstr(r->tmp.p, "student") || strcmp(r->tmp.p, "pupil") == 0 ||
 	    strcmp(r->tmp.p, "learner") == 0)
-		x = CM_XROLE_STUDENT;
+		x = MATCH_XROLE_STUDENT;
 	r->last_xrole = x;
 	return x;
 }
 
 /*
  * How to get the email as written (w, wn) back from its normal form (k, kn):
- * returns 0 (they are equal), R_CASE with the case mask in out, or R_EMAIL
+ * returns 0 (they are equal), REC_CASE with the case mask in out, or REC_EMAIL
  * with the email and a NUL in out.
  */
 static unsigned char
@@ -270,18 +270,18 @@ as_written(const char *k, size_t kn, const char *w, size_t wn, struct cl_buf *ou
 				if (k[i] != w[i])
 					out->p[i / 8] = (char)(out->p[i / 8] | 1 << (i % 8));
 			out->len = (kn + 7) / 8;
-			return R_CASE;
+			return REC_CASE;
 		}
 	}
 	cl_buf_add(out, w, wn);
 	cl_buf_addc(out, '\0');
-	return R_EMAIL;
+	return REC_EMAIL;
 }
 
 static void
 data_row(struct reader *r)
 {
-	struct cm_export *x = r->x;
+	struct match_export *x = r->x;
 	enum cl_email_class c;
 	uint64_t *v;
 	int added, k;
@@ -301,7 +301,7 @@ data_row(struct reader *r)
 			                   : "role");
 			return;
 		}
-		if (!cl_utf8_valid(r->cell[k].p ? r->cell[k].p : "", r->cell[k].len)) {
+		if (!cl_utf8_valid(r->cell[k].p, r->cell[k].len)) {
 			row_error(r, r->start,
 			          "the %s field is not UTF-8: save the export as \"CSV UTF-8\"",
 			          k == 0   ? "email"
@@ -330,7 +330,7 @@ data_row(struct reader *r)
 		return;
 	}
 	*v = (uint64_t)x->arena.len << V_SHIFT;
-	flags = (unsigned char)(r->ci[2] >= 0 ? role_of(r, &r->cell[2]) << R_ROLE_SHIFT : 0);
+	flags = (unsigned char)(r->ci[2] >= 0 ? role_of(r, &r->cell[2]) << REC_ROLE_SHIFT : 0);
 	flags |= as_written(r->key.p, r->key.len, r->cell[0].p, r->cell[0].len, &r->tmp);
 	cl_buf_addc(&x->arena, (char)flags);
 	cl_buf_add(&x->arena, r->cell[1].p, r->cell[1].len + 1);
@@ -353,9 +353,9 @@ on_field(void *s, size_t n, void *data)
 		const char *p = s ? s : "";
 		struct cl_buf shown = CL_BUF_INIT;
 
-		if (r->field >= CM_CSV_COLUMNS_MAX) {
+		if (r->field >= MATCH_CSV_COLUMNS_MAX) {
 			row_error(r, r->start, "the header has more than %d columns",
-			          CM_CSV_COLUMNS_MAX);
+			          MATCH_CSV_COLUMNS_MAX);
 			return;
 		}
 		cl_buf_add(&shown, p, n < NAME_SHOWN ? n : NAME_SHOWN);
@@ -417,7 +417,8 @@ feed(struct reader *r, struct csv_parser *p, const char *s, size_t n)
 			          "malformed quoting: a '\"' inside a field that is not quoted, or "
 			          "text after a closing quote");
 		else
-			row_error(r, r->line, "a field is longer than %zu bytes", CM_CSV_FIELD_MAX);
+			row_error(r, r->line, "a field is longer than %zu bytes",
+			          MATCH_CSV_FIELD_MAX);
 		return -1;
 	}
 	return 0;
@@ -436,8 +437,8 @@ read_all(struct reader *r, int fd, struct csv_parser *p)
 			got = read(fd, buf + have, READ_CHUNK - have);
 		while (got < 0 && errno == EINTR);
 		if (got < 0) {
-			cl_diag("CL301", "%s: cannot read the School Manager export:", r->x->path);
-			rc = CL_EX_NOINPUT;
+			rc = cl_fail("CL301",
+			             "%s: cannot read the School Manager export:", r->x->path);
 			break;
 		}
 		have += (size_t)got;
@@ -472,10 +473,9 @@ read_all(struct reader *r, int fd, struct csv_parser *p)
 		} else if (r->failed) {
 			rc = r->failed;
 		} else if (!r->header_done) {
-			cl_diag("CL304",
-			        "%s: the School Manager export is empty: not even a header",
-			        r->x->path);
-			rc = CL_EX_DATAERR;
+			rc = cl_fail("CL304",
+			             "%s: the School Manager export is empty: not even a header",
+			             r->x->path);
 		}
 	}
 out:
@@ -484,10 +484,10 @@ out:
 }
 
 int
-cm_export_load(struct cm_export **out, const char *path, const struct cm_columns *cols,
-               const struct cl_aliases *aliases)
+match_export_load(struct match_export **out, const char *path, const struct match_columns *cols,
+                  const struct cl_aliases *aliases)
 {
-	struct cm_export *x = cl_xcalloc(1, sizeof *x);
+	struct match_export *x = cl_xcalloc(1, sizeof *x);
 	struct reader r;
 	struct csv_parser p;
 	int fd, rc, k;
@@ -500,6 +500,11 @@ cm_export_load(struct cm_export **out, const char *path, const struct cm_columns
 	cl_buf_init(&x->arena);
 	cl_buf_init(&x->out_email);
 	memset(&r, 0, sizeof r);
+	for (k = 0; k < 3; k++)
+		cl_buf_init(&r.cell[k]);
+	cl_buf_init(&r.key);
+	cl_buf_init(&r.tmp);
+	cl_buf_init(&r.last_role);
 	r.x = x;
 	r.want = cols;
 	r.line = 1;
@@ -507,9 +512,9 @@ cm_export_load(struct cm_export **out, const char *path, const struct cm_columns
 	if (strcmp(path, "-") == 0) {
 		fd = STDIN_FILENO;
 	} else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		cl_diag("CL301", "%s: cannot open the School Manager export:", path);
-		cm_export_free(x);
-		return CL_EX_NOINPUT;
+		rc = cl_fail("CL301", "%s: cannot open the School Manager export:", path);
+		match_export_free(x);
+		return rc;
 	}
 	if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
 		cl_oom();
@@ -527,7 +532,7 @@ cm_export_load(struct cm_export **out, const char *path, const struct cm_columns
 	cl_buf_release(&r.tmp);
 	cl_buf_release(&r.last_role);
 	if (rc != 0) {
-		cm_export_free(x);
+		match_export_free(x);
 		return rc;
 	}
 	*out = x;
@@ -535,7 +540,7 @@ cm_export_load(struct cm_export **out, const char *path, const struct cm_columns
 }
 
 void
-cm_export_free(struct cm_export *x)
+match_export_free(struct match_export *x)
 {
 	int k;
 
@@ -550,25 +555,25 @@ cm_export_free(struct cm_export *x)
 }
 
 const char *
-cm_export_column(const struct cm_export *x, char which)
+match_export_column(const struct match_export *x, char which)
 {
 	return x->col[which == 'e' ? 0 : which == 'i' ? 1 : 2];
 }
 
-enum cm_find
-cm_export_claim(struct cm_export *x, const char *key, size_t n, const char **id, const char **email,
-                enum cm_xrole *role)
+enum match_find
+match_export_claim(struct match_export *x, const char *key, size_t n, const char **id,
+                   const char **email, enum match_xrole *role)
 {
 	uint64_t *v = cl_idmap_get(x->idx, key, n);
 	const char *rec;
 	unsigned char flags;
 
 	if (!v)
-		return CM_FIND_NONE;
+		return MATCH_FIND_NONE;
 	if ((*v & V_USERS) >> V_USERS_SHIFT > 1)
-		return CM_FIND_ROSTER_DUP;
+		return MATCH_FIND_ROSTER_DUP;
 	if (*v & V_DUP)
-		return CM_FIND_DUP;
+		return MATCH_FIND_DUP;
 	if (!(*v & V_MATCHED)) {
 		*v |= V_MATCHED;
 		x->st.matched++;
@@ -576,7 +581,7 @@ cm_export_claim(struct cm_export *x, const char *key, size_t n, const char **id,
 	rec = x->arena.p + (*v >> V_SHIFT);
 	flags = (unsigned char)rec[0];
 	*id = rec + 1;
-	if (flags & R_EMAIL) {
+	if (flags & REC_EMAIL) {
 		*email = *id + strlen(*id) + 1;
 	} else {
 		const char *mask = *id + strlen(*id) + 1;
@@ -584,18 +589,18 @@ cm_export_claim(struct cm_export *x, const char *key, size_t n, const char **id,
 
 		cl_buf_reset(&x->out_email);
 		cl_buf_add(&x->out_email, key, n);
-		if (flags & R_CASE)
+		if (flags & REC_CASE)
 			for (i = 0; i < n; i++)
 				if (mask[i / 8] & 1 << (i % 8))
 					x->out_email.p[i] = (char)(x->out_email.p[i] - 'a' + 'A');
 		*email = x->out_email.p;
 	}
-	*role = (enum cm_xrole)(flags >> R_ROLE_SHIFT);
-	return CM_FIND_ONE;
+	*role = (enum match_xrole)(flags >> REC_ROLE_SHIFT);
+	return MATCH_FIND_ONE;
 }
 
 int
-cm_export_count_user(struct cm_export *x, const char *key, size_t n)
+match_export_count_user(struct match_export *x, const char *key, size_t n)
 {
 	uint64_t *v = cl_idmap_get(x->idx, key, n);
 
@@ -606,14 +611,14 @@ cm_export_count_user(struct cm_export *x, const char *key, size_t n)
 	return 1;
 }
 
-const struct cm_export_stats *
-cm_export_stats(const struct cm_export *x)
+const struct match_export_stats *
+match_export_stats(const struct match_export *x)
 {
 	return &x->st;
 }
 
 size_t
-cm_export_bytes(const struct cm_export *x)
+match_export_bytes(const struct match_export *x)
 {
 	return cl_idmap_bytes(x->idx) + x->arena.cap;
 }

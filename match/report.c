@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "diag.h"
 
 /*
@@ -18,14 +19,14 @@
  * linked under a temporary name and renamed over the report. Where the file
  * system has no O_TMPFILE, a named temporary file (mkstemp) is used.
  */
-struct cm_report {
+struct match_report {
 	char *path, *tmp; /* tmp: the temporary name, NULL while anonymous */
 	FILE *f;
 	struct cl_buf row;
 };
 
 void
-cm_csv_cell(struct cl_buf *out, const char *s, size_t n)
+match_csv_cell(struct cl_buf *out, const char *s, size_t n)
 {
 	int quote = 0;
 	size_t i;
@@ -46,10 +47,10 @@ cm_csv_cell(struct cl_buf *out, const char *s, size_t n)
 		cl_buf_addc(out, '"');
 }
 
-struct cm_report *
-cm_report_open(const char *path)
+struct match_report *
+match_report_open(const char *path, int *status)
 {
-	struct cm_report *r = cl_xcalloc(1, sizeof *r);
+	struct match_report *r = cl_xcalloc(1, sizeof *r);
 	struct cl_buf t = CL_BUF_INIT;
 	const char *slash = strrchr(path, '/');
 	int fd;
@@ -67,8 +68,9 @@ cm_report_open(const char *path)
 			r->tmp = cl_xstrdup(t.p);
 	}
 	cl_buf_release(&t);
+	cl_buf_init(&r->row);
 	if (fd < 0 || fchmod(fd, 0600) != 0 || !(r->f = fdopen(fd, "w"))) {
-		cl_diag("CL305", "%s: cannot create the unmatched report:", path);
+		*status = cl_fail("CL305", "%s: cannot create the unmatched report:", path);
 		if (fd >= 0)
 			close(fd);
 		if (r->tmp)
@@ -82,7 +84,7 @@ cm_report_open(const char *path)
 }
 
 void
-cm_report_row(struct cm_report *r, const char *const *cells, const size_t *lens, size_t n)
+match_report_row(struct match_report *r, const char *const *cells, const size_t *lens, size_t n)
 {
 	size_t i;
 
@@ -90,14 +92,14 @@ cm_report_row(struct cm_report *r, const char *const *cells, const size_t *lens,
 	for (i = 0; i < n; i++) {
 		if (i)
 			cl_buf_addc(&r->row, ',');
-		cm_csv_cell(&r->row, cells[i], lens[i]);
+		match_csv_cell(&r->row, cells[i], lens[i]);
 	}
 	cl_buf_add(&r->row, "\r\n", 2);
 	fwrite(r->row.p, 1, r->row.len, r->f);
 }
 
 static void
-report_free(struct cm_report *r)
+report_free(struct match_report *r)
 {
 	free(r->path);
 	free(r->tmp);
@@ -107,7 +109,7 @@ report_free(struct cm_report *r)
 
 /* Gives the anonymous file a temporary name beside the report. Returns 0 or -1 (errno). */
 static int
-name_it(struct cm_report *r)
+name_it(struct match_report *r)
 {
 	struct cl_buf t = CL_BUF_INIT, proc = CL_BUF_INIT;
 	int i, rc = -1;
@@ -129,7 +131,7 @@ name_it(struct cm_report *r)
 }
 
 int
-cm_report_commit(struct cm_report *r)
+match_report_commit(struct match_report *r)
 {
 	int bad = ferror(r->f) != 0;
 
@@ -141,20 +143,22 @@ cm_report_commit(struct cm_report *r)
 	if (fclose(r->f) != 0)
 		bad = 1;
 	if (bad || rename(r->tmp, r->path) != 0) {
+		int status;
+
 		if (errno == 0)
 			errno = EIO;
-		cl_diag("CL305", "%s: cannot write the unmatched report:", r->path);
+		status = cl_fail("CL305", "%s: cannot write the unmatched report:", r->path);
 		if (r->tmp)
 			unlink(r->tmp);
 		report_free(r);
-		return -1;
+		return status;
 	}
 	report_free(r);
 	return 0;
 }
 
 void
-cm_report_abort(struct cm_report *r)
+match_report_abort(struct match_report *r)
 {
 	if (!r)
 		return;

@@ -4,37 +4,40 @@
  * written atomically (a temporary file renamed over FILE at the end), so a
  * failed run never leaves half a report.
  */
-#ifndef CM_REPORT_H
-#define CM_REPORT_H
+#ifndef MATCH_REPORT_H
+#define MATCH_REPORT_H
 
 #include <stddef.h>
 
 #include "buf.h"
 
-struct cm_report;
+struct match_report;
 
 /*
  * Starts the report that will replace path: a temporary file beside it.
- * Returns NULL after a diagnostic (CL305) when it cannot be created.
+ * Returns NULL after a diagnostic (CL305), *status set to the code's exit
+ * status, when it cannot be created.
  */
-struct cm_report *cm_report_open(const char *path);
+struct match_report *match_report_open(const char *path, int *status);
 
 /* Writes one row of n cells (cells[i] of lens[i] bytes). */
-void cm_report_row(struct cm_report *r, const char *const *cells, const size_t *lens, size_t n);
+void match_report_row(struct match_report *r, const char *const *cells, const size_t *lens,
+                      size_t n);
 
 /*
  * Flushes, syncs and renames the report into place, then frees r. Returns 0,
- * or -1 after a diagnostic (CL305), the temporary file removed.
+ * or after a diagnostic (CL305, the temporary file removed) the code's exit
+ * status.
  */
-int cm_report_commit(struct cm_report *r);
+int match_report_commit(struct match_report *r);
 /* Removes the temporary file and frees r; an older report at path stays as it was. */
-void cm_report_abort(struct cm_report *r);
+void match_report_abort(struct match_report *r);
 
 /*
  * Appends one CSV cell to out: a leading apostrophe when it starts with
  * = + - @ TAB or CR (a spreadsheet would read a formula), quoted when it
  * holds a comma, a quote, CR or LF (quotes doubled).
  */
-void cm_csv_cell(struct cl_buf *out, const char *s, size_t n);
+void match_csv_cell(struct cl_buf *out, const char *s, size_t n);
 
 #endif

@@ -14,22 +14,22 @@
 struct rec_head {
 	uint64_t n;
 	uint32_t kn;
-	struct cm_spooled r;
+	struct match_spooled r;
 };
 
-struct cm_spool {
+struct match_spool {
 	FILE *f;
 	char *iobuf;
 	struct cl_buf data;
 	unsigned long long count;
 };
 
-struct cm_spool *
-cm_spool_new(const char **dir)
+struct match_spool *
+match_spool_new(const char **dir)
 {
 	const char *t = getenv("TMPDIR");
 	struct cl_buf path = CL_BUF_INIT;
-	struct cm_spool *s;
+	struct match_spool *s;
 	int fd, saved;
 
 	if (!t || !*t)
@@ -46,6 +46,7 @@ cm_spool_new(const char **dir)
 	unlink(path.p);
 	cl_buf_release(&path);
 	s = cl_xcalloc(1, sizeof *s);
+	cl_buf_init(&s->data);
 	s->f = fdopen(fd, "w+");
 	if (!s->f) {
 		saved = errno;
@@ -60,7 +61,7 @@ cm_spool_new(const char **dir)
 }
 
 void
-cm_spool_free(struct cm_spool *s)
+match_spool_free(struct match_spool *s)
 {
 	if (!s)
 		return;
@@ -71,8 +72,8 @@ cm_spool_free(struct cm_spool *s)
 }
 
 int
-cm_spool_put(struct cm_spool *s, const struct cm_spooled *rec, const char *line, size_t n,
-             const char *key, size_t kn)
+match_spool_put(struct match_spool *s, const struct match_spooled *rec, const char *line, size_t n,
+                const char *key, size_t kn)
 {
 	struct rec_head h;
 
@@ -91,7 +92,7 @@ cm_spool_put(struct cm_spool *s, const struct cm_spooled *rec, const char *line,
 }
 
 int
-cm_spool_rewind(struct cm_spool *s)
+match_spool_rewind(struct match_spool *s)
 {
 	if (fflush(s->f) != 0)
 		return -1;
@@ -101,8 +102,8 @@ cm_spool_rewind(struct cm_spool *s)
 }
 
 int
-cm_spool_get(struct cm_spool *s, struct cm_spooled *rec, const char **line, size_t *n,
-             const char **key, size_t *kn)
+match_spool_get(struct match_spool *s, struct match_spooled *rec, const char **line, size_t *n,
+                const char **key, size_t *kn)
 {
 	struct rec_head h;
 	size_t want;
@@ -131,7 +132,7 @@ cm_spool_get(struct cm_spool *s, struct cm_spooled *rec, const char **line, size
 }
 
 unsigned long long
-cm_spool_count(const struct cm_spool *s)
+match_spool_count(const struct match_spool *s)
 {
 	return s->count;
 }

@@ -19,9 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct cm_columns cols = { NULL, NULL, NULL };
+	static const struct match_columns cols = { NULL, NULL, NULL };
 	struct cl_aliases al;
-	struct cm_export *x = NULL;
+	struct match_export *x = NULL;
 	char path[64];
 	int fd = memfd_create("fuzz", 0);
 
@@ -34,21 +34,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	cl_aliases_init(&al);
 	cl_aliases_add(&al, "students.example.org=example.org");
-	if (cm_export_load(&x, path, &cols, &al) == 0) {
+	if (match_export_load(&x, path, &cols, &al) == 0) {
 		size_t it = 0, n;
 		const char *k, *id, *email;
 		uint64_t v;
-		enum cm_xrole role;
+		enum match_xrole role;
 
 		while (cl_idmap_next(x->idx, &it, &k, &n, &v)) {
 			struct cl_buf key = CL_BUF_INIT;
 
 			cl_buf_add(&key, k, n); /* claim may not borrow the index's own key */
-			cm_export_count_user(x, key.p, key.len);
-			cm_export_claim(x, key.p, key.len, &id, &email, &role);
+			match_export_count_user(x, key.p, key.len);
+			match_export_claim(x, key.p, key.len, &id, &email, &role);
 			cl_buf_release(&key);
 		}
-		cm_export_free(x);
+		match_export_free(x);
 	}
 	cl_aliases_release(&al);
 	close(fd);

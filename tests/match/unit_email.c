@@ -38,14 +38,14 @@ static const char *
 cell(const char *s)
 {
 	cl_buf_reset(&out);
-	cm_csv_cell(&out, s, strlen(s));
+	match_csv_cell(&out, s, strlen(s));
 	return out.p ? out.p : "";
 }
 
 static const char *
 squash(const char *s)
 {
-	cm_header_squash(s, strlen(s), &out);
+	match_header_squash(s, strlen(s), &out);
 	return out.p;
 }
 
