@@ -76,7 +76,6 @@ parse_options(struct opts *o, int argc, char *argv[])
 {
 	struct cl_getopt g;
 	const char *why;
-	long long num;
 	int c;
 
 	cl_getopt_init(&g, &cmd, argc, argv);
@@ -120,20 +119,15 @@ parse_options(struct opts *o, int argc, char *argv[])
 			o->rejects = g.arg;
 			break;
 		case OPT_MAX_LINE:
-			if (cl_parse_num(g.arg, 1, LLONG_MAX, &num) < 0)
-				return cl_usage_error(
-				        &cmd, "--max-line '%s' is not a positive number of bytes",
-				        g.arg);
-			o->max_line = (size_t)num;
+			if (cl_getopt_bytes(&g, &o->max_line) != 0)
+				return CL_EX_USAGE;
 			break;
 		default: /* CL_OPT_EXIT */
 			return g.status;
 		}
 	}
-	if (argc - optind > 1)
-		return cl_usage_error(&cmd, "one FILE at most, not %d", argc - optind);
-	if (argc - optind == 1 && strcmp(argv[optind], "-") != 0)
-		o->input = argv[optind];
+	if ((c = cl_getopt_input(&g, &o->input)) >= 0)
+		return c;
 	if (o->as_of) {
 		if (filter_parse_as_of(o->as_of, &o->f.as_of, &why) < 0) {
 			cl_diag("CL201", "--as-of '%s': %s", o->as_of, why);

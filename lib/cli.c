@@ -2,6 +2,8 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +109,7 @@ cl_getopt_next(struct cl_getopt *g)
 	int c = getopt_long(g->argc, g->argv, g->optstring, g->longopts, NULL);
 
 	g->arg = optarg;
+	g->id = c;
 	switch (c) {
 	case 'h':
 		cl_help(g->cmd);
@@ -123,6 +126,35 @@ cl_getopt_next(struct cl_getopt *g)
 	default:
 		return c;
 	}
+}
+
+int
+cl_getopt_bytes(const struct cl_getopt *g, size_t *out)
+{
+	const struct option *lo;
+	long long v;
+
+	if (cl_parse_num(g->arg, 1, LLONG_MAX, &v) == 0 && (unsigned long long)v <= SIZE_MAX) {
+		*out = (size_t)v;
+		return 0;
+	}
+	for (lo = g->longopts; lo->name && lo->val != g->id; lo++)
+		;
+	return cl_usage_error(g->cmd, "--%s '%s' is not a positive number of bytes",
+	                      lo->name ? lo->name : "?", g->arg);
+}
+
+int
+cl_getopt_input(const struct cl_getopt *g, const char **input)
+{
+	int n = g->argc - optind;
+
+	*input = NULL;
+	if (n > 1)
+		return cl_usage_error(g->cmd, "one input at most, not %d", n);
+	if (n == 1 && strcmp(g->argv[optind], "-") != 0)
+		*input = g->argv[optind];
+	return -1;
 }
 
 /* The option's left column: "  -a, --as-of DATE" or "      --max-line BYTES". */

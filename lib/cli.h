@@ -22,6 +22,7 @@
 #define CL_CLI_H
 
 #include <getopt.h>
+#include <stddef.h>
 
 /* What an option takes. */
 enum cl_arg { CL_ARG_NONE, CL_ARG_REQUIRED, CL_ARG_OPTIONAL };
@@ -55,6 +56,7 @@ struct cl_getopt {
 	int argc;
 	char **argv;
 	const char *arg; /* the current option's value (NULL when it has none) */
+	int id;          /* the current option's id */
 	int status;      /* after CL_OPT_EXIT: the status to exit with */
 	/* private */
 	char optstring[2 + 3 * (CL_OPT_MAX + 2) + 1];
@@ -74,6 +76,19 @@ void cl_getopt_init(struct cl_getopt *g, const struct cl_cmd *cmd, int argc, cha
  * with the usage on stderr, status 64).
  */
 int cl_getopt_next(struct cl_getopt *g);
+
+/*
+ * The current option's value as a number of bytes, a whole number from 1
+ * (--max-line): 0 with *out set, or the status of the usage error reported.
+ */
+int cl_getopt_bytes(const struct cl_getopt *g, size_t *out);
+
+/*
+ * After the options: the one input operand, if any. *input is its path, or
+ * NULL for standard input (no operand, or "-"). Returns -1 to go on, or the
+ * status of the usage error reported (more than one operand).
+ */
+int cl_getopt_input(const struct cl_getopt *g, const char **input);
 
 /* Prints cmd's usage, then its about text and the option table, on stdout. */
 void cl_help(const struct cl_cmd *cmd);

@@ -53,7 +53,7 @@ static const char *const reason_todo[WHY_COUNT] = {
 struct opts {
 	const char *users;
 	const char *unmatched;
-	const char *input;
+	const char *input;      /* the stream's path, or NULL: stdin */
 	const char *input_name; /* for messages: the path, or "<stdin>" */
 	struct match_columns cols;
 	struct cl_aliases aliases;
@@ -110,7 +110,6 @@ static int
 parse_options(struct opts *o, int argc, char *argv[])
 {
 	struct cl_getopt g;
-	long long num;
 	int c;
 
 	cl_getopt_init(&g, &cmd, argc, argv);
@@ -139,23 +138,19 @@ parse_options(struct opts *o, int argc, char *argv[])
 			o->unmatched = g.arg;
 			break;
 		case 'm':
-			if (cl_parse_num(g.arg, 1, LLONG_MAX, &num) < 0)
-				return cl_usage_error(
-				        &cmd, "--max-line '%s' is not a positive number of bytes",
-				        g.arg);
-			o->max_line = (size_t)num;
+			if (cl_getopt_bytes(&g, &o->max_line) != 0)
+				return CL_EX_USAGE;
 			break;
 		default: /* CL_OPT_EXIT */
 			return g.status;
 		}
 	}
-	if (argc - optind > 1)
-		return cl_usage_error(&cmd, "one input at most, not %d", argc - optind);
-	o->input = optind < argc ? argv[optind] : "-";
-	o->input_name = strcmp(o->input, "-") == 0 ? "<stdin>" : o->input;
+	if ((c = cl_getopt_input(&g, &o->input)) >= 0)
+		return c;
+	o->input_name = o->input ? o->input : "<stdin>";
 	if (!o->users)
 		return cl_usage_error(&cmd, "--users EXPORT.csv is required");
-	if (strcmp(o->users, "-") == 0 && strcmp(o->input, "-") == 0)
+	if (strcmp(o->users, "-") == 0 && !o->input)
 		return cl_usage_error(&cmd,
 		                      "the export and the stream cannot both be standard input");
 	if ((o->cols.email && !*o->cols.email) || (o->cols.id && !*o->cols.id) ||
@@ -462,7 +457,7 @@ main(int argc, char *argv[])
 
 	if ((status = parse_options(&o, argc, argv)) >= 0)
 		goto out;
-	if (strcmp(o.input, "-") == 0) {
+	if (!o.input) {
 		fd = STDIN_FILENO;
 	} else if ((fd = open(o.input, O_RDONLY | O_CLOEXEC)) < 0) {
 		status = cl_fail("CL007", "%s: cannot open the roster stream:", o.input);

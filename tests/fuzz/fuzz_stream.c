@@ -7,13 +7,11 @@
 #define _GNU_SOURCE
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "stream.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -22,15 +20,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cl_reader *r;
 	struct cl_line ln;
 	size_t f_id, f_terms, i;
-	int fd = memfd_create("fuzz", 0);
+	int fd = fuzz_fd(data, size);
 
 	if (fd < 0)
 		return 0;
-	if (size && write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return 0;
-	}
-	lseek(fd, 0, SEEK_SET);
 	r = cl_reader_new(fd, "fuzz", 4096);
 	f_id = cl_reader_want(r, "data.sourcedId");
 	f_terms = cl_reader_want(r, "data.terms[].sourcedId");

@@ -9,12 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "../../match/export.c"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "../fuzz/fuzz.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -23,14 +21,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct cl_aliases al;
 	struct match_export *x = NULL;
 	char path[64];
-	int fd = memfd_create("fuzz", 0);
+	int fd = fuzz_fd(data, size);
 
 	if (fd < 0)
 		return 0;
-	if (size && write(fd, data, size) != (ssize_t)size) {
-		close(fd);
-		return 0;
-	}
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	cl_aliases_init(&al);
 	cl_aliases_add(&al, "students.example.org=example.org");
