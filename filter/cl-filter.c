@@ -17,6 +17,7 @@
 #include "diag.h"
 #include "errors.h"
 #include "filter.h"
+#include "out.h"
 #include "stream.h"
 
 #define OUT_BUF ((size_t)1 << 20)
@@ -110,12 +111,17 @@ parse_options(struct opts *o, int argc, char *argv[])
 				return cl_fail("CL204",
 				               "cannot read the exclude-schools file '%s':", g.arg);
 			}
+			cl_out_note_input_path(g.arg);
 			break;
 		}
 		case 'p':
 			o->f.parents = 1;
 			break;
 		case 'r':
+			if (strcmp(g.arg, "-") == 0)
+				return cl_usage_error(&cmd,
+				                      "--rejects -: the standard output carries "
+				                      "the stream; name a file");
 			o->rejects = g.arg;
 			break;
 		case OPT_MAX_LINE:
@@ -232,25 +238,6 @@ run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, 
 		cl_stage_fail_read(st, r);
 }
 
-static FILE *
-open_rejects(const char *path)
-{
-	FILE *fp;
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return NULL;
-	if (fchmod(fd, 0600) < 0 || !(fp = fdopen(fd, "w"))) {
-		int e = errno;
-
-		close(fd);
-		errno = e;
-		return NULL;
-	}
-	return fp;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -258,9 +245,10 @@ main(int argc, char *argv[])
 	struct cl_stage st;
 	struct cl_reader *r = NULL;
 	struct filter *f = NULL;
-	FILE *rj = NULL;
+	struct cl_out rj = { 0 };
+	struct cl_buf why = CL_BUF_INIT;
 	char *outbuf = NULL;
-	int fd = STDIN_FILENO, status;
+	int fd = STDIN_FILENO, status, rc;
 
 	cl_diag_init(argv[0]);
 	memset(&o, 0, sizeof o);
@@ -275,8 +263,13 @@ main(int argc, char *argv[])
 		status = cl_fail("CL007", "cannot open '%s':", o.input);
 		goto out;
 	}
-	if (o.rejects && !(rj = open_rejects(o.rejects))) {
-		status = cl_fail("CL205", "cannot create the rejects file '%s':", o.rejects);
+	cl_out_note_input_fd(fd);
+	if (cl_out_check_stdout(&why) == CL_OUT_SAME) {
+		status = cl_fail("CL010", "%s", why.p);
+		goto out;
+	}
+	if (o.rejects && (rc = cl_out_open(&rj, o.rejects, &why)) != 0) {
+		status = cl_fail(rc == CL_OUT_SAME ? "CL010" : "CL205", "--rejects: %s", why.p);
 		goto out;
 	}
 	outbuf = cl_xmalloc(OUT_BUF);
@@ -287,9 +280,9 @@ main(int argc, char *argv[])
 	jv_free(st.options);
 	st.options = options_jv(&o);
 
-	run(&o, r, f, &st, rj);
+	run(&o, r, f, &st, rj.f);
 
-	if (rj && (fflush(rj) != 0 || ferror(rj)))
+	if (rj.f && (fflush(rj.f) != 0 || ferror(rj.f)))
 		cl_stage_fail(&st, "CL205", "cannot write the rejects file '%s': %s", o.rejects,
 		              strerror(errno ? errno : EIO));
 	jv_free(st.counts);
@@ -298,8 +291,11 @@ main(int argc, char *argv[])
 	status = cl_stage_status(&st);
 out:
 	status = cl_exit(status);
-	if (rj && fclose(rj) != 0 && status == CL_EX_OK)
-		status = cl_fail("CL205", "cannot write the rejects file '%s':", o.rejects);
+	/* the rejects of a stream read to its end (complete or not), else the old file */
+	if (rj.f && status <= CL_EX_PARTIAL && cl_out_commit(&rj, &why) < 0)
+		status = cl_fail("CL205", "--rejects: %s", why.p);
+	cl_out_abort(&rj);
+	cl_buf_release(&why);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	filter_free(f);

@@ -19,6 +19,7 @@
 #include "email.h"
 #include "export.h"
 #include "idmap.h"
+#include "out.h"
 #include "report.h"
 #include "spool.h"
 #include "stream.h"
@@ -135,6 +136,10 @@ parse_options(struct opts *o, int argc, char *argv[])
 			o->alias_args = jv_array_append(o->alias_args, jv_string(g.arg));
 			break;
 		case 'o':
+			if (strcmp(g.arg, "-") == 0)
+				return cl_usage_error(&cmd,
+				                      "--unmatched -: the standard output carries "
+				                      "the stream; name a file");
 			o->unmatched = g.arg;
 			break;
 		case 'm':
@@ -463,13 +468,23 @@ main(int argc, char *argv[])
 		status = cl_fail("CL007", "%s: cannot open the roster stream:", o.input);
 		goto out;
 	}
-	if ((status = match_export_load(&r.x, o.users, &o.cols, &o.aliases)) != 0)
+	/* no output may be an input: asked before anything is read */
+	cl_out_note_input_fd(fd);
+	if (strcmp(o.users, "-") == 0)
+		cl_out_note_input_fd(STDIN_FILENO);
+	else
+		cl_out_note_input_path(o.users);
+	if (cl_out_check_stdout(&r.tmp) == CL_OUT_SAME) {
+		status = cl_fail("CL010", "%s", r.tmp.p);
 		goto out;
+	}
 	if (o.unmatched) {
 		if (!(r.report = match_report_open(o.unmatched, &status)))
 			goto out;
 		match_report_row(r.report, report_header, report_header_len, NREPORT);
 	}
+	if ((status = match_export_load(&r.x, o.users, &o.cols, &o.aliases)) != 0)
+		goto out;
 	r.q = cl_json_query_new(report_paths, sizeof report_paths / sizeof report_paths[0]);
 	if (!r.q)
 		cl_oom();

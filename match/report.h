@@ -1,8 +1,8 @@
 /*
  * report.h: the unmatched-users report (--unmatched FILE.csv): RFC 4180
- * CSV with CRLF line ends, safe to open in a spreadsheet, created 0600 and
- * written atomically (a temporary file renamed over FILE at the end), so a
- * failed run never leaves half a report.
+ * CSV with CRLF line ends, safe to open in a spreadsheet, written through
+ * lib/out.h (a new file 0600, replaced whole at the end: a failed run never
+ * leaves half a report; a symlink refused; an input refused with CL010).
  */
 #ifndef MATCH_REPORT_H
 #define MATCH_REPORT_H
@@ -14,9 +14,9 @@
 struct match_report;
 
 /*
- * Starts the report that will replace path: a temporary file beside it.
- * Returns NULL after a diagnostic (CL305), *status set to the code's exit
- * status, when it cannot be created.
+ * Starts the report that will replace path (cl_out_open). Returns NULL after
+ * a diagnostic (CL305, or CL010 when path is an input), *status set to the
+ * code's exit status, when it cannot be created.
  */
 struct match_report *match_report_open(const char *path, int *status);
 
