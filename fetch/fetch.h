@@ -81,8 +81,6 @@ struct run {
 	struct progress *prog;
 	int gone;        /* the reader of stdout went away (EPIPE) */
 	int write_error; /* the output could not be written (not EPIPE) */
-	int fatal;       /* the exit status a fatal error decided, 0 while none */
-	int partial;     /* a collection is known incomplete */
 	volatile sig_atomic_t *interrupted;
 	double hold_until; /* no new request before this (a 429's Retry-After) */
 	jv counts;         /* the trailer's per-collection counts */
@@ -113,7 +111,7 @@ void xfer_init(struct xfer *x);
 void xfer_release(struct xfer *x);
 /*
  * Prepares x for a GET of url, signed for this attempt (a fresh nonce and
- * timestamp every time). Returns 0, or -1 after reporting (fatal set).
+ * timestamp every time). Returns 0, or -1 after reporting (cl_stage_fail).
  */
 int xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv);
 
@@ -141,8 +139,8 @@ void oauth2_release(struct oauth2 *t);
 
 /* pager.c: one collection, all its pages, in order. Returns 0, or -1 when the run must stop. */
 int fetch_collection(struct run *r, enum coll c);
-/* Writes the parents held back so far. */
-void flush_spool(struct run *r);
+/* Writes the parents held back so far. Returns 0, or -1 after reporting a failure of the spool. */
+int flush_spool(struct run *r);
 /* Writes the header once (with the source and the server's Date when known). */
 void write_header(struct run *r);
 /* Checks the output after writing: sets gone or write_error. Returns -1 when writing must stop. */

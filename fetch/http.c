@@ -247,7 +247,6 @@ xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv)
 		cl_buf_adds(&auth, "Authorization: ");
 		if (oauth1_authorization(&auth, &sig, "GET", url, NULL) < 0) {
 			cl_buf_release(&auth);
-			r->fatal = CL_EX_SOFTWARE;
 			cl_stage_fail(&r->st, "CL090", "cannot sign the request to '%s'", url);
 			return -1;
 		}
@@ -317,7 +316,6 @@ xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll, struc
 		case CURLE_WRITE_ERROR:
 		case CURLE_FILESIZE_EXCEEDED:
 			if (x->overflow || cc == CURLE_FILESIZE_EXCEEDED) {
-				r->fatal = CL_EX_UNAVAILABLE;
 				cl_stage_fail(&r->st, "CL112",
 				              "%s: a page is larger than %lld bytes: lower --limit",
 				              coll, r->o->max_body);
@@ -328,7 +326,6 @@ xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll, struc
 		case CURLE_SSL_CACERT_BADFILE:
 		case CURLE_SSL_CERTPROBLEM:
 		case CURLE_SSL_ISSUER_ERROR:
-			r->fatal = CL_EX_UNAVAILABLE;
 			cl_stage_fail(&r->st, "CL113", "%s: TLS certificate not verified: %s", coll,
 			              x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 			return OUT_FATAL;
@@ -351,7 +348,6 @@ xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll, struc
 			free(said);
 			return OUT_REAUTH;
 		}
-		r->fatal = CL_EX_NOPERM;
 		skew = clock_skew(x);
 		if (fabs(skew) > 240)
 			cl_stage_fail(
@@ -366,7 +362,6 @@ xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll, struc
 			              said ? "; the server says: " : "", said ? said : "");
 		break;
 	case 403:
-		r->fatal = CL_EX_NOPERM;
 		cl_stage_fail(
 		        &r->st, "CL102",
 		        "%s: forbidden (HTTP 403): enable the application in Roster Server and "
@@ -374,20 +369,17 @@ xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll, struc
 		        coll, coll, said ? "; the server says: " : "", said ? said : "");
 		break;
 	case 404:
-		r->fatal = CL_EX_CONFIG;
 		cl_stage_fail(&r->st, "CL103",
 		              "%s: not found (HTTP 404): check the endpoint URL '%s'%s%s", coll,
 		              r->o->base, said ? "; the server says: " : "", said ? said : "");
 		break;
 	default:
 		if (x->status >= 300 && x->status < 400) {
-			r->fatal = CL_EX_CONFIG;
 			cl_stage_fail(
 			        &r->st, "CL103",
 			        "%s: the server redirects (HTTP %ld): check the endpoint URL '%s'",
 			        coll, x->status, r->o->base);
 		} else {
-			r->fatal = CL_EX_CONFIG;
 			cl_stage_fail(&r->st, "CL111",
 			              "%s: the server rejected the request (HTTP %ld)%s%s", coll,
 			              x->status, said ? ": " : "", said ? said : "");

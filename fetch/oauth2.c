@@ -78,7 +78,6 @@ request(struct run *r, struct cl_buf *why)
 		goto out;
 	}
 	if (status != 200) {
-		r->fatal = CL_EX_NOPERM;
 		cl_stage_fail(&r->st, "CL110", "the token request to '%s' failed (HTTP %ld)%s",
 		              o->token_url, status,
 		              status == 401 || status == 400 ? ": check the client ID and secret"
@@ -101,7 +100,6 @@ request(struct run *r, struct cl_buf *why)
 		r->tok.expires = now_mono() + (life > 60 ? life - 30 : life * 0.8);
 		rc = 0;
 	} else {
-		r->fatal = CL_EX_NOPERM;
 		cl_stage_fail(&r->st, "CL110", "the token response from '%s' has no access_token",
 		              o->token_url);
 	}
@@ -134,7 +132,6 @@ oauth2_ensure(struct run *r, int force)
 		if (rc <= 0)
 			break;
 		if (attempt >= r->o->retries || now_mono() - start > (double)r->o->retry_time) {
-			r->fatal = CL_EX_UNAVAILABLE;
 			cl_stage_fail(&r->st, "CL104",
 			              "the token request to '%s' failed %d times: %s",
 			              r->o->token_url, attempt + 1, why.p);

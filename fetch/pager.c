@@ -188,24 +188,25 @@ resolve_next(const struct run *r, const char *next)
 	return out;
 }
 
-static void
+/* Sends page p's request. Returns 0, or -1 after reporting: the run must stop. */
+static int
 start(struct run *r, struct crun *cr, struct page *p)
 {
 	CURLMcode mc;
 
 	if (xfer_prepare(r, &p->x, p->url, p) < 0)
-		return;
+		return -1;
 	mc = curl_multi_add_handle(r->multi, p->x.h);
 	if (mc != CURLM_OK) {
-		r->fatal = CL_EX_SOFTWARE;
 		cl_stage_fail(&r->st, "CL090", "%s: %s", colls[cr->c].name,
 		              curl_multi_strerror(mc));
-		return;
+		return -1;
 	}
 	if (p->attempts == 0)
 		p->first = now_mono();
 	p->attempts++;
 	p->state = P_RUN;
+	return 0;
 }
 
 static void
@@ -272,13 +273,11 @@ give_up(struct run *r, struct crun *cr, struct page *p, const char *why)
 {
 	cr->errors++;
 	if (p->bad_body) {
-		r->fatal = CL_EX_UNAVAILABLE;
 		cl_stage_fail(&r->st, "CL106",
 		              "%s: the page at offset %lld is not a OneRoster page "
 		              "after %d attempts: %s",
 		              colls[cr->c].name, p->offset, p->attempts, why);
 	} else {
-		r->fatal = CL_EX_UNAVAILABLE;
 		cl_stage_fail(&r->st, "CL104", "%s: the page at offset %lld failed %d times: %s",
 		              colls[cr->c].name, p->offset, p->attempts, why);
 	}
@@ -310,7 +309,6 @@ settle(struct run *r, struct crun *cr, struct page *p, enum outcome out, const c
 		return 0;
 	case OUT_REAUTH:
 		if (p->reauthed) {
-			r->fatal = CL_EX_NOPERM;
 			cl_stage_fail(
 			        &r->st, "CL101",
 			        "authentication failed (HTTP 401) with a new OAuth 2.0 token: "
@@ -556,7 +554,6 @@ wrote(struct run *r, struct crun *cr, struct page *p)
 		/* the parents are lost, the output is not: it ends with a trailer that says so
 		 * (flush_spool drops the spool once the worker is done with it) */
 		r->spool_failed = 1;
-		r->fatal = CL_EX_IOERR;
 		cl_stage_fail(&r->st, "CL116", "cannot write the temporary file of parents: %s",
 		              strerror(p->err));
 		return -1;
@@ -585,7 +582,6 @@ abort_all(struct run *r, struct crun *cr)
 static int
 multi_failed(struct run *r, struct crun *cr)
 {
-	r->fatal = CL_EX_SOFTWARE;
 	cl_stage_fail(&r->st, "CL090", "%s: curl's multi interface failed", colls[cr->c].name);
 	return -1;
 }
@@ -609,7 +605,6 @@ pass(struct run *r, struct crun *cr)
 	cr->pass_unique = 0;
 	for (;;) {
 		if (*r->interrupted) {
-			r->fatal = CL_EX_TEMPFAIL;
 			cl_stage_fail(&r->st, "CL115", "interrupted by a signal");
 			return -1;
 		}
@@ -618,8 +613,7 @@ pass(struct run *r, struct crun *cr)
 		for (i = 0; i < cr->n && now >= r->hold_until; i++) {
 			p = &cr->slots[i];
 			if (p->state == P_WAIT && now >= p->not_before) {
-				start(r, cr, p);
-				if (r->fatal)
+				if (start(r, cr, p) < 0)
 					return -1;
 			}
 		}
@@ -639,8 +633,7 @@ pass(struct run *r, struct crun *cr)
 				        cr->link_mode ? cr->next_offset : p->idx * cr->eff_limit;
 				p->url = page_url(r, cr, p->offset);
 			}
-			start(r, cr, p);
-			if (r->fatal)
+			if (start(r, cr, p) < 0)
 				return -1;
 			cr->req_next++;
 		}
@@ -782,7 +775,6 @@ fetch_collection(struct run *r, enum coll c)
 			break;
 		if (cr.pass == 2) {
 			cr.errors++;
-			r->partial = 1;
 			cl_stage_fail(&r->st, "CL105",
 			              "%s: %llu of %lld records arrived, even after reading the "
 			              "collection again%s",
@@ -811,21 +803,22 @@ fetch_collection(struct run *r, enum coll c)
 	return rc;
 }
 
-void
+int
 flush_spool(struct run *r)
 {
 	char buf[1 << 16];
 	size_t n;
+	int rc = 0;
 
 	if (!r->spool)
-		return;
+		return 0;
 	if (r->spool_failed) {
 		fclose(r->spool);
 		r->spool = NULL;
-		return;
+		return 0;
 	}
 	if (fflush(r->spool) != 0 || fseek(r->spool, 0, SEEK_SET) != 0) {
-		r->fatal = CL_EX_IOERR;
+		rc = -1;
 		cl_stage_fail(&r->st, "CL116", "cannot read back the temporary file of parents: %s",
 		              strerror(errno));
 	} else if (!r->gone && !r->write_error) {
@@ -835,11 +828,12 @@ flush_spool(struct run *r)
 				break;
 		}
 		if (ferror(r->spool)) {
-			r->fatal = CL_EX_IOERR;
+			rc = -1;
 			cl_stage_fail(&r->st, "CL116",
 			              "cannot read back the temporary file of parents:");
 		}
 	}
 	fclose(r->spool);
 	r->spool = NULL;
+	return rc;
 }
