@@ -23,9 +23,9 @@
 #include "stream.h"
 
 #define OUT_BUF ((size_t)1 << 20)
-#define DEFAULT_COLLECTIONS                                                            \
-	((1u << C_ORGS) | (1u << C_SESSIONS) | (1u << C_COURSES) | (1u << C_CLASSES) | \
-	 (1u << C_ENROLLMENTS) | (1u << C_USERS))
+#define DEFAULT_COLLECTIONS                                                    \
+	((1u << FETCH_ORGS) | (1u << FETCH_SESSIONS) | (1u << FETCH_COURSES) | \
+	 (1u << FETCH_CLASSES) | (1u << FETCH_ENROLLMENTS) | (1u << FETCH_USERS))
 
 static const char usage[] =
         "usage: cl-fetch [--client-id ID] [--secret-file FILE] [-c LIST] [-l N] [-p N]\n"
@@ -113,16 +113,16 @@ parse_collections(const char *s, unsigned *mask)
 
 	*mask = 0;
 	if (!strcmp(s, "all")) {
-		*mask = (1u << C_COUNT) - 1;
+		*mask = (1u << FETCH_COLL_COUNT) - 1;
 		return 0;
 	}
 	while (*p) {
 		e = p + strcspn(p, ",");
 		n = (size_t)(e - p);
-		for (c = 0; c < C_COUNT; c++)
-			if (strlen(colls[c].name) == n && !strncmp(colls[c].name, p, n))
+		for (c = 0; c < FETCH_COLL_COUNT; c++)
+			if (strlen(fetch_colls[c].name) == n && !strncmp(fetch_colls[c].name, p, n))
 				break;
-		if (c == C_COUNT)
+		if (c == FETCH_COLL_COUNT)
 			return -1;
 		*mask |= 1u << c;
 		p = *e ? e + 1 : e;
@@ -180,7 +180,7 @@ valid_fields(const char *s)
 
 /* Returns -1 to go on, or the exit status (0 after --help or --version). */
 static int
-parse_options(struct opts *o, struct args *a, int argc, char *argv[])
+parse_options(struct fetch_opts *o, struct args *a, int argc, char *argv[])
 {
 	struct cl_getopt g;
 	long long v;
@@ -205,17 +205,17 @@ parse_options(struct opts *o, struct args *a, int argc, char *argv[])
 				        g.arg);
 			break;
 		case 'l':
-			if (cl_parse_num(g.arg, 1, LIMIT_MAX, &v) < 0)
+			if (cl_parse_num(g.arg, 1, FETCH_LIMIT_MAX, &v) < 0)
 				return cl_usage_error(&cmd,
 				                      "--limit '%s': not a number from 1 to %d",
-				                      g.arg, LIMIT_MAX);
+				                      g.arg, FETCH_LIMIT_MAX);
 			o->limit = (long)v;
 			break;
 		case 'p':
-			if (cl_parse_num(g.arg, 1, PARALLEL_MAX, &v) < 0)
+			if (cl_parse_num(g.arg, 1, FETCH_PARALLEL_MAX, &v) < 0)
 				return cl_usage_error(&cmd,
 				                      "--parallel '%s': not a number from 1 to %d",
-				                      g.arg, PARALLEL_MAX);
+				                      g.arg, FETCH_PARALLEL_MAX);
 			o->parallel = (long)v;
 			break;
 		case 't':
@@ -507,14 +507,14 @@ open_spool(const char **dir)
 }
 
 static void
-stage_options(struct cl_stage *st, const struct opts *o)
+stage_options(struct cl_stage *st, const struct fetch_opts *o)
 {
 	jv cs = jv_array();
 	int c;
 
-	for (c = 0; c < C_COUNT; c++)
+	for (c = 0; c < FETCH_COLL_COUNT; c++)
 		if (o->collections & (1u << c))
-			cs = jv_array_append(cs, jv_string(colls[c].name));
+			cs = jv_array_append(cs, jv_string(fetch_colls[c].name));
 	st->options = jv_object_set(st->options, jv_string("collections"), cs);
 	st->options = jv_object_set(st->options, jv_string("limit"), jv_number((double)o->limit));
 	st->options =
@@ -533,16 +533,16 @@ stage_options(struct cl_stage *st, const struct opts *o)
 
 /* Every collection asked for, in stream order; the parents after the other users. */
 static void
-fetch_all(struct run *r)
+fetch_all(struct fetch_run *r)
 {
 	int c;
 
-	if (r->o->token_url && oauth2_ensure(r, 0) < 0)
+	if (r->o->token_url && fetch_oauth2_ensure(r, 0) < 0)
 		return;
-	for (c = 0; c < C_COUNT; c++) {
+	for (c = 0; c < FETCH_COLL_COUNT; c++) {
 		if (!(r->o->collections & (1u << c)))
 			continue;
-		if (c == C_USERS) {
+		if (c == FETCH_USERS) {
 			const char *dir;
 
 			r->spool = open_spool(&dir);
@@ -554,12 +554,12 @@ fetch_all(struct run *r)
 				return;
 			}
 		}
-		if (fetch_collection(r, (enum coll)c) < 0) {
-			if (c == C_USERS)
-				flush_spool(r);
+		if (fetch_collection(r, (enum fetch_coll)c) < 0) {
+			if (c == FETCH_USERS)
+				fetch_flush_spool(r);
 			return;
 		}
-		if (c == C_USERS && (flush_spool(r) < 0 || check_output(r) < 0))
+		if (c == FETCH_USERS && (fetch_flush_spool(r) < 0 || fetch_check_output(r) < 0))
 			return;
 	}
 }
@@ -570,7 +570,7 @@ fetch_all(struct run *r)
  * none). Returns status, or the status of a failure.
  */
 static int
-close_output(struct run *r, const char *tmp, int status)
+close_output(struct fetch_run *r, const char *tmp, int status)
 {
 	int bad = r->write_error || ferror(r->out);
 
@@ -597,20 +597,20 @@ close_output(struct run *r, const char *tmp, int status)
  * Returns the exit status.
  */
 static int
-end_stream(struct run *r, const char *tmp)
+end_stream(struct fetch_run *r, const char *tmp)
 {
 	int status;
 
-	progress_clear(r->prog);
+	fetch_progress_clear(r->prog);
 	if (!r->gone && !r->write_error) {
 		jv_free(r->st.counts);
 		r->st.counts = jv_copy(r->counts);
-		write_header(r);
+		fetch_write_header(r);
 		cl_stage_write_trailer(&r->st, r->out);
 		/* flush here, so that a reader gone by now is told from a full disk */
 		if (fflush(r->out) != 0 && errno == EPIPE)
 			r->gone = 1;
-		check_output(r);
+		fetch_check_output(r);
 	}
 	status = cl_stage_status(&r->st);
 	if (r->gone)
@@ -631,16 +631,16 @@ int
 main(int argc, char *argv[])
 {
 	static char outbuf[OUT_BUF];
-	struct opts o = { .limit = 1000,
-		          .parallel = 4,
-		          .timeout = 300,
-		          .retries = 6,
-		          .retry_time = 600,
-		          .backoff_ms = 1000,
-		          .collections = DEFAULT_COLLECTIONS,
-		          .max_body = (long long)256 << 20 };
+	struct fetch_opts o = { .limit = 1000,
+		                .parallel = 4,
+		                .timeout = 300,
+		                .retries = 6,
+		                .retry_time = 600,
+		                .backoff_ms = 1000,
+		                .collections = DEFAULT_COLLECTIONS,
+		                .max_body = (long long)256 << 20 };
 	struct args a = { NULL, NULL, -1 };
-	struct run r;
+	struct fetch_run r;
 	struct sigaction sa;
 	char *tmp = NULL;
 	const char *e;
@@ -716,27 +716,27 @@ main(int argc, char *argv[])
 		cl_oom();
 	curl_multi_setopt(r.multi, CURLMOPT_MAX_HOST_CONNECTIONS, o.parallel);
 	curl_multi_setopt(r.multi, CURLMOPT_MAXCONNECTS, o.parallel + 2);
-	if (worker_start(&r.w, wake_main, r.multi) < 0) {
+	if (fetch_worker_start(&r.w, wake_main, r.multi) < 0) {
 		status = cl_fail("CL090", "cannot start a thread:");
 		goto out;
 	}
 	worker_up = 1;
-	r.prog = progress_new(o.progress);
+	r.prog = fetch_progress_new(o.progress);
 	stage_options(&r.st, &o);
 
 	fetch_all(&r);
 	status = end_stream(&r, tmp);
 out:
 	if (worker_up)
-		worker_stop(&r.w);
+		fetch_worker_stop(&r.w);
 	if (r.out && r.out != stdout) { /* -o FILE, given up before anything was written */
 		fclose(r.out);
 		unlink(tmp);
 	}
-	progress_free(r.prog);
+	fetch_progress_free(r.prog);
 	if (r.multi)
 		curl_multi_cleanup(r.multi);
-	oauth2_release(&r.tok);
+	fetch_oauth2_release(&r.tok);
 	free(r.server_date);
 	jv_free(r.counts);
 	cl_stage_release(&r.st);

@@ -30,11 +30,11 @@
 #include "diag.h"
 #include "fetch.h"
 #include "idmap.h"
-#include "oauth.h"
+#include "oauth1.h"
 #include "page.h"
 #include "worker.h"
 
-const struct coll_def colls[C_COUNT] = {
+const struct fetch_coll_def fetch_colls[FETCH_COLL_COUNT] = {
 	{ "orgs", "org", "{\"kind\":\"org\",\"data\":" },
 	{ "academicSessions", "academicSession", "{\"kind\":\"academicSession\",\"data\":" },
 	{ "courses", "course", "{\"kind\":\"course\",\"data\":" },
@@ -53,7 +53,7 @@ const struct coll_def colls[C_COUNT] = {
  */
 enum pstate { P_FREE, P_WAIT, P_RUN, P_PARSE, P_DONE, P_EMIT };
 
-/* What the worker is asked to do with a page (struct job's kind). */
+/* What the worker is asked to do with a page (struct fetch_job's kind). */
 enum { JOB_PARSE, JOB_EMIT };
 
 /* An emit job's rc besides 0 and -1 (the output failed: gone or write_error is set). */
@@ -66,15 +66,15 @@ struct page {
 	long long idx;    /* the page's number in this pass */
 	long long offset; /* its offset */
 	char *url;        /* owned */
-	struct xfer x;
+	struct fetch_xfer x;
 	int attempts;
 	int reauthed;
 	int bad_body; /* the last failure was a body that is not a page */
 	double first, not_before;
-	struct page_span *spans;
+	struct fetch_page_span *spans;
 	size_t nspans, cap;
 	struct crun *cr;
-	struct job job;             /* the worker's, while state is P_PARSE or P_EMIT */
+	struct fetch_job job;       /* the worker's, while state is P_PARSE or P_EMIT */
 	const char *where;          /* a parse job's: what is wrong with the JSON */
 	int err;                    /* an emit job's: errno of a failed write to the spool */
 	unsigned long long written; /* an emit job's: the collection's records so far */
@@ -87,9 +87,9 @@ struct page {
  * job is left.
  */
 struct crun {
-	struct run *r;
-	enum coll c;
-	struct page_parser pp;
+	struct fetch_run *r;
+	enum fetch_coll c;
+	struct fetch_page_parser pp;
 	struct page *slots;
 	long n; /* the window */
 	struct cl_idmap *seen;
@@ -127,12 +127,12 @@ page_reset(struct page *p)
 
 /* The URL of the page at offset: base/collection?limit=L&offset=O&... Owned. */
 static char *
-page_url(const struct run *r, const struct crun *cr, long long offset)
+page_url(const struct fetch_run *r, const struct crun *cr, long long offset)
 {
 	struct cl_buf u = CL_BUF_INIT;
 
-	cl_buf_addf(&u, "%s/%s?limit=%ld&offset=%lld%s", r->o->base, colls[cr->c].name, r->o->limit,
-	            offset, cr->query.p ? cr->query.p : "");
+	cl_buf_addf(&u, "%s/%s?limit=%ld&offset=%lld%s", r->o->base, fetch_colls[cr->c].name,
+	            r->o->limit, offset, cr->query.p ? cr->query.p : "");
 	return cl_buf_detach(&u, NULL);
 }
 
@@ -165,7 +165,7 @@ origin(const char *url)
 
 /* The Link rel="next" URL made absolute against the endpoint, if it stays on its origin. Owned. */
 static char *
-resolve_next(const struct run *r, const char *next)
+resolve_next(const struct fetch_run *r, const char *next)
 {
 	CURLU *u = curl_url();
 	char *abs = NULL, *out = NULL, *o1, *o2;
@@ -190,27 +190,27 @@ resolve_next(const struct run *r, const char *next)
 
 /* Sends page p's request. Returns 0, or -1 after reporting: the run must stop. */
 static int
-start(struct run *r, struct crun *cr, struct page *p)
+start(struct fetch_run *r, struct crun *cr, struct page *p)
 {
 	CURLMcode mc;
 
-	if (xfer_prepare(r, &p->x, p->url, p) < 0)
+	if (fetch_xfer_prepare(r, &p->x, p->url, p) < 0)
 		return -1;
 	mc = curl_multi_add_handle(r->multi, p->x.h);
 	if (mc != CURLM_OK) {
-		cl_stage_fail(&r->st, "CL090", "%s: %s", colls[cr->c].name,
+		cl_stage_fail(&r->st, "CL090", "%s: %s", fetch_colls[cr->c].name,
 		              curl_multi_strerror(mc));
 		return -1;
 	}
 	if (p->attempts == 0)
-		p->first = now_mono();
+		p->first = fetch_now_mono();
 	p->attempts++;
 	p->state = P_RUN;
 	return 0;
 }
 
 static void
-note_date(struct run *r, const struct xfer *x)
+note_date(struct fetch_run *r, const struct fetch_xfer *x)
 {
 	time_t t;
 	char iso[32];
@@ -226,7 +226,7 @@ note_date(struct run *r, const struct xfer *x)
 
 /* A page came back whole: take what it says about the collection. */
 static void
-page_done(struct run *r, struct crun *cr, struct page *p)
+page_done(struct fetch_run *r, struct crun *cr, struct page *p)
 {
 	long long n = (long long)p->nspans, t = p->x.total;
 
@@ -269,32 +269,33 @@ page_done(struct run *r, struct crun *cr, struct page *p)
 
 /* Reports a page that failed for good. */
 static void
-give_up(struct run *r, struct crun *cr, struct page *p, const char *why)
+give_up(struct fetch_run *r, struct crun *cr, struct page *p, const char *why)
 {
 	cr->errors++;
 	if (p->bad_body) {
 		cl_stage_fail(&r->st, "CL106",
 		              "%s: the page at offset %lld is not a OneRoster page "
 		              "after %d attempts: %s",
-		              colls[cr->c].name, p->offset, p->attempts, why);
+		              fetch_colls[cr->c].name, p->offset, p->attempts, why);
 	} else {
 		cl_stage_fail(&r->st, "CL104", "%s: the page at offset %lld failed %d times: %s",
-		              colls[cr->c].name, p->offset, p->attempts, why);
+		              fetch_colls[cr->c].name, p->offset, p->attempts, why);
 	}
 }
 
 /*
- * A request that did not bring a page (out is not OUT_OK, why says what
+ * A request that did not bring a page (out is not FETCH_OUT_OK, why says what
  * happened): retried later, or given up. Returns -1 when the run must stop.
  */
 static int
-settle(struct run *r, struct crun *cr, struct page *p, enum outcome out, const char *why)
+settle(struct fetch_run *r, struct crun *cr, struct page *p, enum fetch_outcome out,
+       const char *why)
 {
-	double now = now_mono(), delay;
+	double now = fetch_now_mono(), delay;
 
 	switch (out) {
-	case OUT_RETRY:
-		delay = backoff_delay(r->o, p->attempts, p->x.retry_after);
+	case FETCH_OUT_RETRY:
+		delay = fetch_backoff_delay(r->o, p->attempts, p->x.retry_after);
 		if (p->attempts > r->o->retries ||
 		    now + delay - p->first > (double)r->o->retry_time) {
 			give_up(r, cr, p, why);
@@ -307,18 +308,18 @@ settle(struct run *r, struct crun *cr, struct page *p, enum outcome out, const c
 		p->state = P_WAIT;
 		p->not_before = now + delay;
 		return 0;
-	case OUT_REAUTH:
+	case FETCH_OUT_REAUTH:
 		if (p->reauthed) {
 			cl_stage_fail(
 			        &r->st, "CL101",
 			        "authentication failed (HTTP 401) with a new OAuth 2.0 token: "
 			        "check that the client may read the %s",
-			        colls[cr->c].name);
+			        fetch_colls[cr->c].name);
 			return -1;
 		}
 		p->reauthed = 1;
 		/* the pages in flight with the same token: only the first gets a new one */
-		if (p->x.tok_gen == r->tok.gen && oauth2_ensure(r, 1) < 0)
+		if (p->x.tok_gen == r->tok.gen && fetch_oauth2_ensure(r, 1) < 0)
 			return -1;
 		p->attempts--; /* a renewed token is not a retry */
 		p->state = P_WAIT;
@@ -332,33 +333,33 @@ settle(struct run *r, struct crun *cr, struct page *p, enum outcome out, const c
 
 /* The worker's part of a page: is the body a page of the collection, and where are its records? */
 static void
-parse_job(struct job *j)
+parse_job(struct fetch_job *j)
 {
 	struct page *p = j->arg;
 
 	p->nspans = 0;
 	p->where = NULL;
-	j->rc = page_parse(&p->cr->pp, p->x.body.p ? p->x.body.p : "", p->x.body.len, &p->spans,
-	                   &p->nspans, &p->cap, &p->where);
+	j->rc = fetch_page_parse(&p->cr->pp, p->x.body.p ? p->x.body.p : "", p->x.body.len,
+	                         &p->spans, &p->nspans, &p->cap, &p->where);
 }
 
 /* A request finished (outside curl's callbacks). Returns -1 when the run must stop. */
 static int
-finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
+finish(struct fetch_run *r, struct crun *cr, struct page *p, CURLcode cc)
 {
 	struct cl_buf why = CL_BUF_INIT;
-	enum outcome out;
+	enum fetch_outcome out;
 	int rc = 0;
 
-	out = xfer_outcome(r, &p->x, cc, colls[cr->c].name, &why);
+	out = fetch_xfer_outcome(r, &p->x, cc, fetch_colls[cr->c].name, &why);
 	p->bad_body = 0;
-	if (out == OUT_OK) {
+	if (out == FETCH_OUT_OK) {
 		/* the body is checked on the worker; parsed() takes it from there */
 		p->job.fn = parse_job;
 		p->job.arg = p;
 		p->job.kind = JOB_PARSE;
 		p->state = P_PARSE;
-		worker_submit(&r->w, &p->job);
+		fetch_worker_submit(&r->w, &p->job);
 	} else {
 		rc = settle(r, cr, p, out, why.p ? why.p : "?");
 	}
@@ -368,37 +369,37 @@ finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
 
 /* The worker checked a page's body. Returns -1 when the run must stop. */
 static int
-parsed(struct run *r, struct crun *cr, struct page *p)
+parsed(struct fetch_run *r, struct crun *cr, struct page *p)
 {
 	struct cl_buf why = CL_BUF_INIT;
 	int rc;
 
 	switch (p->job.rc) {
-	case PAGE_OK:
+	case FETCH_PAGE_OK:
 		page_done(r, cr, p);
 		return 0;
-	case PAGE_MALFORMED:
+	case FETCH_PAGE_MALFORMED:
 		cl_buf_addf(&why, "malformed JSON (%s)", p->where ? p->where : "?");
 		break;
-	case PAGE_NO_ENVELOPE:
+	case FETCH_PAGE_NO_ENVELOPE:
 		cl_buf_addf(&why, "HTTP %ld without the \"%s\" key", p->x.status,
-		            colls[cr->c].name);
+		            fetch_colls[cr->c].name);
 		break;
-	case PAGE_NOT_ARRAY:
-		cl_buf_addf(&why, "\"%s\" is not an array", colls[cr->c].name);
+	case FETCH_PAGE_NOT_ARRAY:
+		cl_buf_addf(&why, "\"%s\" is not an array", fetch_colls[cr->c].name);
 		break;
 	default:
-		cl_buf_addf(&why, "an element of \"%s\" is not an object", colls[cr->c].name);
+		cl_buf_addf(&why, "an element of \"%s\" is not an object", fetch_colls[cr->c].name);
 		break;
 	}
 	p->bad_body = 1;
-	rc = settle(r, cr, p, OUT_RETRY, why.p);
+	rc = settle(r, cr, p, FETCH_OUT_RETRY, why.p);
 	cl_buf_release(&why);
 	return rc;
 }
 
 int
-check_output(struct run *r)
+fetch_check_output(struct fetch_run *r)
 {
 	if (r->gone || r->write_error)
 		return -1;
@@ -413,7 +414,7 @@ check_output(struct run *r)
 }
 
 void
-write_header(struct run *r)
+fetch_write_header(struct fetch_run *r)
 {
 	jv src;
 	char iso[32];
@@ -445,13 +446,13 @@ write_header(struct run *r)
  * an earlier page's writing did; EMIT_SPOOL_FAILED with p->err.
  */
 static void
-emit_job(struct job *j)
+emit_job(struct fetch_job *j)
 {
 	struct page *p = j->arg;
 	struct crun *cr = p->cr;
-	struct run *r = cr->r;
+	struct fetch_run *r = cr->r;
 	const char *body = p->x.body.p;
-	const char *pre = colls[cr->c].line_pre;
+	const char *pre = fetch_colls[cr->c].line_pre;
 	size_t pre_n = strlen(pre), i;
 	uint64_t *v;
 	int added;
@@ -473,7 +474,7 @@ emit_job(struct job *j)
 		cr->hashes = cl_xreallocarray(cr->hashes, cr->hcap, sizeof *cr->hashes);
 	}
 	for (i = 0; i < p->nspans; i++) {
-		const struct page_span *sp = &p->spans[i];
+		const struct fetch_page_span *sp = &p->spans[i];
 
 		cr->hashes[i] = cl_idmap_hash(body + sp->off + sp->id_off, sp->id_n);
 	}
@@ -481,7 +482,7 @@ emit_job(struct job *j)
 	cl_buf_reset(&cr->line);
 	cl_buf_reset(&cr->pline);
 	for (i = 0; i < p->nspans; i++) {
-		const struct page_span *sp = &p->spans[i];
+		const struct fetch_page_span *sp = &p->spans[i];
 		struct cl_buf *to = &cr->line;
 
 		if (i + PREFETCH_AHEAD < p->nspans)
@@ -503,7 +504,7 @@ emit_job(struct job *j)
 		}
 		cr->pass_unique++;
 		cr->records++;
-		if (cr->c == C_USERS && sp->parent) {
+		if (cr->c == FETCH_USERS && sp->parent) {
 			cr->parents++;
 			to = &cr->pline;
 		}
@@ -511,7 +512,7 @@ emit_job(struct job *j)
 		if (sp->compact) /* as the server sent it: nothing to minify */
 			cl_buf_add(to, body + sp->off, sp->n);
 		else /* minifying never changes a string's bytes: the sourcedId stays as found */
-			page_minify(to, body + sp->off, sp->n);
+			fetch_page_minify(to, body + sp->off, sp->n);
 		cl_buf_add(to, "}\n", 2);
 	}
 	if (cr->pline.len > 0 && fwrite(cr->pline.p, 1, cr->pline.len, r->spool) != cr->pline.len) {
@@ -528,31 +529,32 @@ emit_job(struct job *j)
 	if (cr->pline.cap > ((size_t)8 << 20))
 		cl_buf_release(&cr->pline);
 	p->written = cr->records;
-	j->rc = check_output(r);
+	j->rc = fetch_check_output(r);
 	if (j->rc < 0)
 		cr->emit_failed = 1;
 }
 
 /* Hands page p, whole and next in order, to the worker for writing. */
 static void
-emit(struct run *r, struct page *p)
+emit(struct fetch_run *r, struct page *p)
 {
-	write_header(r); /* here: the header reads what the main thread learnt of the server */
+	fetch_write_header(
+	        r); /* here: the header reads what the main thread learnt of the server */
 	p->job.fn = emit_job;
 	p->job.arg = p;
 	p->job.kind = JOB_EMIT;
 	p->state = P_EMIT;
-	worker_submit(&r->w, &p->job);
+	fetch_worker_submit(&r->w, &p->job);
 }
 
 /* The worker wrote page p. Returns -1 when the run must stop. */
 static int
-wrote(struct run *r, struct crun *cr, struct page *p)
+wrote(struct fetch_run *r, struct crun *cr, struct page *p)
 {
-	progress_update(r->prog, colls[cr->c].name, p->written, cr->tmax, 0);
+	fetch_progress_update(r->prog, fetch_colls[cr->c].name, p->written, cr->tmax, 0);
 	if (p->job.rc == EMIT_SPOOL_FAILED) {
 		/* the parents are lost, the output is not: it ends with a trailer that says so
-		 * (flush_spool drops the spool once the worker is done with it) */
+		 * (fetch_flush_spool drops the spool once the worker is done with it) */
 		r->spool_failed = 1;
 		cl_stage_fail(&r->st, "CL116", "cannot write the temporary file of parents: %s",
 		              strerror(p->err));
@@ -567,11 +569,11 @@ wrote(struct run *r, struct crun *cr, struct page *p)
 
 /* Stops every request of the collection still in flight. */
 static void
-abort_all(struct run *r, struct crun *cr)
+abort_all(struct fetch_run *r, struct crun *cr)
 {
 	long i;
 
-	worker_drain(&r->w); /* nothing of the worker's may be freed under it */
+	fetch_worker_drain(&r->w); /* nothing of the worker's may be freed under it */
 	for (i = 0; i < cr->n; i++) {
 		if (cr->slots[i].state == P_RUN)
 			curl_multi_remove_handle(r->multi, cr->slots[i].x.h);
@@ -580,18 +582,19 @@ abort_all(struct run *r, struct crun *cr)
 }
 
 static int
-multi_failed(struct run *r, struct crun *cr)
+multi_failed(struct fetch_run *r, struct crun *cr)
 {
-	cl_stage_fail(&r->st, "CL090", "%s: curl's multi interface failed", colls[cr->c].name);
+	cl_stage_fail(&r->st, "CL090", "%s: curl's multi interface failed",
+	              fetch_colls[cr->c].name);
 	return -1;
 }
 
 /* One pass over the collection. Returns 0, or -1 when the run must stop. */
 static int
-pass(struct run *r, struct crun *cr)
+pass(struct fetch_run *r, struct crun *cr)
 {
 	struct page *p;
-	struct job *j;
+	struct fetch_job *j;
 	CURLMsg *m;
 	double now, wake;
 	long i;
@@ -608,7 +611,7 @@ pass(struct run *r, struct crun *cr)
 			cl_stage_fail(&r->st, "CL115", "interrupted by a signal");
 			return -1;
 		}
-		now = now_mono();
+		now = fetch_now_mono();
 		/* retries that are due */
 		for (i = 0; i < cr->n && now >= r->hold_until; i++) {
 			p = &cr->slots[i];
@@ -651,7 +654,7 @@ pass(struct run *r, struct crun *cr)
 			busy = 1;
 		}
 		/* what the worker has finished: pages checked, pages written */
-		while ((j = worker_take(&r->w)) != NULL) {
+		while ((j = fetch_worker_take(&r->w)) != NULL) {
 			p = j->arg;
 			if ((j->kind == JOB_PARSE ? parsed(r, cr, p) : wrote(r, cr, p)) < 0)
 				return -1;
@@ -683,7 +686,7 @@ pass(struct run *r, struct crun *cr)
 
 /* Does the pass account for every record? 1 yes, 0 no; warns about a surplus when last. */
 static int
-accounted(struct run *r, struct crun *cr, int last)
+accounted(struct fetch_run *r, struct crun *cr, int last)
 {
 	if (cr->tmax < 0)
 		return 1; /* no total to check against: the pages ended short */
@@ -696,14 +699,14 @@ accounted(struct run *r, struct crun *cr, int last)
 			return 0;
 		cl_stage_warn(&r->st, "CL114",
 		              "%s: the server counts %lld records but sent %llu different ones",
-		              colls[cr->c].name, cr->tmax, cr->pass_unique);
+		              fetch_colls[cr->c].name, cr->tmax, cr->pass_unique);
 		return 1;
 	}
 	return 0;
 }
 
 static void
-count(struct run *r, struct crun *cr)
+count(struct fetch_run *r, struct crun *cr)
 {
 	jv c = jv_object();
 
@@ -715,15 +718,15 @@ count(struct run *r, struct crun *cr)
 	c = jv_object_set(c, jv_string("errors"), jv_number((double)cr->errors));
 	c = jv_object_set(c, jv_string("duplicates"), jv_number((double)cr->dups));
 	c = jv_object_set(c, jv_string("passes"), jv_number(cr->pass));
-	if (cr->c == C_USERS)
+	if (cr->c == FETCH_USERS)
 		c = jv_object_set(c, jv_string("parents"), jv_number((double)cr->parents));
 	if (cr->noid)
 		c = jv_object_set(c, jv_string("without_sourcedId"), jv_number((double)cr->noid));
-	r->counts = jv_object_set(r->counts, jv_string(colls[cr->c].name), c);
+	r->counts = jv_object_set(r->counts, jv_string(fetch_colls[cr->c].name), c);
 }
 
 int
-fetch_collection(struct run *r, enum coll c)
+fetch_collection(struct fetch_run *r, enum fetch_coll c)
 {
 	struct crun cr;
 	long i;
@@ -735,11 +738,11 @@ fetch_collection(struct run *r, enum coll c)
 	cr.n = r->o->parallel;
 	cr.slots = cl_xcalloc((size_t)cr.n, sizeof *cr.slots);
 	for (i = 0; i < cr.n; i++) {
-		xfer_init(&cr.slots[i].x);
+		fetch_xfer_init(&cr.slots[i].x);
 		cr.slots[i].cr = &cr;
 	}
 	cr.seen = cl_idmap_new();
-	page_parser_init(&cr.pp, colls[c].name);
+	fetch_page_parser_init(&cr.pp, fetch_colls[c].name);
 	cl_buf_init(&cr.query);
 	cl_buf_init(&cr.line);
 	cl_buf_init(&cr.pline);
@@ -748,7 +751,7 @@ fetch_collection(struct run *r, enum coll c)
 
 		cl_buf_addf(&f, "dateLastModified>'%s'", r->o->since);
 		cl_buf_adds(&cr.query, "&filter=");
-		oauth_pct(&cr.query, f.p, f.len);
+		fetch_pct_encode(&cr.query, f.p, f.len);
 		cl_buf_release(&f);
 	}
 	if (r->o->fields) {
@@ -758,13 +761,13 @@ fetch_collection(struct run *r, enum coll c)
 		cl_buf_adds(&f, r->o->fields);
 		if (!strstr(r->o->fields, "sourcedId"))
 			cl_buf_adds(&f, ",sourcedId");
-		if (c == C_USERS && !strstr(r->o->fields, "role"))
+		if (c == FETCH_USERS && !strstr(r->o->fields, "role"))
 			cl_buf_adds(&f, ",role");
 		cl_buf_adds(&cr.query, "&fields=");
-		oauth_pct(&cr.query, f.p, f.len);
+		fetch_pct_encode(&cr.query, f.p, f.len);
 		cl_buf_release(&f);
 	}
-	progress_update(r->prog, colls[c].name, 0, -1, 1);
+	fetch_progress_update(r->prog, fetch_colls[c].name, 0, -1, 1);
 	for (cr.pass = 1; cr.pass <= 2; cr.pass++) {
 		if (pass(r, &cr) < 0) {
 			abort_all(r, &cr);
@@ -778,7 +781,7 @@ fetch_collection(struct run *r, enum coll c)
 			cl_stage_fail(&r->st, "CL105",
 			              "%s: %llu of %lld records arrived, even after reading the "
 			              "collection again%s",
-			              colls[c].name, cr.pass_unique, cr.tmax,
+			              fetch_colls[c].name, cr.pass_unique, cr.tmax,
 			              cr.tmin != cr.tmax ? " (the server's count kept changing)"
 			                                 : "");
 		}
@@ -786,17 +789,17 @@ fetch_collection(struct run *r, enum coll c)
 	if (cr.pass > 2)
 		cr.pass = 2;
 	count(r, &cr);
-	progress_update(r->prog, colls[c].name, cr.records, cr.tmax, 1);
+	fetch_progress_update(r->prog, fetch_colls[c].name, cr.records, cr.tmax, 1);
 	for (i = 0; i < cr.n; i++) {
 		page_reset(&cr.slots[i]);
 		free(cr.slots[i].spans);
-		xfer_release(&cr.slots[i].x);
+		fetch_xfer_release(&cr.slots[i].x);
 	}
 	free(cr.slots);
 	free(cr.next_url);
 	cl_idmap_free(cr.seen);
 	free(cr.hashes);
-	page_parser_release(&cr.pp);
+	fetch_page_parser_release(&cr.pp);
 	cl_buf_release(&cr.query);
 	cl_buf_release(&cr.line);
 	cl_buf_release(&cr.pline);
@@ -804,7 +807,7 @@ fetch_collection(struct run *r, enum coll c)
 }
 
 int
-flush_spool(struct run *r)
+fetch_flush_spool(struct fetch_run *r)
 {
 	char buf[1 << 16];
 	size_t n;
@@ -824,7 +827,7 @@ flush_spool(struct run *r)
 	} else if (!r->gone && !r->write_error) {
 		while ((n = fread(buf, 1, sizeof buf, r->spool)) > 0) {
 			fwrite(buf, 1, n, r->out);
-			if (check_output(r) < 0)
+			if (fetch_check_output(r) < 0)
 				break;
 		}
 		if (ferror(r->spool)) {
