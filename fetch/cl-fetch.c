@@ -545,8 +545,8 @@ fetch_all(struct fetch_run *r)
 		if (c == FETCH_USERS) {
 			const char *dir;
 
-			r->spool = open_spool(&dir);
-			if (!r->spool) {
+			r->io.spool = open_spool(&dir);
+			if (!r->io.spool) {
 				cl_stage_fail(&r->st, "CL116",
 				              "cannot create a temporary file in '%s' for the "
 				              "parents: %s",
@@ -572,13 +572,13 @@ fetch_all(struct fetch_run *r)
 static int
 close_output(struct fetch_run *r, const char *tmp, int status)
 {
-	int bad = r->write_error || ferror(r->out);
+	int bad = r->io.write_error || ferror(r->io.out);
 
-	if (fflush(r->out) != 0 || fsync(fileno(r->out)) != 0)
+	if (fflush(r->io.out) != 0 || fsync(fileno(r->io.out)) != 0)
 		bad = 1;
-	if (fclose(r->out) != 0)
+	if (fclose(r->io.out) != 0)
 		bad = 1;
-	r->out = NULL;
+	r->io.out = NULL;
 	if (bad)
 		status = cl_fail("CL006", "cannot write '%s'", tmp);
 	if (bad || *r->interrupted || rename(tmp, r->o->output) != 0) {
@@ -602,25 +602,25 @@ end_stream(struct fetch_run *r, const char *tmp)
 	int status;
 
 	fetch_progress_clear(r->prog);
-	if (!r->gone && !r->write_error) {
+	if (!r->io.gone && !r->io.write_error) {
 		jv_free(r->st.counts);
 		r->st.counts = jv_copy(r->counts);
 		fetch_write_header(r);
-		cl_stage_write_trailer(&r->st, r->out);
+		cl_stage_write_trailer(&r->st, r->io.out);
 		/* flush here, so that a reader gone by now is told from a full disk */
-		if (fflush(r->out) != 0 && errno == EPIPE)
-			r->gone = 1;
+		if (fflush(r->io.out) != 0 && errno == EPIPE)
+			r->io.gone = 1;
 		fetch_check_output(r);
 	}
 	status = cl_stage_status(&r->st);
-	if (r->gone)
+	if (r->io.gone)
 		status = 128 + SIGPIPE; /* as a filter killed by SIGPIPE: quietly */
 	if (tmp)
 		return close_output(r, tmp, status);
-	if (r->gone) {
+	if (r->io.gone) {
 		cl_abandon_stdout(); /* what is left in the buffer has no reader */
-	} else if (r->write_error) {
-		errno = r->write_error;
+	} else if (r->io.write_error) {
+		errno = r->io.write_error;
 		status = cl_fail("CL006", "cannot write the output:");
 		cl_abandon_stdout();
 	}
@@ -696,11 +696,11 @@ main(int argc, char *argv[])
 		goto out;
 	o.progress = a.progress >= 0 ? a.progress : isatty(STDERR_FILENO);
 	if (!o.output)
-		r.out = stdout;
-	else if ((status = open_output(o.output, &r.out, &tmp)) != 0)
+		r.io.out = stdout;
+	else if ((status = open_output(o.output, &r.io.out, &tmp)) != 0)
 		goto out;
 	/* glibc ignores the size unless it is given the buffer too */
-	setvbuf(r.out, outbuf, _IOFBF, OUT_BUF);
+	setvbuf(r.io.out, outbuf, _IOFBF, OUT_BUF);
 
 	/* libcurl does not want SIGPIPE; a reader that went away shows as EPIPE */
 	signal(SIGPIPE, SIG_IGN);
@@ -729,8 +729,8 @@ main(int argc, char *argv[])
 out:
 	if (worker_up)
 		fetch_worker_stop(&r.w);
-	if (r.out && r.out != stdout) { /* -o FILE, given up before anything was written */
-		fclose(r.out);
+	if (r.io.out && r.io.out != stdout) { /* -o FILE, given up before anything was written */
+		fclose(r.io.out);
 		unlink(tmp);
 	}
 	fetch_progress_free(r.prog);

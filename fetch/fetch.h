@@ -66,25 +66,46 @@ struct fetch_oauth2 {
 
 struct fetch_progress;
 
-/* The run: one per process. */
+/*
+ * The output: the one part of the run both threads touch. No lock of its
+ * own guards it: the worker's queue (worker.h) decides whose turn it is.
+ * The worker, inside an emit job (pager.c), writes out and spool and sets
+ * gone or write_error (fetch_check_output); the main thread writes, reads,
+ * opens or closes any of them only while no emit job is in flight: before
+ * it submits the first one, after fetch_worker_take gave the last one back,
+ * or after fetch_worker_drain. Submitting and taking back both hold the
+ * queue's mutex, so each side's writes happen before the other's reads.
+ */
+struct fetch_output {
+	FILE *out;       /* stdout, or -o's temporary file */
+	FILE *spool;     /* parents, until the users are all out; NULL outside users */
+	int gone;        /* the reader of stdout went away (EPIPE) */
+	int write_error; /* errno: the output could not be written (not EPIPE) */
+};
+
+/*
+ * The run: one per process. o is read by both threads and never written
+ * once the worker has started. io is shared as its comment says. w is the
+ * worker itself (its queue has its own lock). Every other field is the main
+ * thread's (main, the pager, http.c, oauth2.c): the worker never touches
+ * them. What the worker owns lies in pager.c, per collection.
+ */
 struct fetch_run {
 	const struct fetch_opts *o;
+	struct fetch_output io;
+	struct fetch_worker w; /* checks and writes pages while curl receives */
+
+	/* the main thread's */
 	CURLM *multi;
 	struct cl_stage st;
-	FILE *out;
-	FILE *spool;      /* parents, until the users are all out */
 	int spool_failed; /* writing the spool failed: its parents are lost */
-	unsigned long long spooled;
 	int header_done;
 	char *server_date; /* the first response's Date, ISO 8601; owned */
 	struct fetch_oauth2 tok;
 	struct fetch_progress *prog;
-	int gone;        /* the reader of stdout went away (EPIPE) */
-	int write_error; /* the output could not be written (not EPIPE) */
 	volatile sig_atomic_t *interrupted;
-	double hold_until;     /* no new request before this (a 429's Retry-After) */
-	jv counts;             /* the trailer's per-collection counts */
-	struct fetch_worker w; /* checks and writes pages while curl receives */
+	double hold_until; /* no new request before this (a 429's Retry-After) */
+	jv counts;         /* the trailer's per-collection counts */
 };
 
 /* Monotonic seconds. */
@@ -143,7 +164,11 @@ int fetch_collection(struct fetch_run *r, enum fetch_coll c);
 int fetch_flush_spool(struct fetch_run *r);
 /* Writes the header once (with the source and the server's Date when known). */
 void fetch_write_header(struct fetch_run *r);
-/* Checks the output after writing: sets gone or write_error. Returns -1 when writing must stop. */
+/*
+ * Checks the output after writing: sets io.gone or io.write_error. Returns
+ * -1 when writing must stop. Called by whichever thread has the output's
+ * turn (struct fetch_output).
+ */
 int fetch_check_output(struct fetch_run *r);
 
 /* progress.c */

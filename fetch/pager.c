@@ -81,23 +81,33 @@ struct page {
 };
 
 /*
- * One collection being read. The main thread owns the requests; the worker
- * (one job at a time, in order) owns what writing needs: pp, seen, line,
- * hashes and the record counts, which the main thread reads only once no
- * job is left.
+ * What writing a collection needs: the worker's. Emit jobs run one at a
+ * time, in order, so they never race each other; the main thread reads or
+ * resets it (and frees it) only while no job is in flight (struct
+ * fetch_output says when), parse jobs read only pp.
  */
-struct crun {
-	struct fetch_run *r;
-	enum fetch_coll c;
+struct emit_state {
 	struct fetch_page_parser pp;
-	struct page *slots;
-	long n; /* the window */
-	struct cl_idmap *seen;
-	struct cl_buf query;       /* the query after limit and offset: "&filter=..." */
+	struct cl_idmap *seen;     /* sourcedId -> the pass that wrote it */
 	struct cl_buf line, pline; /* a page's lines: all but parents, parents */
 	int emit_failed;           /* a write failed: the worker writes no more pages */
 	uint32_t *hashes;          /* of the sourcedIds of the page being written */
 	size_t hcap;
+	unsigned long long records, dups, parents, noid, pass_unique;
+};
+
+/*
+ * One collection being read. The main thread owns everything here but em
+ * (the worker's) and, while a page is P_PARSE or P_EMIT, that page's job
+ * and what its job writes (struct page). pass is written by the main
+ * thread between passes only and read by emit jobs.
+ */
+struct crun {
+	struct fetch_run *r;
+	enum fetch_coll c;
+	struct page *slots;
+	long n;              /* the window */
+	struct cl_buf query; /* the query after limit and offset: "&filter=..." */
 	int pass;
 	long long planned, req_next, emit_next;
 	long long emit_sub;          /* the next page to hand to the worker for writing */
@@ -106,7 +116,8 @@ struct crun {
 	int link_mode;
 	char *next_url;        /* link mode: the next page's URL, owned */
 	long long next_offset; /* link mode without a Link: the next offset */
-	unsigned long long records, dups, pages, retries, parents, noid, pass_unique, errors;
+	unsigned long long pages, retries, errors;
+	struct emit_state em;
 };
 
 static void
@@ -339,7 +350,7 @@ parse_job(struct fetch_job *j)
 
 	p->nspans = 0;
 	p->where = NULL;
-	j->rc = fetch_page_parse(&p->cr->pp, p->x.body.p ? p->x.body.p : "", p->x.body.len,
+	j->rc = fetch_page_parse(&p->cr->em.pp, p->x.body.p ? p->x.body.p : "", p->x.body.len,
 	                         &p->spans, &p->nspans, &p->cap, &p->where);
 }
 
@@ -401,13 +412,13 @@ parsed(struct fetch_run *r, struct crun *cr, struct page *p)
 int
 fetch_check_output(struct fetch_run *r)
 {
-	if (r->gone || r->write_error)
+	if (r->io.gone || r->io.write_error)
 		return -1;
-	if (ferror(r->out)) {
+	if (ferror(r->io.out)) {
 		if (errno == EPIPE)
-			r->gone = 1;
+			r->io.gone = 1;
 		else
-			r->write_error = errno ? errno : EIO;
+			r->io.write_error = errno ? errno : EIO;
 		return -1;
 	}
 	return 0;
@@ -432,7 +443,7 @@ fetch_write_header(struct fetch_run *r)
 	r->st.delta = r->o->since != NULL;
 	if (r->o->since)
 		src = jv_object_set(src, jv_string("since"), jv_string(r->o->since));
-	cl_stage_write_header(&r->st, r->out, NULL, src);
+	cl_stage_write_header(&r->st, r->io.out, NULL, src);
 	r->header_done = 1;
 }
 
@@ -450,6 +461,7 @@ emit_job(struct fetch_job *j)
 {
 	struct page *p = j->arg;
 	struct crun *cr = p->cr;
+	struct emit_state *em = &cr->em;
 	struct fetch_run *r = cr->r;
 	const char *body = p->x.body.p;
 	const char *pre = fetch_colls[cr->c].line_pre;
@@ -457,7 +469,7 @@ emit_job(struct fetch_job *j)
 	uint64_t *v;
 	int added;
 
-	if (cr->emit_failed) {
+	if (em->emit_failed) {
 		/* the main thread is told by the job that failed, and stops; never a gap */
 		j->rc = -1;
 		return;
@@ -465,48 +477,48 @@ emit_job(struct fetch_job *j)
 	if (p->idx == 0 && p->x.total > 0)
 		/* room for the whole collection at once (a total beyond any district is not
 		 * believed: the map then grows as records arrive) */
-		cl_idmap_reserve(cr->seen, (unsigned long long)p->x.total < RESERVE_MAX
+		cl_idmap_reserve(em->seen, (unsigned long long)p->x.total < RESERVE_MAX
 		                                   ? (size_t)p->x.total
 		                                   : RESERVE_MAX);
 	/* the hashes first, so that each record's slot in the map is fetched ahead of its turn */
-	if (p->nspans > cr->hcap) {
-		cr->hcap = p->nspans;
-		cr->hashes = cl_xreallocarray(cr->hashes, cr->hcap, sizeof *cr->hashes);
+	if (p->nspans > em->hcap) {
+		em->hcap = p->nspans;
+		em->hashes = cl_xreallocarray(em->hashes, em->hcap, sizeof *em->hashes);
 	}
 	for (i = 0; i < p->nspans; i++) {
 		const struct fetch_page_span *sp = &p->spans[i];
 
-		cr->hashes[i] = cl_idmap_hash(body + sp->off + sp->id_off, sp->id_n);
+		em->hashes[i] = cl_idmap_hash(body + sp->off + sp->id_off, sp->id_n);
 	}
 	/* the page's lines are gathered and written at once: parents apart, to the spool */
-	cl_buf_reset(&cr->line);
-	cl_buf_reset(&cr->pline);
+	cl_buf_reset(&em->line);
+	cl_buf_reset(&em->pline);
 	for (i = 0; i < p->nspans; i++) {
 		const struct fetch_page_span *sp = &p->spans[i];
-		struct cl_buf *to = &cr->line;
+		struct cl_buf *to = &em->line;
 
 		if (i + PREFETCH_AHEAD < p->nspans)
-			cl_idmap_prefetch(cr->seen, cr->hashes[i + PREFETCH_AHEAD]);
+			cl_idmap_prefetch(em->seen, em->hashes[i + PREFETCH_AHEAD]);
 		if (sp->id_n) {
-			v = cl_idmap_put_hashed(cr->seen, body + sp->off + sp->id_off, sp->id_n,
-			                        cr->hashes[i], &added);
+			v = cl_idmap_put_hashed(em->seen, body + sp->off + sp->id_off, sp->id_n,
+			                        em->hashes[i], &added);
 			if (!added) {
 				if (*v == (uint64_t)cr->pass)
-					cr->dups++; /* seen twice in this pass: offset drift */
+					em->dups++; /* seen twice in this pass: offset drift */
 				else
-					cr->pass_unique++; /* written by the pass before */
+					em->pass_unique++; /* written by the pass before */
 				*v = (uint64_t)cr->pass;
 				continue;
 			}
 			*v = (uint64_t)cr->pass;
 		} else {
-			cr->noid++;
+			em->noid++;
 		}
-		cr->pass_unique++;
-		cr->records++;
+		em->pass_unique++;
+		em->records++;
 		if (cr->c == FETCH_USERS && sp->parent) {
-			cr->parents++;
-			to = &cr->pline;
+			em->parents++;
+			to = &em->pline;
 		}
 		cl_buf_add(to, pre, pre_n);
 		if (sp->compact) /* as the server sent it: nothing to minify */
@@ -515,23 +527,24 @@ emit_job(struct fetch_job *j)
 			fetch_page_minify(to, body + sp->off, sp->n);
 		cl_buf_add(to, "}\n", 2);
 	}
-	if (cr->pline.len > 0 && fwrite(cr->pline.p, 1, cr->pline.len, r->spool) != cr->pline.len) {
+	if (em->pline.len > 0 &&
+	    fwrite(em->pline.p, 1, em->pline.len, r->io.spool) != em->pline.len) {
 		p->err = errno ? errno : EIO;
-		cr->emit_failed = 1;
+		em->emit_failed = 1;
 		j->rc = EMIT_SPOOL_FAILED;
 		return;
 	}
-	if (cr->line.len > 0) /* an empty page has no buffer: fwrite's may not be NULL */
-		fwrite(cr->line.p, 1, cr->line.len, r->out);
+	if (em->line.len > 0) /* an empty page has no buffer: fwrite's may not be NULL */
+		fwrite(em->line.p, 1, em->line.len, r->io.out);
 	/* keep the gathering buffers for the next page unless they grew unusually large */
-	if (cr->line.cap > ((size_t)8 << 20))
-		cl_buf_release(&cr->line);
-	if (cr->pline.cap > ((size_t)8 << 20))
-		cl_buf_release(&cr->pline);
-	p->written = cr->records;
+	if (em->line.cap > ((size_t)8 << 20))
+		cl_buf_release(&em->line);
+	if (em->pline.cap > ((size_t)8 << 20))
+		cl_buf_release(&em->pline);
+	p->written = em->records;
 	j->rc = fetch_check_output(r);
 	if (j->rc < 0)
-		cr->emit_failed = 1;
+		em->emit_failed = 1;
 }
 
 /* Hands page p, whole and next in order, to the worker for writing. */
@@ -605,7 +618,7 @@ pass(struct fetch_run *r, struct crun *cr)
 	cr->total = cr->tmin = cr->tmax = -1;
 	cr->eff_limit = r->o->limit;
 	cr->link_mode = 0;
-	cr->pass_unique = 0;
+	cr->em.pass_unique = 0;
 	for (;;) {
 		if (*r->interrupted) {
 			cl_stage_fail(&r->st, "CL115", "interrupted by a signal");
@@ -692,14 +705,14 @@ accounted(struct fetch_run *r, struct crun *cr, int last)
 		return 1; /* no total to check against: the pages ended short */
 	if (cr->tmin != cr->tmax)
 		return 0; /* the collection changed while it was read: records may have moved */
-	if ((long long)cr->pass_unique == cr->tmax)
+	if ((long long)cr->em.pass_unique == cr->tmax)
 		return 1;
-	if ((long long)cr->pass_unique > cr->tmax) {
+	if ((long long)cr->em.pass_unique > cr->tmax) {
 		if (!last)
 			return 0;
 		cl_stage_warn(&r->st, "CL114",
 		              "%s: the server counts %lld records but sent %llu different ones",
-		              fetch_colls[cr->c].name, cr->tmax, cr->pass_unique);
+		              fetch_colls[cr->c].name, cr->tmax, cr->em.pass_unique);
 		return 1;
 	}
 	return 0;
@@ -710,18 +723,19 @@ count(struct fetch_run *r, struct crun *cr)
 {
 	jv c = jv_object();
 
-	c = jv_object_set(c, jv_string("records"), jv_number((double)cr->records));
+	c = jv_object_set(c, jv_string("records"), jv_number((double)cr->em.records));
 	c = jv_object_set(c, jv_string("total"),
 	                  cr->tmax >= 0 ? jv_number((double)cr->tmax) : jv_null());
 	c = jv_object_set(c, jv_string("pages"), jv_number((double)cr->pages));
 	c = jv_object_set(c, jv_string("retries"), jv_number((double)cr->retries));
 	c = jv_object_set(c, jv_string("errors"), jv_number((double)cr->errors));
-	c = jv_object_set(c, jv_string("duplicates"), jv_number((double)cr->dups));
+	c = jv_object_set(c, jv_string("duplicates"), jv_number((double)cr->em.dups));
 	c = jv_object_set(c, jv_string("passes"), jv_number(cr->pass));
 	if (cr->c == FETCH_USERS)
-		c = jv_object_set(c, jv_string("parents"), jv_number((double)cr->parents));
-	if (cr->noid)
-		c = jv_object_set(c, jv_string("without_sourcedId"), jv_number((double)cr->noid));
+		c = jv_object_set(c, jv_string("parents"), jv_number((double)cr->em.parents));
+	if (cr->em.noid)
+		c = jv_object_set(c, jv_string("without_sourcedId"),
+		                  jv_number((double)cr->em.noid));
 	r->counts = jv_object_set(r->counts, jv_string(fetch_colls[cr->c].name), c);
 }
 
@@ -741,11 +755,11 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 		fetch_xfer_init(&cr.slots[i].x);
 		cr.slots[i].cr = &cr;
 	}
-	cr.seen = cl_idmap_new();
-	fetch_page_parser_init(&cr.pp, fetch_colls[c].name);
+	cr.em.seen = cl_idmap_new();
+	fetch_page_parser_init(&cr.em.pp, fetch_colls[c].name);
 	cl_buf_init(&cr.query);
-	cl_buf_init(&cr.line);
-	cl_buf_init(&cr.pline);
+	cl_buf_init(&cr.em.line);
+	cl_buf_init(&cr.em.pline);
 	if (r->o->since) {
 		struct cl_buf f = CL_BUF_INIT;
 
@@ -781,7 +795,7 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 			cl_stage_fail(&r->st, "CL105",
 			              "%s: %llu of %lld records arrived, even after reading the "
 			              "collection again%s",
-			              fetch_colls[c].name, cr.pass_unique, cr.tmax,
+			              fetch_colls[c].name, cr.em.pass_unique, cr.tmax,
 			              cr.tmin != cr.tmax ? " (the server's count kept changing)"
 			                                 : "");
 		}
@@ -789,7 +803,7 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 	if (cr.pass > 2)
 		cr.pass = 2;
 	count(r, &cr);
-	fetch_progress_update(r->prog, fetch_colls[c].name, cr.records, cr.tmax, 1);
+	fetch_progress_update(r->prog, fetch_colls[c].name, cr.em.records, cr.tmax, 1);
 	for (i = 0; i < cr.n; i++) {
 		page_reset(&cr.slots[i]);
 		free(cr.slots[i].spans);
@@ -797,12 +811,12 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 	}
 	free(cr.slots);
 	free(cr.next_url);
-	cl_idmap_free(cr.seen);
-	free(cr.hashes);
-	fetch_page_parser_release(&cr.pp);
+	cl_idmap_free(cr.em.seen);
+	free(cr.em.hashes);
+	fetch_page_parser_release(&cr.em.pp);
 	cl_buf_release(&cr.query);
-	cl_buf_release(&cr.line);
-	cl_buf_release(&cr.pline);
+	cl_buf_release(&cr.em.line);
+	cl_buf_release(&cr.em.pline);
 	return rc;
 }
 
@@ -813,30 +827,30 @@ fetch_flush_spool(struct fetch_run *r)
 	size_t n;
 	int rc = 0;
 
-	if (!r->spool)
+	if (!r->io.spool)
 		return 0;
 	if (r->spool_failed) {
-		fclose(r->spool);
-		r->spool = NULL;
+		fclose(r->io.spool);
+		r->io.spool = NULL;
 		return 0;
 	}
-	if (fflush(r->spool) != 0 || fseek(r->spool, 0, SEEK_SET) != 0) {
+	if (fflush(r->io.spool) != 0 || fseek(r->io.spool, 0, SEEK_SET) != 0) {
 		rc = -1;
 		cl_stage_fail(&r->st, "CL116", "cannot read back the temporary file of parents: %s",
 		              strerror(errno));
-	} else if (!r->gone && !r->write_error) {
-		while ((n = fread(buf, 1, sizeof buf, r->spool)) > 0) {
-			fwrite(buf, 1, n, r->out);
+	} else if (!r->io.gone && !r->io.write_error) {
+		while ((n = fread(buf, 1, sizeof buf, r->io.spool)) > 0) {
+			fwrite(buf, 1, n, r->io.out);
 			if (fetch_check_output(r) < 0)
 				break;
 		}
-		if (ferror(r->spool)) {
+		if (ferror(r->io.spool)) {
 			rc = -1;
 			cl_stage_fail(&r->st, "CL116",
 			              "cannot read back the temporary file of parents:");
 		}
 	}
-	fclose(r->spool);
-	r->spool = NULL;
+	fclose(r->io.spool);
+	r->io.spool = NULL;
 	return rc;
 }
