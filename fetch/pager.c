@@ -120,20 +120,64 @@ struct crun {
 	struct emit_state em;
 };
 
+static void parse_job(struct fetch_job *j);
+static void emit_job(struct fetch_job *j);
+
+#ifdef FETCH_TRACE_PAGES
+static const char *const pstate_names[] = { "free", "wait", "run", "parse", "done", "emit" };
+#endif
+
+/*
+ * Moves page p to state s: the one place a page's state changes (as curl's
+ * mstate() for a transfer), with what entering each state does:
+ *   P_FREE   the request forgotten: URL, attempts, body (its storage kept
+ *            unless large)
+ *   P_WAIT   nothing (the caller has set not_before)
+ *   P_RUN    the attempt counted (the first one starts the retry clock)
+ *   P_PARSE  the body handed to the worker to check (parse_job)
+ *   P_DONE   nothing (page_done took what the page says)
+ *   P_EMIT   the page handed to the worker to write (emit_job)
+ * Built with -DFETCH_TRACE_PAGES, it traces every change on stderr.
+ */
 static void
-page_reset(struct page *p)
+page_state(struct page *p, enum pstate s)
 {
-	free(p->url);
-	p->url = NULL;
-	p->state = P_FREE;
-	p->attempts = 0;
-	p->reauthed = 0;
-	p->bad_body = 0;
-	p->nspans = 0;
-	cl_buf_reset(&p->x.body);
-	/* a page body may be large: do not keep its storage for the next one */
-	if (p->x.body.cap > ((size_t)4 << 20))
-		cl_buf_release(&p->x.body);
+#ifdef FETCH_TRACE_PAGES
+	fprintf(stderr, "cl-fetch: %s page %lld (offset %lld): %s -> %s\n",
+	        fetch_colls[p->cr->c].name, p->idx, p->offset, pstate_names[p->state],
+	        pstate_names[s]);
+#endif
+	p->state = s;
+	switch (s) {
+	case P_FREE:
+		free(p->url);
+		p->url = NULL;
+		p->attempts = 0;
+		p->reauthed = 0;
+		p->bad_body = 0;
+		p->nspans = 0;
+		cl_buf_reset(&p->x.body);
+		/* a page body may be large: do not keep its storage for the next one */
+		if (p->x.body.cap > ((size_t)4 << 20))
+			cl_buf_release(&p->x.body);
+		break;
+	case P_RUN:
+		if (p->attempts == 0)
+			p->first = fetch_now_mono();
+		p->attempts++;
+		break;
+	case P_PARSE:
+	case P_EMIT:
+		/* the job, and what it writes of the page, are the worker's until taken back */
+		p->job.fn = s == P_PARSE ? parse_job : emit_job;
+		p->job.arg = p;
+		p->job.kind = s == P_PARSE ? JOB_PARSE : JOB_EMIT;
+		fetch_worker_submit(&p->cr->r->w, &p->job);
+		break;
+	case P_WAIT:
+	case P_DONE:
+		break;
+	}
 }
 
 /* The URL of the page at offset: base/collection?limit=L&offset=O&... Owned. */
@@ -213,10 +257,7 @@ start(struct fetch_run *r, struct crun *cr, struct page *p)
 		              curl_multi_strerror(mc));
 		return -1;
 	}
-	if (p->attempts == 0)
-		p->first = fetch_now_mono();
-	p->attempts++;
-	p->state = P_RUN;
+	page_state(p, P_RUN);
 	return 0;
 }
 
@@ -275,7 +316,7 @@ page_done(struct fetch_run *r, struct crun *cr, struct page *p)
 		/* the last page the total promised is full: the server may have more */
 		cr->planned++;
 	}
-	p->state = P_DONE;
+	page_state(p, P_DONE);
 }
 
 /* Reports a page that failed for good. */
@@ -316,8 +357,8 @@ settle(struct fetch_run *r, struct crun *cr, struct page *p, enum fetch_outcome 
 		if (p->x.retry_after >= 0 && (p->x.status == 429 || p->x.status == 503) &&
 		    now + p->x.retry_after > r->hold_until)
 			r->hold_until = now + p->x.retry_after;
-		p->state = P_WAIT;
 		p->not_before = now + delay;
+		page_state(p, P_WAIT);
 		return 0;
 	case FETCH_OUT_REAUTH:
 		if (p->reauthed) {
@@ -333,8 +374,8 @@ settle(struct fetch_run *r, struct crun *cr, struct page *p, enum fetch_outcome 
 		if (p->x.tok_gen == r->tok.gen && fetch_oauth2_ensure(r, 1) < 0)
 			return -1;
 		p->attempts--; /* a renewed token is not a retry */
-		p->state = P_WAIT;
 		p->not_before = now;
+		page_state(p, P_WAIT);
 		return 0;
 	default:
 		cr->errors++;
@@ -366,11 +407,7 @@ finish(struct fetch_run *r, struct crun *cr, struct page *p, CURLcode cc)
 	p->bad_body = 0;
 	if (out == FETCH_OUT_OK) {
 		/* the body is checked on the worker; parsed() takes it from there */
-		p->job.fn = parse_job;
-		p->job.arg = p;
-		p->job.kind = JOB_PARSE;
-		p->state = P_PARSE;
-		fetch_worker_submit(&r->w, &p->job);
+		page_state(p, P_PARSE);
 	} else {
 		rc = settle(r, cr, p, out, why.p ? why.p : "?");
 	}
@@ -551,13 +588,9 @@ emit_job(struct fetch_job *j)
 static void
 emit(struct fetch_run *r, struct page *p)
 {
-	fetch_write_header(
-	        r); /* here: the header reads what the main thread learnt of the server */
-	p->job.fn = emit_job;
-	p->job.arg = p;
-	p->job.kind = JOB_EMIT;
-	p->state = P_EMIT;
-	fetch_worker_submit(&r->w, &p->job);
+	/* here: the header reads what the main thread learnt of the server */
+	fetch_write_header(r);
+	page_state(p, P_EMIT);
 }
 
 /* The worker wrote page p. Returns -1 when the run must stop. */
@@ -575,7 +608,7 @@ wrote(struct fetch_run *r, struct crun *cr, struct page *p)
 	}
 	if (p->job.rc < 0)
 		return -1;
-	page_reset(p);
+	page_state(p, P_FREE);
 	cr->emit_next++;
 	return 0;
 }
@@ -590,7 +623,7 @@ abort_all(struct fetch_run *r, struct crun *cr)
 	for (i = 0; i < cr->n; i++) {
 		if (cr->slots[i].state == P_RUN)
 			curl_multi_remove_handle(r->multi, cr->slots[i].x.h);
-		page_reset(&cr->slots[i]);
+		page_state(&cr->slots[i], P_FREE);
 	}
 }
 
@@ -638,7 +671,7 @@ pass(struct fetch_run *r, struct crun *cr)
 		while (cr->req_next < cr->planned && cr->req_next - cr->emit_next < cr->n &&
 		       now >= r->hold_until) {
 			p = &cr->slots[cr->req_next % cr->n];
-			page_reset(p);
+			page_state(p, P_FREE);
 			p->idx = cr->req_next;
 			if (cr->link_mode && cr->next_url) {
 				p->url = cr->next_url;
@@ -805,7 +838,7 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 	count(r, &cr);
 	fetch_progress_update(r->prog, fetch_colls[c].name, cr.em.records, cr.tmax, 1);
 	for (i = 0; i < cr.n; i++) {
-		page_reset(&cr.slots[i]);
+		page_state(&cr.slots[i], P_FREE);
 		free(cr.slots[i].spans);
 		fetch_xfer_release(&cr.slots[i].x);
 	}
