@@ -253,8 +253,7 @@ fetch_xfer_prepare(struct fetch_run *r, struct fetch_xfer *x, const char *url, v
 	}
 	x->hdrs = curl_slist_append(x->hdrs, auth.p);
 	x->hdrs = curl_slist_append(x->hdrs, "Accept: application/json");
-	if (auth.p)
-		explicit_bzero(auth.p, auth.cap);
+	explicit_bzero(auth.p, auth.cap); /* cap 0: nothing of it to wipe */
 	cl_buf_release(&auth);
 	if (!x->hdrs)
 		cl_oom();

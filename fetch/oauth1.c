@@ -91,12 +91,8 @@ params_add_enc(struct params *ps, const char *name, size_t nn, const char *value
 		ps->v = cl_xreallocarray(ps->v, ps->cap, sizeof *ps->v);
 	}
 	fetch_pct_encode(&b, name, nn);
-	if (!b.p)
-		cl_buf_grow(&b, 1);
 	ps->v[ps->n].name = cl_buf_detach(&b, NULL);
 	fetch_pct_encode(&b, value, vn);
-	if (!b.p)
-		cl_buf_grow(&b, 1);
 	ps->v[ps->n].value = cl_buf_detach(&b, NULL);
 	ps->n++;
 }
@@ -119,8 +115,7 @@ params_add_form(struct params *ps, const char *p, size_t n)
 			form_decode(&name, p, (size_t)((eq ? eq : amp) - p));
 			if (eq)
 				form_decode(&value, eq + 1, (size_t)(amp - eq - 1));
-			params_add_enc(ps, name.p ? name.p : "", name.len, value.p ? value.p : "",
-			               value.len);
+			params_add_enc(ps, name.p, name.len, value.p, value.len);
 		}
 		p = amp + 1;
 	}
@@ -256,7 +251,7 @@ fetch_oauth1_base_string(struct cl_buf *out, const char *method, const char *url
 	cl_buf_addc(out, '&');
 	fetch_pct_encode(out, uri.p, uri.len);
 	cl_buf_addc(out, '&');
-	fetch_pct_encode(out, norm.p ? norm.p : "", norm.len);
+	fetch_pct_encode(out, norm.p, norm.len);
 	params_release(&ps);
 	cl_buf_release(&uri);
 	cl_buf_release(&norm);
@@ -374,8 +369,7 @@ fetch_oauth1_sign(struct cl_buf *out, const struct fetch_oauth1 *o, const char *
 	rc = 0;
 out:
 	/* the key holds the secret: wipe it before it goes back to the heap */
-	if (key.p)
-		explicit_bzero(key.p, key.cap);
+	explicit_bzero(key.p, key.cap);
 	cl_buf_release(&key);
 	cl_buf_release(&base);
 	cl_buf_release(&sig);

@@ -84,7 +84,7 @@ request(struct fetch_run *r, struct cl_buf *why)
 		                                             : "");
 		goto out;
 	}
-	v = jv_parse_sized(body.p ? body.p : "", (int)body.len);
+	v = jv_parse_sized(body.p, (int)body.len);
 	tok = jv_invalid();
 	exp = jv_invalid();
 	if (jv_get_kind(v) == JV_KIND_OBJECT) {

@@ -187,7 +187,7 @@ page_url(const struct fetch_run *r, const struct crun *cr, long long offset)
 	struct cl_buf u = CL_BUF_INIT;
 
 	cl_buf_addf(&u, "%s/%s?limit=%ld&offset=%lld%s", r->o->base, fetch_colls[cr->c].name,
-	            r->o->limit, offset, cr->query.p ? cr->query.p : "");
+	            r->o->limit, offset, cr->query.p);
 	return cl_buf_detach(&u, NULL);
 }
 
@@ -391,8 +391,8 @@ parse_job(struct fetch_job *j)
 
 	p->nspans = 0;
 	p->where = NULL;
-	j->rc = fetch_page_parse(&p->cr->em.pp, p->x.body.p ? p->x.body.p : "", p->x.body.len,
-	                         &p->spans, &p->nspans, &p->cap, &p->where);
+	j->rc = fetch_page_parse(&p->cr->em.pp, p->x.body.p, p->x.body.len, &p->spans, &p->nspans,
+	                         &p->cap, &p->where);
 }
 
 /* A request finished (outside curl's callbacks). Returns -1 when the run must stop. */
@@ -409,7 +409,7 @@ finish(struct fetch_run *r, struct crun *cr, struct page *p, CURLcode cc)
 		/* the body is checked on the worker; parsed() takes it from there */
 		page_state(p, P_PARSE);
 	} else {
-		rc = settle(r, cr, p, out, why.p ? why.p : "?");
+		rc = settle(r, cr, p, out, why.len ? why.p : "?");
 	}
 	cl_buf_release(&why);
 	return rc;
@@ -571,7 +571,7 @@ emit_job(struct fetch_job *j)
 		j->rc = EMIT_SPOOL_FAILED;
 		return;
 	}
-	if (em->line.len > 0) /* an empty page has no buffer: fwrite's may not be NULL */
+	if (em->line.len > 0) /* an empty page: nothing to write */
 		fwrite(em->line.p, 1, em->line.len, r->io.out);
 	/* keep the gathering buffers for the next page unless they grew unusually large */
 	if (em->line.cap > ((size_t)8 << 20))
