@@ -547,10 +547,10 @@ fetch_all(struct fetch_run *r)
 
 			r->io.spool = open_spool(&dir);
 			if (!r->io.spool) {
-				cl_stage_fail(&r->st, "CL116",
-				              "cannot create a temporary file in '%s' for the "
-				              "parents: %s",
-				              dir, strerror(errno));
+				fetch_fail(r, "CL116",
+				           "cannot create a temporary file in '%s' for the "
+				           "parents: %s",
+				           dir, strerror(errno));
 				return;
 			}
 		}

@@ -176,7 +176,16 @@ struct fetch_progress *fetch_progress_new(int on);
 void fetch_progress_free(struct fetch_progress *p);
 void fetch_progress_update(struct fetch_progress *p, const char *coll, unsigned long long n,
                            long long total, int force);
-/* Clears the line (before a diagnostic, and at the end). */
+/* Clears the line, if one is shown (errno is kept). */
 void fetch_progress_clear(struct fetch_progress *p);
+/*
+ * Report a failure (cl_stage_fail: it may decide the exit status) or a
+ * warning (cl_stage_warn) of the run, main thread only. The progress line
+ * is cleared first, so that the diagnostic is a line of its own on stderr.
+ */
+void fetch_fail(struct fetch_run *r, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+void fetch_warn(struct fetch_run *r, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 #endif

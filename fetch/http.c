@@ -247,7 +247,7 @@ fetch_xfer_prepare(struct fetch_run *r, struct fetch_xfer *x, const char *url, v
 		cl_buf_adds(&auth, "Authorization: ");
 		if (fetch_oauth1_sign(&auth, &sig, "GET", url, NULL) < 0) {
 			cl_buf_release(&auth);
-			cl_stage_fail(&r->st, "CL090", "cannot sign the request to '%s'", url);
+			fetch_fail(r, "CL090", "cannot sign the request to '%s'", url);
 			return -1;
 		}
 	}
@@ -316,9 +316,9 @@ fetch_xfer_outcome(struct fetch_run *r, struct fetch_xfer *x, CURLcode cc, const
 		case CURLE_WRITE_ERROR:
 		case CURLE_FILESIZE_EXCEEDED:
 			if (x->overflow || cc == CURLE_FILESIZE_EXCEEDED) {
-				cl_stage_fail(&r->st, "CL112",
-				              "%s: a page is larger than %lld bytes: lower --limit",
-				              coll, r->o->max_body);
+				fetch_fail(r, "CL112",
+				           "%s: a page is larger than %lld bytes: lower --limit",
+				           coll, r->o->max_body);
 				return FETCH_OUT_FATAL;
 			}
 			break;
@@ -326,8 +326,8 @@ fetch_xfer_outcome(struct fetch_run *r, struct fetch_xfer *x, CURLcode cc, const
 		case CURLE_SSL_CACERT_BADFILE:
 		case CURLE_SSL_CERTPROBLEM:
 		case CURLE_SSL_ISSUER_ERROR:
-			cl_stage_fail(&r->st, "CL113", "%s: TLS certificate not verified: %s", coll,
-			              x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+			fetch_fail(r, "CL113", "%s: TLS certificate not verified: %s", coll,
+			           x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
 			return FETCH_OUT_FATAL;
 		default:
 			break;
@@ -350,39 +350,36 @@ fetch_xfer_outcome(struct fetch_run *r, struct fetch_xfer *x, CURLcode cc, const
 		}
 		skew = clock_skew(x);
 		if (fabs(skew) > 240)
-			cl_stage_fail(
-			        &r->st, "CL101",
+			fetch_fail(
+			        r, "CL101",
 			        "authentication failed (HTTP 401): this computer's clock is %.0f s "
 			        "off the server's: set the clock right (NTP)%s%s",
 			        -skew, said ? "; the server says: " : "", said ? said : "");
 		else
-			cl_stage_fail(&r->st, "CL101",
-			              "authentication failed (HTTP 401): check the client key and "
-			              "secret%s%s",
-			              said ? "; the server says: " : "", said ? said : "");
+			fetch_fail(r, "CL101",
+			           "authentication failed (HTTP 401): check the client key and "
+			           "secret%s%s",
+			           said ? "; the server says: " : "", said ? said : "");
 		break;
 	case 403:
-		cl_stage_fail(
-		        &r->st, "CL102",
-		        "%s: forbidden (HTTP 403): enable the application in Roster Server and "
-		        "share the %s with it%s%s",
-		        coll, coll, said ? "; the server says: " : "", said ? said : "");
+		fetch_fail(r, "CL102",
+		           "%s: forbidden (HTTP 403): enable the application in Roster Server and "
+		           "share the %s with it%s%s",
+		           coll, coll, said ? "; the server says: " : "", said ? said : "");
 		break;
 	case 404:
-		cl_stage_fail(&r->st, "CL103",
-		              "%s: not found (HTTP 404): check the endpoint URL '%s'%s%s", coll,
-		              r->o->base, said ? "; the server says: " : "", said ? said : "");
+		fetch_fail(r, "CL103", "%s: not found (HTTP 404): check the endpoint URL '%s'%s%s",
+		           coll, r->o->base, said ? "; the server says: " : "", said ? said : "");
 		break;
 	default:
 		if (x->status >= 300 && x->status < 400) {
-			cl_stage_fail(
-			        &r->st, "CL103",
+			fetch_fail(
+			        r, "CL103",
 			        "%s: the server redirects (HTTP %ld): check the endpoint URL '%s'",
 			        coll, x->status, r->o->base);
 		} else {
-			cl_stage_fail(&r->st, "CL111",
-			              "%s: the server rejected the request (HTTP %ld)%s%s", coll,
-			              x->status, said ? ": " : "", said ? said : "");
+			fetch_fail(r, "CL111", "%s: the server rejected the request (HTTP %ld)%s%s",
+			           coll, x->status, said ? ": " : "", said ? said : "");
 		}
 		break;
 	}

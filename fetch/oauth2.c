@@ -78,10 +78,10 @@ request(struct fetch_run *r, struct cl_buf *why)
 		goto out;
 	}
 	if (status != 200) {
-		cl_stage_fail(&r->st, "CL110", "the token request to '%s' failed (HTTP %ld)%s",
-		              o->token_url, status,
-		              status == 401 || status == 400 ? ": check the client ID and secret"
-		                                             : "");
+		fetch_fail(r, "CL110", "the token request to '%s' failed (HTTP %ld)%s",
+		           o->token_url, status,
+		           status == 401 || status == 400 ? ": check the client ID and secret"
+		                                          : "");
 		goto out;
 	}
 	v = jv_parse_sized(body.p, (int)body.len);
@@ -100,8 +100,8 @@ request(struct fetch_run *r, struct cl_buf *why)
 		r->tok.expires = fetch_now_mono() + (life > 60 ? life - 30 : life * 0.8);
 		rc = 0;
 	} else {
-		cl_stage_fail(&r->st, "CL110", "the token response from '%s' has no access_token",
-		              o->token_url);
+		fetch_fail(r, "CL110", "the token response from '%s' has no access_token",
+		           o->token_url);
 	}
 	jv_free(tok);
 	jv_free(exp);
@@ -133,9 +133,8 @@ fetch_oauth2_ensure(struct fetch_run *r, int force)
 			break;
 		if (attempt >= r->o->retries ||
 		    fetch_now_mono() - start > (double)r->o->retry_time) {
-			cl_stage_fail(&r->st, "CL104",
-			              "the token request to '%s' failed %d times: %s",
-			              r->o->token_url, attempt + 1, why.p);
+			fetch_fail(r, "CL104", "the token request to '%s' failed %d times: %s",
+			           r->o->token_url, attempt + 1, why.p);
 			rc = -1;
 			break;
 		}

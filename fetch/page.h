@@ -40,18 +40,18 @@ void fetch_page_parser_release(struct fetch_page_parser *p);
  * Validates body (n bytes) and appends the span of every element of the
  * envelope array to *spans (a growable array: *nspans used, *cap
  * allocated), with its top-level sourcedId and role as one scan finds them.
- * Returns FETCH_PAGE_OK or a negative enum fetch_page_rc; *where (may be NULL) gets a
- * static message for FETCH_PAGE_MALFORMED.
+ * Returns FETCH_PAGE_OK or a negative enum fetch_page_rc; *where (may be
+ * NULL) gets a static message for FETCH_PAGE_MALFORMED.
  */
 int fetch_page_parse(struct fetch_page_parser *p, const char *body, size_t n,
                      struct fetch_page_span **spans, size_t *nspans, size_t *cap,
                      const char **where);
 
-/* A record made ready for the stream. */
 /*
- * Appends the record [p, p+n) (a valid JSON object, as fetch_page_parse found it)
- * to out minified: whitespace outside strings removed, everything else byte
- * for byte (so the sourcedId fetch_page_parse found is the same bytes).
+ * Appends the record [p, p+n) (a valid JSON object, as fetch_page_parse
+ * found it) to out minified: whitespace outside strings removed, everything
+ * else byte for byte (so the sourcedId fetch_page_parse found is the same
+ * bytes). A compact record needs none of it: it is copied as it is.
  */
 void fetch_page_minify(struct cl_buf *out, const char *p, size_t n);
 

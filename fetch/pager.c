@@ -253,8 +253,7 @@ start(struct fetch_run *r, struct crun *cr, struct page *p)
 		return -1;
 	mc = curl_multi_add_handle(r->multi, p->x.h);
 	if (mc != CURLM_OK) {
-		cl_stage_fail(&r->st, "CL090", "%s: %s", fetch_colls[cr->c].name,
-		              curl_multi_strerror(mc));
+		fetch_fail(r, "CL090", "%s: %s", fetch_colls[cr->c].name, curl_multi_strerror(mc));
 		return -1;
 	}
 	page_state(p, P_RUN);
@@ -325,13 +324,13 @@ give_up(struct fetch_run *r, struct crun *cr, struct page *p, const char *why)
 {
 	cr->errors++;
 	if (p->bad_body) {
-		cl_stage_fail(&r->st, "CL106",
-		              "%s: the page at offset %lld is not a OneRoster page "
-		              "after %d attempts: %s",
-		              fetch_colls[cr->c].name, p->offset, p->attempts, why);
+		fetch_fail(r, "CL106",
+		           "%s: the page at offset %lld is not a OneRoster page "
+		           "after %d attempts: %s",
+		           fetch_colls[cr->c].name, p->offset, p->attempts, why);
 	} else {
-		cl_stage_fail(&r->st, "CL104", "%s: the page at offset %lld failed %d times: %s",
-		              fetch_colls[cr->c].name, p->offset, p->attempts, why);
+		fetch_fail(r, "CL104", "%s: the page at offset %lld failed %d times: %s",
+		           fetch_colls[cr->c].name, p->offset, p->attempts, why);
 	}
 }
 
@@ -362,11 +361,10 @@ settle(struct fetch_run *r, struct crun *cr, struct page *p, enum fetch_outcome 
 		return 0;
 	case FETCH_OUT_REAUTH:
 		if (p->reauthed) {
-			cl_stage_fail(
-			        &r->st, "CL101",
-			        "authentication failed (HTTP 401) with a new OAuth 2.0 token: "
-			        "check that the client may read the %s",
-			        fetch_colls[cr->c].name);
+			fetch_fail(r, "CL101",
+			           "authentication failed (HTTP 401) with a new OAuth 2.0 token: "
+			           "check that the client may read the %s",
+			           fetch_colls[cr->c].name);
 			return -1;
 		}
 		p->reauthed = 1;
@@ -602,8 +600,8 @@ wrote(struct fetch_run *r, struct crun *cr, struct page *p)
 		/* the parents are lost, the output is not: it ends with a trailer that says so
 		 * (fetch_flush_spool drops the spool once the worker is done with it) */
 		r->spool_failed = 1;
-		cl_stage_fail(&r->st, "CL116", "cannot write the temporary file of parents: %s",
-		              strerror(p->err));
+		fetch_fail(r, "CL116", "cannot write the temporary file of parents: %s",
+		           strerror(p->err));
 		return -1;
 	}
 	if (p->job.rc < 0)
@@ -630,8 +628,7 @@ abort_all(struct fetch_run *r, struct crun *cr)
 static int
 multi_failed(struct fetch_run *r, struct crun *cr)
 {
-	cl_stage_fail(&r->st, "CL090", "%s: curl's multi interface failed",
-	              fetch_colls[cr->c].name);
+	fetch_fail(r, "CL090", "%s: curl's multi interface failed", fetch_colls[cr->c].name);
 	return -1;
 }
 
@@ -654,7 +651,7 @@ pass(struct fetch_run *r, struct crun *cr)
 	cr->em.pass_unique = 0;
 	for (;;) {
 		if (*r->interrupted) {
-			cl_stage_fail(&r->st, "CL115", "interrupted by a signal");
+			fetch_fail(r, "CL115", "interrupted by a signal");
 			return -1;
 		}
 		now = fetch_now_mono();
@@ -743,9 +740,9 @@ accounted(struct fetch_run *r, struct crun *cr, int last)
 	if ((long long)cr->em.pass_unique > cr->tmax) {
 		if (!last)
 			return 0;
-		cl_stage_warn(&r->st, "CL114",
-		              "%s: the server counts %lld records but sent %llu different ones",
-		              fetch_colls[cr->c].name, cr->tmax, cr->em.pass_unique);
+		fetch_warn(r, "CL114",
+		           "%s: the server counts %lld records but sent %llu different ones",
+		           fetch_colls[cr->c].name, cr->tmax, cr->em.pass_unique);
 		return 1;
 	}
 	return 0;
@@ -825,12 +822,11 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 			break;
 		if (cr.pass == 2) {
 			cr.errors++;
-			cl_stage_fail(&r->st, "CL105",
-			              "%s: %llu of %lld records arrived, even after reading the "
-			              "collection again%s",
-			              fetch_colls[c].name, cr.em.pass_unique, cr.tmax,
-			              cr.tmin != cr.tmax ? " (the server's count kept changing)"
-			                                 : "");
+			fetch_fail(r, "CL105",
+			           "%s: %llu of %lld records arrived, even after reading the "
+			           "collection again%s",
+			           fetch_colls[c].name, cr.em.pass_unique, cr.tmax,
+			           cr.tmin != cr.tmax ? " (the server's count kept changing)" : "");
 		}
 	}
 	if (cr.pass > 2)
@@ -869,8 +865,8 @@ fetch_flush_spool(struct fetch_run *r)
 	}
 	if (fflush(r->io.spool) != 0 || fseek(r->io.spool, 0, SEEK_SET) != 0) {
 		rc = -1;
-		cl_stage_fail(&r->st, "CL116", "cannot read back the temporary file of parents: %s",
-		              strerror(errno));
+		fetch_fail(r, "CL116", "cannot read back the temporary file of parents: %s",
+		           strerror(errno));
 	} else if (!r->io.gone && !r->io.write_error) {
 		while ((n = fread(buf, 1, sizeof buf, r->io.spool)) > 0) {
 			fwrite(buf, 1, n, r->io.out);
@@ -879,8 +875,7 @@ fetch_flush_spool(struct fetch_run *r)
 		}
 		if (ferror(r->io.spool)) {
 			rc = -1;
-			cl_stage_fail(&r->st, "CL116",
-			              "cannot read back the temporary file of parents:");
+			fetch_fail(r, "CL116", "cannot read back the temporary file of parents:");
 		}
 	}
 	fclose(r->io.spool);

@@ -1,4 +1,9 @@
-/* progress.c: one updating line on stderr: collection, records/total, rate, ETA. */
+/*
+ * progress.c: one updating line on stderr: collection, records/total, rate,
+ * ETA; and the run's diagnostics, which clear it first.
+ */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +72,40 @@ fetch_progress_update(struct fetch_progress *p, const char *coll, unsigned long 
 void
 fetch_progress_clear(struct fetch_progress *p)
 {
+	int e = errno;
+
 	if (p && p->shown) {
 		fputs("\r\033[K", stderr);
 		fflush(stderr);
 		p->shown = 0;
 	}
+	errno = e;
+}
+
+void
+fetch_fail(struct fetch_run *r, const char *code, const char *fmt, ...)
+{
+	struct cl_buf msg = CL_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	fetch_progress_clear(r->prog);
+	cl_stage_fail(&r->st, code, "%s", msg.p);
+	cl_buf_release(&msg);
+}
+
+void
+fetch_warn(struct fetch_run *r, const char *code, const char *fmt, ...)
+{
+	struct cl_buf msg = CL_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	fetch_progress_clear(r->prog);
+	cl_stage_warn(&r->st, code, "%s", msg.p);
+	cl_buf_release(&msg);
 }
