@@ -23,45 +23,18 @@
 #include "stream.h"
 
 #define OUT_BUF ((size_t)1 << 20)
-#define DEFAULT_COLLECTIONS                                                            \
-	((1u << C_ORGS) | (1u << C_SESSIONS) | (1u << C_COURSES) | (1u << C_CLASSES) | \
-	 (1u << C_ENROLLMENTS) | (1u << C_USERS))
+#define DEFAULT_COLLECTIONS                                                    \
+	((1u << FETCH_ORGS) | (1u << FETCH_SESSIONS) | (1u << FETCH_COURSES) | \
+	 (1u << FETCH_CLASSES) | (1u << FETCH_ENROLLMENTS) | (1u << FETCH_USERS))
 
-static const char usage_text[] =
+static const char usage[] =
         "usage: cl-fetch [--client-id ID] [--secret-file FILE] [-c LIST] [-l N] [-p N]\n"
         "                [-t SECONDS] [-r N] [--retry-time SECONDS] [--since TIMESTAMP]\n"
         "                [--fields LIST] [--oauth2-token-url URL] [--max-page-bytes N]\n"
         "                [-o FILE] [--progress | --no-progress] ENDPOINT\n";
 
-static const char help_text[] =
-        "Reads a district's roster from a OneRoster 1.1 server (ClassLink Roster\n"
-        "Server) at ENDPOINT and writes the roster stream to stdout.\n"
-        "The client ID comes from --client-id or CL_CLIENT_ID; the secret from\n"
-        "CL_CLIENT_SECRET or --secret-file (never from the command line).\n"
-        "\n"
-        "      --client-id ID           the application's client ID (key)\n"
-        "      --secret-file FILE       read the secret from FILE (mode 0600 or stricter)\n"
-        "  -c, --collections LIST       comma-separated, or \"all\" (default: orgs,\n"
-        "                               academicSessions,courses,classes,enrollments,users)\n"
-        "  -l, --limit N                records per page (default 1000, at most 10000)\n"
-        "  -p, --parallel N             pages in flight (default 4, at most 64)\n"
-        "  -t, --timeout SECONDS        the most one request may take (default 300)\n"
-        "  -r, --retries N              retries per request (default 6)\n"
-        "      --retry-time SECONDS     the most one request may spend retrying (default 600)\n"
-        "      --since TIMESTAMP        only records modified after it (a delta)\n"
-        "      --fields LIST            ask the server for these fields only\n"
-        "      --oauth2-token-url URL   OAuth 2.0 client credentials instead of OAuth 1.0a\n"
-        "      --max-page-bytes N       the largest page body accepted (default 256 MiB)\n"
-        "  -o, --output FILE            write FILE (mode 0600) instead of stdout\n"
-        "      --progress               a progress line on stderr (default: when a tty)\n"
-        "      --no-progress            no progress line\n"
-        "  -h, --help                   this help\n"
-        "  -V, --version                the version\n"
-        "\n"
-        "See cl-fetch(1).\n";
-
 enum {
-	OPT_CLIENT_ID = 256,
+	OPT_CLIENT_ID = CL_OPT_LONG,
 	OPT_SECRET_FILE,
 	OPT_RETRY_TIME,
 	OPT_SINCE,
@@ -72,25 +45,41 @@ enum {
 	OPT_NO_PROGRESS
 };
 
-static const struct option long_opts[] = {
-	{ "client-id", required_argument, NULL, OPT_CLIENT_ID },
-	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
-	{ "collections", required_argument, NULL, 'c' },
-	{ "limit", required_argument, NULL, 'l' },
-	{ "parallel", required_argument, NULL, 'p' },
-	{ "timeout", required_argument, NULL, 't' },
-	{ "retries", required_argument, NULL, 'r' },
-	{ "retry-time", required_argument, NULL, OPT_RETRY_TIME },
-	{ "since", required_argument, NULL, OPT_SINCE },
-	{ "fields", required_argument, NULL, OPT_FIELDS },
-	{ "oauth2-token-url", required_argument, NULL, OPT_TOKEN_URL },
-	{ "max-page-bytes", required_argument, NULL, OPT_MAX_PAGE },
-	{ "output", required_argument, NULL, 'o' },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+static const struct cl_opt options[] = {
+	{ OPT_CLIENT_ID, "client-id", CL_ARG_REQUIRED, "ID", "the application's client ID (key)" },
+	{ OPT_SECRET_FILE, "secret-file", CL_ARG_REQUIRED, "FILE",
+	  "read the secret from FILE (mode 0600 or stricter)" },
+	{ 'c', "collections", CL_ARG_REQUIRED, "LIST",
+	  "comma-separated, or \"all\" (default: orgs,\n"
+	  "academicSessions,courses,classes,enrollments,users)" },
+	{ 'l', "limit", CL_ARG_REQUIRED, "N", "records per page (default 1000, at most 10000)" },
+	{ 'p', "parallel", CL_ARG_REQUIRED, "N", "pages in flight (default 4, at most 64)" },
+	{ 't', "timeout", CL_ARG_REQUIRED, "SECONDS",
+	  "the most one request may take (default 300)" },
+	{ 'r', "retries", CL_ARG_REQUIRED, "N", "retries per request (default 6)" },
+	{ OPT_RETRY_TIME, "retry-time", CL_ARG_REQUIRED, "SECONDS",
+	  "the most one request may spend retrying (default 600)" },
+	{ OPT_SINCE, "since", CL_ARG_REQUIRED, "TIMESTAMP",
+	  "only records modified after it (a delta)" },
+	{ OPT_FIELDS, "fields", CL_ARG_REQUIRED, "LIST", "ask the server for these fields only" },
+	{ OPT_TOKEN_URL, "oauth2-token-url", CL_ARG_REQUIRED, "URL",
+	  "OAuth 2.0 client credentials instead of OAuth 1.0a" },
+	{ OPT_MAX_PAGE, "max-page-bytes", CL_ARG_REQUIRED, "N",
+	  "the largest page body accepted (default 256 MiB)" },
+	{ 'o', "output", CL_ARG_REQUIRED, "FILE", "write FILE (mode 0600) instead of stdout" },
+	{ OPT_PROGRESS, "progress", CL_ARG_NONE, NULL,
+	  "a progress line on stderr (default: when a tty)" },
+	{ OPT_NO_PROGRESS, "no-progress", CL_ARG_NONE, NULL, "no progress line" },
+	{ 0, NULL, CL_ARG_NONE, NULL, NULL },
+};
+
+static const struct cl_cmd cmd = {
+	"cl-fetch", usage,
+	"Reads a district's roster from a OneRoster 1.1 server (ClassLink Roster\n"
+	"Server) at ENDPOINT and writes the roster stream to stdout.\n"
+	"The client ID comes from --client-id or CL_CLIENT_ID; the secret from\n"
+	"CL_CLIENT_SECRET or --secret-file (never from the command line).\n",
+	options
 };
 
 /* What the command line says, before it is checked against the world. */
@@ -124,16 +113,16 @@ parse_collections(const char *s, unsigned *mask)
 
 	*mask = 0;
 	if (!strcmp(s, "all")) {
-		*mask = (1u << C_COUNT) - 1;
+		*mask = (1u << FETCH_COLL_COUNT) - 1;
 		return 0;
 	}
 	while (*p) {
 		e = p + strcspn(p, ",");
 		n = (size_t)(e - p);
-		for (c = 0; c < C_COUNT; c++)
-			if (strlen(colls[c].name) == n && !strncmp(colls[c].name, p, n))
+		for (c = 0; c < FETCH_COLL_COUNT; c++)
+			if (strlen(fetch_colls[c].name) == n && !strncmp(fetch_colls[c].name, p, n))
 				break;
-		if (c == C_COUNT)
+		if (c == FETCH_COLL_COUNT)
 			return -1;
 		*mask |= 1u << c;
 		p = *e ? e + 1 : e;
@@ -191,97 +180,98 @@ valid_fields(const char *s)
 
 /* Returns -1 to go on, or the exit status (0 after --help or --version). */
 static int
-parse_args(int argc, char *argv[], struct opts *o, struct args *a)
+parse_options(struct fetch_opts *o, struct args *a, int argc, char *argv[])
 {
+	struct cl_getopt g;
 	long long v;
 	int c;
 
-	while ((c = getopt_long(argc, argv, ":c:l:p:t:r:o:hV", long_opts, NULL)) != -1) {
+	cl_getopt_init(&g, &cmd, argc, argv);
+	while ((c = cl_getopt_next(&g)) != -1) {
 		switch (c) {
 		case OPT_CLIENT_ID:
-			o->client_id = optarg;
+			o->client_id = g.arg;
 			break;
 		case OPT_SECRET_FILE:
-			a->secret_file = optarg;
+			a->secret_file = g.arg;
 			break;
 		case 'c':
-			if (parse_collections(optarg, &o->collections) < 0)
+			if (parse_collections(g.arg, &o->collections) < 0)
 				return cl_usage_error(
-				        usage_text,
+				        &cmd,
 				        "--collections '%s': not a list of OneRoster "
 				        "collections (orgs, academicSessions, courses, "
 				        "classes, enrollments, users, demographics) or all",
-				        optarg);
+				        g.arg);
 			break;
 		case 'l':
-			if (cl_parse_num(optarg, 1, LIMIT_MAX, &v) < 0)
-				return cl_usage_error(usage_text,
+			if (cl_parse_num(g.arg, 1, FETCH_LIMIT_MAX, &v) < 0)
+				return cl_usage_error(&cmd,
 				                      "--limit '%s': not a number from 1 to %d",
-				                      optarg, LIMIT_MAX);
+				                      g.arg, FETCH_LIMIT_MAX);
 			o->limit = (long)v;
 			break;
 		case 'p':
-			if (cl_parse_num(optarg, 1, PARALLEL_MAX, &v) < 0)
-				return cl_usage_error(usage_text,
+			if (cl_parse_num(g.arg, 1, FETCH_PARALLEL_MAX, &v) < 0)
+				return cl_usage_error(&cmd,
 				                      "--parallel '%s': not a number from 1 to %d",
-				                      optarg, PARALLEL_MAX);
+				                      g.arg, FETCH_PARALLEL_MAX);
 			o->parallel = (long)v;
 			break;
 		case 't':
-			if (cl_parse_num(optarg, 1, 86400, &v) < 0)
+			if (cl_parse_num(g.arg, 1, 86400, &v) < 0)
 				return cl_usage_error(
-				        usage_text,
+				        &cmd,
 				        "--timeout '%s': not a number of seconds from 1 to "
 				        "86400",
-				        optarg);
+				        g.arg);
 			o->timeout = (long)v;
 			break;
 		case 'r':
-			if (cl_parse_num(optarg, 0, 100, &v) < 0)
-				return cl_usage_error(usage_text,
-				                      "--retries '%s': not a number from 0 to 100",
-				                      optarg);
+			if (cl_parse_num(g.arg, 0, 100, &v) < 0)
+				return cl_usage_error(
+				        &cmd, "--retries '%s': not a number from 0 to 100", g.arg);
 			o->retries = (long)v;
 			break;
 		case OPT_RETRY_TIME:
-			if (cl_parse_num(optarg, 0, 86400, &v) < 0)
+			if (cl_parse_num(g.arg, 0, 86400, &v) < 0)
 				return cl_usage_error(
-				        usage_text,
+				        &cmd,
 				        "--retry-time '%s': not a number of seconds from 0 "
 				        "to 86400",
-				        optarg);
+				        g.arg);
 			o->retry_time = (long)v;
 			break;
 		case OPT_SINCE:
-			if (!valid_since(optarg))
+			if (!valid_since(g.arg))
 				return cl_usage_error(
-				        usage_text,
+				        &cmd,
 				        "--since '%s': not a date (2026-08-01) or a UTC time "
 				        "(2026-08-01T00:00:00Z)",
-				        optarg);
-			o->since = optarg;
+				        g.arg);
+			o->since = g.arg;
 			break;
 		case OPT_FIELDS:
-			if (!valid_fields(optarg))
+			if (!valid_fields(g.arg))
 				return cl_usage_error(
-				        usage_text,
+				        &cmd,
 				        "--fields '%s': not a comma-separated list of field "
 				        "names",
-				        optarg);
-			o->fields = optarg;
+				        g.arg);
+			o->fields = g.arg;
 			break;
 		case OPT_TOKEN_URL:
-			o->token_url = optarg;
+			o->token_url = g.arg;
 			break;
 		case OPT_MAX_PAGE:
-			if (cl_parse_num(optarg, 1024, (long long)1 << 40, &v) < 0)
+			if (cl_parse_num(g.arg, 1024, (long long)1 << 40, &v) < 0)
 				return cl_usage_error(
-				        usage_text, "--max-page-bytes '%s': not a number from 1024",
-				        optarg);
+				        &cmd, "--max-page-bytes '%s': not a number from 1024",
+				        g.arg);
 			o->max_body = v;
 			break;
 		case 'o':
-			o->output = optarg;
+			o->output = g.arg;
 			break;
 		case OPT_PROGRESS:
 			a->progress = 1;
@@ -289,22 +279,15 @@ parse_args(int argc, char *argv[], struct opts *o, struct args *a)
 		case OPT_NO_PROGRESS:
 			a->progress = 0;
 			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			fputs(help_text, stdout);
-			return cl_close_stdout() < 0 ? CL_EX_IOERR : CL_EX_OK;
-		case 'V':
-			printf("cl-fetch %s\n", CL_VERSION);
-			return cl_close_stdout() < 0 ? CL_EX_IOERR : CL_EX_OK;
-		default: /* ':' or '?' */
-			return cl_getopt_error(usage_text, c, argv, long_opts);
+		default: /* CL_OPT_EXIT */
+			return g.status;
 		}
 	}
 	if (optind >= argc)
-		return cl_usage_error(usage_text,
+		return cl_usage_error(&cmd,
 		                      "no ENDPOINT: give the OneRoster URL from Roster Server");
 	if (optind + 1 < argc)
-		return cl_usage_error(usage_text, "one ENDPOINT only: '%s' is one too many",
+		return cl_usage_error(&cmd, "one ENDPOINT only: '%s' is one too many",
 		                      argv[optind + 1]);
 	a->endpoint = argv[optind];
 	return -1;
@@ -321,24 +304,26 @@ loopback(const char *host)
  * Checks a URL the way every request will use it: http(s), no credentials,
  * no query or fragment, plain http only to this computer. what names it in
  * messages. With endpoint set, the path is normalised to end in /v1p1.
- * Returns the URL (owned) or NULL after a diagnostic (*status set).
+ * Returns 0 with *out set to the URL (owned), or the exit status after a
+ * diagnostic.
  */
-static char *
-check_url(const char *url, const char *what, int endpoint, int *status)
+static int
+check_url(const char *url, const char *what, int endpoint, char **out)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL, *query = NULL, *frag = NULL,
-	     *path = NULL, *out = NULL;
+	     *path = NULL;
 	struct cl_buf p = CL_BUF_INIT;
+	int status;
 
 	if (!u)
 		cl_oom();
-	*status = CL_EX_CONFIG;
+	*out = NULL;
 	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
 		/* never echo it: it may hold a password */
-		cl_diag("CL109", "the %s is not a URL (https://...)", what);
+		status = cl_fail("CL109", "the %s is not a URL (https://...)", what);
 		goto out;
 	}
 	curl_url_get(u, CURLUPART_USER, &user, 0);
@@ -346,24 +331,26 @@ check_url(const char *url, const char *what, int endpoint, int *status)
 	curl_url_get(u, CURLUPART_QUERY, &query, 0);
 	curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
 	if (user || pass) {
-		cl_diag("CL109",
-		        "the %s holds a user name or password: give the credentials in "
-		        "CL_CLIENT_ID and CL_CLIENT_SECRET instead",
-		        what);
+		status = cl_fail("CL109",
+		                 "the %s holds a user name or password: give the credentials in "
+		                 "CL_CLIENT_ID and CL_CLIENT_SECRET instead",
+		                 what);
 		goto out;
 	}
 	if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0) {
-		cl_diag("CL109", "the %s '%s' is not https://", what, url);
+		status = cl_fail("CL109", "the %s '%s' is not https://", what, url);
 		goto out;
 	}
 	if (query || frag) {
-		cl_diag("CL109", "the %s '%s' has a query or fragment: give the URL without it",
-		        what, url);
+		status = cl_fail("CL109",
+		                 "the %s '%s' has a query or fragment: give the URL without it",
+		                 what, url);
 		goto out;
 	}
 	if (!strcmp(scheme, "http") && !loopback(host)) {
-		cl_diag("CL107", "the %s '%s' is plain http to another computer: use https://",
-		        what, url);
+		status = cl_fail("CL107",
+		                 "the %s '%s' is plain http to another computer: use https://",
+		                 what, url);
 		goto out;
 	}
 	if (endpoint) {
@@ -379,8 +366,10 @@ check_url(const char *url, const char *what, int endpoint, int *status)
 		char *s = NULL;
 
 		if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK) {
-			out = cl_xstrdup(s);
-			*status = 0;
+			*out = cl_xstrdup(s);
+			status = 0;
+		} else {
+			status = cl_fail("CL109", "the %s is not a URL (https://...)", what);
 		}
 		curl_free(s);
 	}
@@ -394,66 +383,60 @@ out:
 	curl_free(frag);
 	curl_free(path);
 	curl_url_cleanup(u);
-	return out;
+	return status;
 }
 
-/* The secret from --secret-file (like ssh: only its owner may read it) or CL_CLIENT_SECRET. */
-static char *
-read_secret(const char *file)
+/*
+ * The secret from --secret-file (like ssh: only its owner may read it) or
+ * CL_CLIENT_SECRET. Returns 0 with *out set (owned, to be wiped), or the exit
+ * status after a diagnostic.
+ */
+static int
+read_secret(const char *file, char **out)
 {
 	char buf[4096];
 	struct stat sb;
 	ssize_t n;
-	size_t len;
+	size_t len = 0;
 	char *s, *nl;
-	int fd;
+	int fd = -1, status = 0;
 
+	*out = NULL;
 	if (!file) {
 		s = getenv("CL_CLIENT_SECRET");
-		if (!s || !*s) {
-			cl_diag("CL108",
-			        "no client secret: set CL_CLIENT_SECRET or give --secret-file "
-			        "FILE");
-			return NULL;
-		}
-		return cl_xstrdup(s);
+		if (!s || !*s)
+			return cl_fail("CL108", "no client secret: set CL_CLIENT_SECRET or give "
+			                        "--secret-file FILE");
+		*out = cl_xstrdup(s);
+		return 0;
 	}
 	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		cl_diag("CL108", "cannot open the secret file '%s':", file);
-		return NULL;
-	}
+	if (fd < 0)
+		return cl_fail("CL108", "cannot open the secret file '%s':", file);
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-		cl_diag("CL108", "the secret file '%s' is not a regular file", file);
-		close(fd);
-		return NULL;
+		status = cl_fail("CL108", "the secret file '%s' is not a regular file", file);
+		goto out;
 	}
 	if (sb.st_mode & 077) {
-		cl_diag("CL108",
-		        "the secret file '%s' is open to group or others (mode %04o): chmod 600 "
-		        "'%s'",
-		        file, (unsigned)(sb.st_mode & 07777), file);
-		close(fd);
-		return NULL;
+		status = cl_fail("CL108",
+		                 "the secret file '%s' is open to group or others (mode %04o): "
+		                 "chmod 600 '%s'",
+		                 file, (unsigned)(sb.st_mode & 07777), file);
+		goto out;
 	}
 	if (sb.st_uid != getuid() && sb.st_uid != 0) {
-		cl_diag("CL108", "the secret file '%s' belongs to another user", file);
-		close(fd);
-		return NULL;
+		status = cl_fail("CL108", "the secret file '%s' belongs to another user", file);
+		goto out;
 	}
-	len = 0;
 	while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			cl_diag("CL108", "cannot read the secret file '%s':", file);
-			close(fd);
-			explicit_bzero(buf, sizeof buf);
-			return NULL;
+			status = cl_fail("CL108", "cannot read the secret file '%s':", file);
+			goto out;
 		}
 		len += (size_t)n;
 	}
-	close(fd);
 	buf[len] = '\0';
 	nl = strpbrk(buf, "\r\n");
 	if (nl)
@@ -462,35 +445,40 @@ read_secret(const char *file)
 	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		buf[--len] = '\0';
 	if (!len) {
-		cl_diag("CL108", "the secret file '%s' is empty", file);
-		return NULL;
+		status = cl_fail("CL108", "the secret file '%s' is empty", file);
+		goto out;
 	}
-	s = cl_xstrdup(buf);
+	*out = cl_xstrdup(buf);
+out:
+	close(fd);
 	explicit_bzero(buf, sizeof buf);
-	return s;
+	return status;
 }
 
-/* Opens -o FILE as a temporary file beside it (0600), renamed into place at the end. */
-static FILE *
-open_output(const char *path, char **tmp)
+/*
+ * Opens -o FILE as a temporary file beside it (0600), renamed into place at
+ * the end. Returns 0 with *f and *tmp (its name, owned) set, or the exit
+ * status after a diagnostic.
+ */
+static int
+open_output(const char *path, FILE **f, char **tmp)
 {
 	struct cl_buf t = CL_BUF_INIT;
-	FILE *f;
-	int fd;
+	int fd, status;
 
 	cl_buf_addf(&t, "%s.XXXXXX", path);
 	fd = mkstemp(t.p); /* mode 0600 */
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		cl_diag("CL116", "cannot create '%s':", t.p);
+	if (fd < 0 || !(*f = fdopen(fd, "w"))) {
+		status = cl_fail("CL116", "cannot create '%s':", t.p);
 		if (fd >= 0) {
 			close(fd);
 			unlink(t.p);
 		}
 		cl_buf_release(&t);
-		return NULL;
+		return status;
 	}
 	*tmp = cl_buf_detach(&t, NULL);
-	return f;
+	return 0;
 }
 
 /* The temporary file the parents wait in: unlinked at once, so nothing is left behind. */
@@ -519,14 +507,14 @@ open_spool(const char **dir)
 }
 
 static void
-stage_options(struct cl_stage *st, const struct opts *o)
+stage_options(struct cl_stage *st, const struct fetch_opts *o)
 {
 	jv cs = jv_array();
 	int c;
 
-	for (c = 0; c < C_COUNT; c++)
+	for (c = 0; c < FETCH_COLL_COUNT; c++)
 		if (o->collections & (1u << c))
-			cs = jv_array_append(cs, jv_string(colls[c].name));
+			cs = jv_array_append(cs, jv_string(fetch_colls[c].name));
 	st->options = jv_object_set(st->options, jv_string("collections"), cs);
 	st->options = jv_object_set(st->options, jv_string("limit"), jv_number((double)o->limit));
 	st->options =
@@ -545,131 +533,174 @@ stage_options(struct cl_stage *st, const struct opts *o)
 
 /* Every collection asked for, in stream order; the parents after the other users. */
 static void
-fetch_all(struct run *r)
+fetch_all(struct fetch_run *r)
 {
 	int c;
 
-	if (r->o->token_url && oauth2_ensure(r, 0) < 0)
+	if (r->o->token_url && fetch_oauth2_ensure(r, 0) < 0)
 		return;
-	for (c = 0; c < C_COUNT; c++) {
+	for (c = 0; c < FETCH_COLL_COUNT; c++) {
 		if (!(r->o->collections & (1u << c)))
 			continue;
-		if (c == C_USERS) {
+		if (c == FETCH_USERS) {
 			const char *dir;
 
-			r->spool = open_spool(&dir);
-			if (!r->spool) {
-				r->fatal = CL_EX_IOERR;
-				cl_stage_fail(&r->st, "CL116",
-				              "cannot create a temporary file in '%s' for the "
-				              "parents: %s",
-				              dir, strerror(errno));
+			r->io.spool = open_spool(&dir);
+			if (!r->io.spool) {
+				fetch_fail(r, "CL116",
+				           "cannot create a temporary file in '%s' for the "
+				           "parents: %s",
+				           dir, strerror(errno));
 				return;
 			}
 		}
-		if (fetch_collection(r, (enum coll)c) < 0) {
-			if (c == C_USERS)
-				flush_spool(r);
+		if (fetch_collection(r, (enum fetch_coll)c) < 0) {
+			if (c == FETCH_USERS)
+				fetch_flush_spool(r);
 			return;
 		}
-		if (c == C_USERS) {
-			flush_spool(r);
-			if (check_output(r) < 0 || r->fatal)
-				return;
-		}
+		if (c == FETCH_USERS && (fetch_flush_spool(r) < 0 || fetch_check_output(r) < 0))
+			return;
 	}
+}
+
+/*
+ * Ends -o FILE: flushed, synced and renamed into place, or removed (a file
+ * is only ever there whole, trailer included; an interrupted run leaves
+ * none). Returns status, or the status of a failure.
+ */
+static int
+close_output(struct fetch_run *r, const char *tmp, int status)
+{
+	int bad = r->io.write_error || ferror(r->io.out);
+
+	if (fflush(r->io.out) != 0 || fsync(fileno(r->io.out)) != 0)
+		bad = 1;
+	if (fclose(r->io.out) != 0)
+		bad = 1;
+	r->io.out = NULL;
+	if (bad)
+		status = cl_fail("CL006", "cannot write '%s'", tmp);
+	if (bad || *r->interrupted || rename(tmp, r->o->output) != 0) {
+		if (!bad && !*r->interrupted)
+			status = cl_fail("CL116", "cannot rename '%s' to '%s':", tmp, r->o->output);
+		unlink(tmp);
+	}
+	/* stdout was never written: nothing of it to check */
+	cl_abandon_stdout();
+	return status;
+}
+
+/*
+ * Ends the stream: the header if no page wrote it, the trailer, then the
+ * output checked (tmp: the temporary name of -o FILE, or NULL for stdout).
+ * Returns the exit status.
+ */
+static int
+end_stream(struct fetch_run *r, const char *tmp)
+{
+	int status;
+
+	fetch_progress_clear(r->prog);
+	if (!r->io.gone && !r->io.write_error) {
+		jv_free(r->st.counts);
+		r->st.counts = jv_copy(r->counts);
+		fetch_write_header(r);
+		cl_stage_write_trailer(&r->st, r->io.out);
+		/* flush here, so that a reader gone by now is told from a full disk */
+		if (fflush(r->io.out) != 0 && errno == EPIPE)
+			r->io.gone = 1;
+		fetch_check_output(r);
+	}
+	status = cl_stage_status(&r->st);
+	if (r->io.gone)
+		status = 128 + SIGPIPE; /* as a filter killed by SIGPIPE: quietly */
+	if (tmp)
+		return close_output(r, tmp, status);
+	if (r->io.gone) {
+		cl_abandon_stdout(); /* what is left in the buffer has no reader */
+	} else if (r->io.write_error) {
+		errno = r->io.write_error;
+		status = cl_fail("CL006", "cannot write the output:");
+		cl_abandon_stdout();
+	}
+	return status;
 }
 
 int
 main(int argc, char *argv[])
 {
 	static char outbuf[OUT_BUF];
-	struct opts o = { .limit = 1000,
-		          .parallel = 4,
-		          .timeout = 300,
-		          .retries = 6,
-		          .retry_time = 600,
-		          .backoff_ms = 1000,
-		          .collections = DEFAULT_COLLECTIONS,
-		          .max_body = (long long)256 << 20 };
+	struct fetch_opts o = { .limit = 1000,
+		                .parallel = 4,
+		                .timeout = 300,
+		                .retries = 6,
+		                .retry_time = 600,
+		                .backoff_ms = 1000,
+		                .collections = DEFAULT_COLLECTIONS,
+		                .max_body = (long long)256 << 20 };
 	struct args a = { NULL, NULL, -1 };
-	struct run r;
+	struct fetch_run r;
 	struct sigaction sa;
 	char *tmp = NULL;
 	const char *e;
-	int status, url_status;
+	int status, curl_up = 0, worker_up = 0;
 
 	cl_diag_init(argv[0]);
-	if ((status = parse_args(argc, argv, &o, &a)) >= 0)
-		return status;
+	memset(&r, 0, sizeof r);
+	r.o = &o;
+	r.interrupted = &interrupted;
+	r.counts = jv_object();
+	cl_stage_init(&r.st, "cl-fetch");
+	r.st.first = 1;
+
+	if ((status = parse_options(&o, &a, argc, argv)) >= 0)
+		goto out;
 	if ((e = getenv("CL_FETCH_BACKOFF_MS")) && *e) {
 		long long v;
 
-		if (cl_parse_num(e, 0, 600000, &v) < 0)
-			return cl_usage_error(
-			        usage_text,
-			        "CL_FETCH_BACKOFF_MS '%s': not milliseconds from 0 to "
-			        "600000",
-			        e);
+		if (cl_parse_num(e, 0, 600000, &v) < 0) {
+			status = cl_usage_error(&cmd,
+			                        "CL_FETCH_BACKOFF_MS '%s': not milliseconds from 0 "
+			                        "to 600000",
+			                        e);
+			goto out;
+		}
 		o.backoff_ms = (long)v;
 	}
 	o.connect_timeout = o.timeout < 30 ? o.timeout : 30;
 
 	/* the world: URLs, credentials, the output */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		cl_diag("CL090", "cannot initialise libcurl");
-		return CL_EX_SOFTWARE;
+		status = cl_fail("CL090", "cannot initialise libcurl");
+		goto out;
 	}
-	o.base = check_url(a.endpoint, "endpoint URL", 1, &url_status);
-	if (!o.base) {
-		curl_global_cleanup();
-		return url_status;
-	}
+	curl_up = 1;
+	if ((status = check_url(a.endpoint, "endpoint URL", 1, &o.base)) != 0)
+		goto out;
 	if (o.token_url) {
-		char *t = check_url(o.token_url, "token URL", 0, &url_status);
+		char *t;
 
-		if (!t) {
-			free(o.base);
-			curl_global_cleanup();
-			return url_status;
-		}
+		status = check_url(o.token_url, "token URL", 0, &t);
 		free(t);
+		if (status)
+			goto out;
 	}
 	if (!o.client_id)
 		o.client_id = getenv("CL_CLIENT_ID");
 	if (!o.client_id || !*o.client_id) {
-		cl_diag("CL108", "no client ID: give --client-id ID or set CL_CLIENT_ID");
-		free(o.base);
-		curl_global_cleanup();
-		return CL_EX_CONFIG;
+		status = cl_fail("CL108", "no client ID: give --client-id ID or set CL_CLIENT_ID");
+		goto out;
 	}
-	o.secret = read_secret(a.secret_file);
-	if (!o.secret) {
-		free(o.base);
-		curl_global_cleanup();
-		return CL_EX_CONFIG;
-	}
+	if ((status = read_secret(a.secret_file, &o.secret)) != 0)
+		goto out;
 	o.progress = a.progress >= 0 ? a.progress : isatty(STDERR_FILENO);
-
-	memset(&r, 0, sizeof r);
-	r.o = &o;
-	r.interrupted = &interrupted;
-	r.counts = jv_object();
-	if (o.output) {
-		r.out = open_output(o.output, &tmp);
-		if (!r.out) {
-			explicit_bzero(o.secret, strlen(o.secret));
-			free(o.secret);
-			free(o.base);
-			jv_free(r.counts);
-			curl_global_cleanup();
-			return CL_EX_IOERR;
-		}
-	} else {
-		r.out = stdout;
-	}
+	if (!o.output)
+		r.io.out = stdout;
+	else if ((status = open_output(o.output, &r.io.out, &tmp)) != 0)
+		goto out;
 	/* glibc ignores the size unless it is given the buffer too */
-	setvbuf(r.out, outbuf, _IOFBF, OUT_BUF);
+	setvbuf(r.io.out, outbuf, _IOFBF, OUT_BUF);
 
 	/* libcurl does not want SIGPIPE; a reader that went away shows as EPIPE */
 	signal(SIGPIPE, SIG_IGN);
@@ -685,78 +716,37 @@ main(int argc, char *argv[])
 		cl_oom();
 	curl_multi_setopt(r.multi, CURLMOPT_MAX_HOST_CONNECTIONS, o.parallel);
 	curl_multi_setopt(r.multi, CURLMOPT_MAXCONNECTS, o.parallel + 2);
-	if (worker_start(&r.w, wake_main, r.multi) < 0) {
-		cl_diag("CL090", "cannot start a thread:");
-		return CL_EX_SOFTWARE;
+	if (fetch_worker_start(&r.w, wake_main, r.multi) < 0) {
+		status = cl_fail("CL090", "cannot start a thread:");
+		goto out;
 	}
-	r.prog = progress_new(o.progress);
-	cl_stage_init(&r.st, "cl-fetch");
-	r.st.first = 1;
+	worker_up = 1;
+	r.prog = fetch_progress_new(o.progress);
 	stage_options(&r.st, &o);
 
 	fetch_all(&r);
-
-	progress_clear(r.prog);
-	if (!r.gone && !r.write_error) {
-		jv_free(r.st.counts);
-		r.st.counts = jv_copy(r.counts);
-		write_header(&r);
-		cl_stage_write_trailer(&r.st, r.out);
-		/* flush here, so that a reader gone by now is told from a full disk */
-		if (fflush(r.out) != 0 && errno == EPIPE)
-			r.gone = 1;
-		check_output(&r);
+	status = end_stream(&r, tmp);
+out:
+	if (worker_up)
+		fetch_worker_stop(&r.w);
+	if (r.io.out && r.io.out != stdout) { /* -o FILE, given up before anything was written */
+		fclose(r.io.out);
+		unlink(tmp);
 	}
-	if (r.gone)
-		status = 128 + SIGPIPE; /* as a filter killed by SIGPIPE: quietly */
-	else if (r.fatal)
-		status = r.fatal;
-	else if (r.partial)
-		status = CL_EX_PARTIAL;
-	else
-		status = CL_EX_OK;
-	if (o.output) {
-		int bad = r.write_error || ferror(r.out);
-
-		if (fflush(r.out) != 0 || fsync(fileno(r.out)) != 0)
-			bad = 1;
-		if (fclose(r.out) != 0)
-			bad = 1;
-		if (bad) {
-			cl_diag("CL006", "cannot write '%s'", tmp);
-			status = CL_EX_IOERR;
-		}
-		/* a file is only ever there whole, trailer included; an interrupted run leaves none
-		 */
-		if (bad || interrupted || rename(tmp, o.output) != 0) {
-			if (!bad && !interrupted) {
-				cl_diag("CL116", "cannot rename '%s' to '%s':", tmp, o.output);
-				status = CL_EX_IOERR;
-			}
-			unlink(tmp);
-		}
-	} else if (r.gone) {
-		fclose(stdout); /* what is left in the buffer has no reader */
-	} else if (r.write_error) {
-		errno = r.write_error;
-		cl_diag("CL006", "cannot write the output:");
-		fclose(stdout);
-		status = CL_EX_IOERR;
-	} else if (cl_close_stdout() < 0) {
-		status = CL_EX_IOERR;
-	}
-
-	worker_stop(&r.w);
-	progress_free(r.prog);
-	curl_multi_cleanup(r.multi);
-	oauth2_release(&r.tok);
+	fetch_progress_free(r.prog);
+	if (r.multi)
+		curl_multi_cleanup(r.multi);
+	fetch_oauth2_release(&r.tok);
 	free(r.server_date);
 	jv_free(r.counts);
 	cl_stage_release(&r.st);
-	explicit_bzero(o.secret, strlen(o.secret));
-	free(o.secret);
+	if (o.secret) {
+		explicit_bzero(o.secret, strlen(o.secret));
+		free(o.secret);
+	}
 	free(o.base);
 	free(tmp);
-	curl_global_cleanup();
-	return status;
+	if (curl_up)
+		curl_global_cleanup();
+	return cl_exit(status);
 }

@@ -16,32 +16,32 @@
 #include "worker.h"
 
 /* The collections in stream order (DESIGN.md). */
-enum coll {
-	C_ORGS,
-	C_SESSIONS,
-	C_COURSES,
-	C_CLASSES,
-	C_ENROLLMENTS,
-	C_USERS,
-	C_DEMOGRAPHICS,
-	C_COUNT
+enum fetch_coll {
+	FETCH_ORGS,
+	FETCH_SESSIONS,
+	FETCH_COURSES,
+	FETCH_CLASSES,
+	FETCH_ENROLLMENTS,
+	FETCH_USERS,
+	FETCH_DEMOGRAPHICS,
+	FETCH_COLL_COUNT
 };
 
-struct coll_def {
+struct fetch_coll_def {
 	const char *name;     /* the path and the envelope key: "academicSessions" */
 	const char *kind;     /* the stream kind: "academicSession" */
 	const char *line_pre; /* "{\"kind\":\"academicSession\",\"data\":" */
 };
-extern const struct coll_def colls[C_COUNT];
+extern const struct fetch_coll_def fetch_colls[FETCH_COLL_COUNT];
 
-#define LIMIT_MAX 10000
-#define PARALLEL_MAX 64
+#define FETCH_LIMIT_MAX 10000
+#define FETCH_PARALLEL_MAX 64
 
-struct opts {
+struct fetch_opts {
 	char *base;            /* the endpoint, normalised: ".../ims/oneroster/v1p1"; owned */
 	const char *client_id; /* borrowed from argv or the environment */
 	char *secret;          /* owned, wiped at exit; never printed */
-	unsigned collections;  /* bit per enum coll */
+	unsigned collections;  /* bit per enum fetch_coll */
 	long limit;            /* page size */
 	long parallel;         /* pages in flight */
 	long timeout;          /* seconds, per request */
@@ -58,42 +58,61 @@ struct opts {
 };
 
 /* OAuth 2.0 client credentials: the current token. */
-struct oauth2 {
+struct fetch_oauth2 {
 	char *token; /* owned, or NULL */
 	double expires;
 	unsigned gen; /* counts the tokens fetched */
 };
 
-struct progress;
+struct fetch_progress;
 
-/* The run: one per process. */
-struct run {
-	const struct opts *o;
+/*
+ * The output: the one part of the run both threads touch. No lock of its
+ * own guards it: the worker's queue (worker.h) decides whose turn it is.
+ * The worker, inside an emit job (pager.c), writes out and spool and sets
+ * gone or write_error (fetch_check_output); the main thread writes, reads,
+ * opens or closes any of them only while no emit job is in flight: before
+ * it submits the first one, after fetch_worker_take gave the last one back,
+ * or after fetch_worker_drain. Submitting and taking back both hold the
+ * queue's mutex, so each side's writes happen before the other's reads.
+ */
+struct fetch_output {
+	FILE *out;       /* stdout, or -o's temporary file */
+	FILE *spool;     /* parents, until the users are all out; NULL outside users */
+	int gone;        /* the reader of stdout went away (EPIPE) */
+	int write_error; /* errno: the output could not be written (not EPIPE) */
+};
+
+/*
+ * The run: one per process. o is read by both threads and never written
+ * once the worker has started. io is shared as its comment says. w is the
+ * worker itself (its queue has its own lock). Every other field is the main
+ * thread's (main, the pager, http.c, oauth2.c): the worker never touches
+ * them. What the worker owns lies in pager.c, per collection.
+ */
+struct fetch_run {
+	const struct fetch_opts *o;
+	struct fetch_output io;
+	struct fetch_worker w; /* checks and writes pages while curl receives */
+
+	/* the main thread's */
 	CURLM *multi;
 	struct cl_stage st;
-	FILE *out;
-	FILE *spool;      /* parents, until the users are all out */
 	int spool_failed; /* writing the spool failed: its parents are lost */
-	unsigned long long spooled;
 	int header_done;
 	char *server_date; /* the first response's Date, ISO 8601; owned */
-	struct oauth2 tok;
-	struct progress *prog;
-	int gone;        /* the reader of stdout went away (EPIPE) */
-	int write_error; /* the output could not be written (not EPIPE) */
-	int fatal;       /* the exit status a fatal error decided, 0 while none */
-	int partial;     /* a collection is known incomplete */
+	struct fetch_oauth2 tok;
+	struct fetch_progress *prog;
 	volatile sig_atomic_t *interrupted;
 	double hold_until; /* no new request before this (a 429's Retry-After) */
 	jv counts;         /* the trailer's per-collection counts */
-	struct worker w;   /* checks and writes pages while curl receives */
 };
 
 /* Monotonic seconds. */
-double now_mono(void);
+double fetch_now_mono(void);
 
 /* http.c: one request on an easy handle. */
-struct xfer {
+struct fetch_xfer {
 	CURL *h;
 	struct cl_buf body;
 	struct curl_slist *hdrs;
@@ -109,51 +128,64 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-void xfer_init(struct xfer *x);
-void xfer_release(struct xfer *x);
+void fetch_xfer_init(struct fetch_xfer *x);
+void fetch_xfer_release(struct fetch_xfer *x);
 /*
  * Prepares x for a GET of url, signed for this attempt (a fresh nonce and
- * timestamp every time). Returns 0, or -1 after reporting (fatal set).
+ * timestamp every time). Returns 0, or -1 after reporting (cl_stage_fail).
  */
-int xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv);
+int fetch_xfer_prepare(struct fetch_run *r, struct fetch_xfer *x, const char *url, void *priv);
 
 /* What became of a finished request. */
-enum outcome {
-	OUT_OK,
-	OUT_RETRY,  /* worth another attempt */
-	OUT_REAUTH, /* OAuth 2.0: a 401; get a new token and try again */
-	OUT_FATAL   /* reported; the run stops */
+enum fetch_outcome {
+	FETCH_OUT_OK,
+	FETCH_OUT_RETRY,  /* worth another attempt */
+	FETCH_OUT_REAUTH, /* OAuth 2.0: a 401; get a new token and try again */
+	FETCH_OUT_FATAL   /* reported; the run stops */
 };
 /*
  * Decides from curl's result and the HTTP status. why receives a short
  * description for messages ("HTTP 503", "timed out"). Fatal outcomes are
  * reported here (cl_stage_fail) for the collection named coll.
  */
-enum outcome xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll,
-                          struct cl_buf *why);
+enum fetch_outcome fetch_xfer_outcome(struct fetch_run *r, struct fetch_xfer *x, CURLcode cc,
+                                      const char *coll, struct cl_buf *why);
 /* The delay before retry number attempt (1-based), honouring Retry-After. */
-double backoff_delay(const struct opts *o, int attempt, double retry_after);
+double fetch_backoff_delay(const struct fetch_opts *o, int attempt, double retry_after);
 
 /* oauth2.c */
 /* Gets a token if there is none or it is about to expire. Returns 0, or -1 after reporting. */
-int oauth2_ensure(struct run *r, int force);
-void oauth2_release(struct oauth2 *t);
+int fetch_oauth2_ensure(struct fetch_run *r, int force);
+void fetch_oauth2_release(struct fetch_oauth2 *t);
 
 /* pager.c: one collection, all its pages, in order. Returns 0, or -1 when the run must stop. */
-int fetch_collection(struct run *r, enum coll c);
-/* Writes the parents held back so far. */
-void flush_spool(struct run *r);
+int fetch_collection(struct fetch_run *r, enum fetch_coll c);
+/* Writes the parents held back so far. Returns 0, or -1 after reporting a failure of the spool. */
+int fetch_flush_spool(struct fetch_run *r);
 /* Writes the header once (with the source and the server's Date when known). */
-void write_header(struct run *r);
-/* Checks the output after writing: sets gone or write_error. Returns -1 when writing must stop. */
-int check_output(struct run *r);
+void fetch_write_header(struct fetch_run *r);
+/*
+ * Checks the output after writing: sets io.gone or io.write_error. Returns
+ * -1 when writing must stop. Called by whichever thread has the output's
+ * turn (struct fetch_output).
+ */
+int fetch_check_output(struct fetch_run *r);
 
 /* progress.c */
-struct progress *progress_new(int on);
-void progress_free(struct progress *p);
-void progress_update(struct progress *p, const char *coll, unsigned long long n, long long total,
-                     int force);
-/* Clears the line (before a diagnostic, and at the end). */
-void progress_clear(struct progress *p);
+struct fetch_progress *fetch_progress_new(int on);
+void fetch_progress_free(struct fetch_progress *p);
+void fetch_progress_update(struct fetch_progress *p, const char *coll, unsigned long long n,
+                           long long total, int force);
+/* Clears the line, if one is shown (errno is kept). */
+void fetch_progress_clear(struct fetch_progress *p);
+/*
+ * Report a failure (cl_stage_fail: it may decide the exit status) or a
+ * warning (cl_stage_warn) of the run, main thread only. The progress line
+ * is cleared first, so that the diagnostic is a line of its own on stderr.
+ */
+void fetch_fail(struct fetch_run *r, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+void fetch_warn(struct fetch_run *r, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -11,10 +11,10 @@
 
 #include "diag.h"
 #include "fetch.h"
-#include "oauth.h"
+#include "oauth1.h"
 
 double
-now_mono(void)
+fetch_now_mono(void)
 {
 	struct timespec ts;
 
@@ -23,7 +23,7 @@ now_mono(void)
 }
 
 void
-xfer_init(struct xfer *x)
+fetch_xfer_init(struct fetch_xfer *x)
 {
 	memset(x, 0, sizeof *x);
 	cl_buf_init(&x->body);
@@ -33,7 +33,7 @@ xfer_init(struct xfer *x)
 
 /* Forgets what the headers of a response said. */
 static void
-headers_clear(struct xfer *x)
+headers_clear(struct fetch_xfer *x)
 {
 	free(x->link_next);
 	free(x->date);
@@ -44,7 +44,7 @@ headers_clear(struct xfer *x)
 }
 
 static void
-xfer_clear(struct xfer *x)
+xfer_clear(struct fetch_xfer *x)
 {
 	headers_clear(x);
 	x->status = 0;
@@ -54,7 +54,7 @@ xfer_clear(struct xfer *x)
 }
 
 void
-xfer_release(struct xfer *x)
+fetch_xfer_release(struct fetch_xfer *x)
 {
 	xfer_clear(x);
 	if (x->h)
@@ -68,7 +68,7 @@ xfer_release(struct xfer *x)
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
-	struct xfer *x = arg;
+	struct fetch_xfer *x = arg;
 
 	n *= size;
 	if ((long long)(x->body.len + n) > x->cap) {
@@ -147,7 +147,7 @@ link_next(const char *v)
 static size_t
 on_header(char *p, size_t size, size_t n, void *arg)
 {
-	struct xfer *x = arg;
+	struct fetch_xfer *x = arg;
 	char *v;
 
 	n *= size;
@@ -195,9 +195,9 @@ on_header(char *p, size_t size, size_t n, void *arg)
 }
 
 int
-xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv)
+fetch_xfer_prepare(struct fetch_run *r, struct fetch_xfer *x, const char *url, void *priv)
 {
-	const struct opts *o = r->o;
+	const struct fetch_opts *o = r->o;
 	struct cl_buf auth = CL_BUF_INIT;
 
 	xfer_clear(x);
@@ -233,29 +233,27 @@ xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv)
 	curl_slist_free_all(x->hdrs);
 	x->hdrs = NULL;
 	if (o->token_url) {
-		if (oauth2_ensure(r, 0) < 0)
+		if (fetch_oauth2_ensure(r, 0) < 0)
 			return -1;
 		cl_buf_adds(&auth, "Authorization: Bearer ");
 		cl_buf_adds(&auth, r->tok.token);
 		x->tok_gen = r->tok.gen;
 	} else {
-		struct oauth1 sig = { .consumer_key = o->client_id,
-			              .consumer_secret = o->secret,
-			              .method = OAUTH_HMAC_SHA256,
-			              .timestamp = -1 };
+		struct fetch_oauth1 sig = { .consumer_key = o->client_id,
+			                    .consumer_secret = o->secret,
+			                    .method = FETCH_OAUTH1_HMAC_SHA256,
+			                    .timestamp = -1 };
 
 		cl_buf_adds(&auth, "Authorization: ");
-		if (oauth1_authorization(&auth, &sig, "GET", url, NULL) < 0) {
+		if (fetch_oauth1_sign(&auth, &sig, "GET", url, NULL) < 0) {
 			cl_buf_release(&auth);
-			r->fatal = CL_EX_SOFTWARE;
-			cl_stage_fail(&r->st, "CL090", "cannot sign the request to '%s'", url);
+			fetch_fail(r, "CL090", "cannot sign the request to '%s'", url);
 			return -1;
 		}
 	}
 	x->hdrs = curl_slist_append(x->hdrs, auth.p);
 	x->hdrs = curl_slist_append(x->hdrs, "Accept: application/json");
-	if (auth.p)
-		explicit_bzero(auth.p, auth.cap);
+	explicit_bzero(auth.p, auth.cap); /* cap 0: nothing of it to wipe */
 	cl_buf_release(&auth);
 	if (!x->hdrs)
 		cl_oom();
@@ -265,7 +263,7 @@ xfer_prepare(struct run *r, struct xfer *x, const char *url, void *priv)
 
 /* The server's own words from a OneRoster error body (imsx_description), or NULL. Owned. */
 static char *
-server_says(const struct xfer *x)
+server_says(const struct fetch_xfer *x)
 {
 	jv v, d;
 	char *s = NULL;
@@ -293,7 +291,7 @@ server_says(const struct xfer *x)
 
 /* Seconds the server's clock is ahead of ours, from its Date header; 0 when unknown. */
 static double
-clock_skew(const struct xfer *x)
+clock_skew(const struct fetch_xfer *x)
 {
 	time_t t;
 
@@ -305,8 +303,9 @@ clock_skew(const struct xfer *x)
 	return difftime(t, time(NULL));
 }
 
-enum outcome
-xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll, struct cl_buf *why)
+enum fetch_outcome
+fetch_xfer_outcome(struct fetch_run *r, struct fetch_xfer *x, CURLcode cc, const char *coll,
+                   struct cl_buf *why)
 {
 	char *said = NULL;
 	double skew;
@@ -317,85 +316,75 @@ xfer_outcome(struct run *r, struct xfer *x, CURLcode cc, const char *coll, struc
 		case CURLE_WRITE_ERROR:
 		case CURLE_FILESIZE_EXCEEDED:
 			if (x->overflow || cc == CURLE_FILESIZE_EXCEEDED) {
-				r->fatal = CL_EX_UNAVAILABLE;
-				cl_stage_fail(&r->st, "CL112",
-				              "%s: a page is larger than %lld bytes: lower --limit",
-				              coll, r->o->max_body);
-				return OUT_FATAL;
+				fetch_fail(r, "CL112",
+				           "%s: a page is larger than %lld bytes: lower --limit",
+				           coll, r->o->max_body);
+				return FETCH_OUT_FATAL;
 			}
 			break;
 		case CURLE_PEER_FAILED_VERIFICATION:
 		case CURLE_SSL_CACERT_BADFILE:
 		case CURLE_SSL_CERTPROBLEM:
 		case CURLE_SSL_ISSUER_ERROR:
-			r->fatal = CL_EX_UNAVAILABLE;
-			cl_stage_fail(&r->st, "CL113", "%s: TLS certificate not verified: %s", coll,
-			              x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
-			return OUT_FATAL;
+			fetch_fail(r, "CL113", "%s: TLS certificate not verified: %s", coll,
+			           x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+			return FETCH_OUT_FATAL;
 		default:
 			break;
 		}
 		cl_buf_adds(why, x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
-		return OUT_RETRY;
+		return FETCH_OUT_RETRY;
 	}
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
 	if (x->status >= 200 && x->status < 300)
-		return OUT_OK;
+		return FETCH_OUT_OK;
 	cl_buf_addf(why, "HTTP %ld", x->status);
 	if (x->status == 408 || x->status == 429 || x->status >= 500)
-		return OUT_RETRY;
+		return FETCH_OUT_RETRY;
 	said = server_says(x);
 	switch (x->status) {
 	case 401:
 		if (r->o->token_url) {
 			free(said);
-			return OUT_REAUTH;
+			return FETCH_OUT_REAUTH;
 		}
-		r->fatal = CL_EX_NOPERM;
 		skew = clock_skew(x);
 		if (fabs(skew) > 240)
-			cl_stage_fail(
-			        &r->st, "CL101",
+			fetch_fail(
+			        r, "CL101",
 			        "authentication failed (HTTP 401): this computer's clock is %.0f s "
 			        "off the server's: set the clock right (NTP)%s%s",
 			        -skew, said ? "; the server says: " : "", said ? said : "");
 		else
-			cl_stage_fail(&r->st, "CL101",
-			              "authentication failed (HTTP 401): check the client key and "
-			              "secret%s%s",
-			              said ? "; the server says: " : "", said ? said : "");
+			fetch_fail(r, "CL101",
+			           "authentication failed (HTTP 401): check the client key and "
+			           "secret%s%s",
+			           said ? "; the server says: " : "", said ? said : "");
 		break;
 	case 403:
-		r->fatal = CL_EX_NOPERM;
-		cl_stage_fail(
-		        &r->st, "CL102",
-		        "%s: forbidden (HTTP 403): enable the application in Roster Server and "
-		        "share the %s with it%s%s",
-		        coll, coll, said ? "; the server says: " : "", said ? said : "");
+		fetch_fail(r, "CL102",
+		           "%s: forbidden (HTTP 403): enable the application in Roster Server and "
+		           "share the %s with it%s%s",
+		           coll, coll, said ? "; the server says: " : "", said ? said : "");
 		break;
 	case 404:
-		r->fatal = CL_EX_CONFIG;
-		cl_stage_fail(&r->st, "CL103",
-		              "%s: not found (HTTP 404): check the endpoint URL '%s'%s%s", coll,
-		              r->o->base, said ? "; the server says: " : "", said ? said : "");
+		fetch_fail(r, "CL103", "%s: not found (HTTP 404): check the endpoint URL '%s'%s%s",
+		           coll, r->o->base, said ? "; the server says: " : "", said ? said : "");
 		break;
 	default:
 		if (x->status >= 300 && x->status < 400) {
-			r->fatal = CL_EX_CONFIG;
-			cl_stage_fail(
-			        &r->st, "CL103",
+			fetch_fail(
+			        r, "CL103",
 			        "%s: the server redirects (HTTP %ld): check the endpoint URL '%s'",
 			        coll, x->status, r->o->base);
 		} else {
-			r->fatal = CL_EX_CONFIG;
-			cl_stage_fail(&r->st, "CL111",
-			              "%s: the server rejected the request (HTTP %ld)%s%s", coll,
-			              x->status, said ? ": " : "", said ? said : "");
+			fetch_fail(r, "CL111", "%s: the server rejected the request (HTTP %ld)%s%s",
+			           coll, x->status, said ? ": " : "", said ? said : "");
 		}
 		break;
 	}
 	free(said);
-	return OUT_FATAL;
+	return FETCH_OUT_FATAL;
 }
 
 /* A uniform random number in [0, 1). */
@@ -404,13 +393,13 @@ uniform(void)
 {
 	uint32_t v = 0;
 
-	if (oauth_random(&v, sizeof v) < 0)
+	if (fetch_random(&v, sizeof v) < 0)
 		v = (uint32_t)rand();
 	return (double)v / 4294967296.0;
 }
 
 double
-backoff_delay(const struct opts *o, int attempt, double retry_after)
+fetch_backoff_delay(const struct fetch_opts *o, int attempt, double retry_after)
 {
 	double base = (double)o->backoff_ms / 1000.0, d;
 

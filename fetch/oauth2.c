@@ -9,7 +9,7 @@
 
 #include "diag.h"
 #include "fetch.h"
-#include "oauth.h"
+#include "oauth1.h"
 
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
@@ -26,9 +26,9 @@ on_body(char *p, size_t size, size_t n, void *arg)
 /* One token request. Returns 0 with the token stored, 1 when worth retrying, -1 on a fatal error.
  */
 static int
-request(struct run *r, struct cl_buf *why)
+request(struct fetch_run *r, struct cl_buf *why)
 {
-	const struct opts *o = r->o;
+	const struct fetch_opts *o = r->o;
 	struct cl_buf body = CL_BUF_INIT, cred = CL_BUF_INIT, hdr = CL_BUF_INIT;
 	struct curl_slist *hl = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -43,11 +43,11 @@ request(struct run *r, struct cl_buf *why)
 	if (!h)
 		cl_oom();
 	/* RFC 6749 2.3.1: the ID and secret form-encoded, then Basic */
-	oauth_pct(&cred, o->client_id, strlen(o->client_id));
+	fetch_pct_encode(&cred, o->client_id, strlen(o->client_id));
 	cl_buf_addc(&cred, ':');
-	oauth_pct(&cred, o->secret, strlen(o->secret));
+	fetch_pct_encode(&cred, o->secret, strlen(o->secret));
 	cl_buf_adds(&hdr, "Authorization: Basic ");
-	oauth_base64(&hdr, (const unsigned char *)cred.p, cred.len);
+	fetch_base64(&hdr, (const unsigned char *)cred.p, cred.len);
 	hl = curl_slist_append(hl, hdr.p);
 	hl = curl_slist_append(hl, "Accept: application/json");
 	if (!hl)
@@ -78,14 +78,13 @@ request(struct run *r, struct cl_buf *why)
 		goto out;
 	}
 	if (status != 200) {
-		r->fatal = CL_EX_NOPERM;
-		cl_stage_fail(&r->st, "CL110", "the token request to '%s' failed (HTTP %ld)%s",
-		              o->token_url, status,
-		              status == 401 || status == 400 ? ": check the client ID and secret"
-		                                             : "");
+		fetch_fail(r, "CL110", "the token request to '%s' failed (HTTP %ld)%s",
+		           o->token_url, status,
+		           status == 401 || status == 400 ? ": check the client ID and secret"
+		                                          : "");
 		goto out;
 	}
-	v = jv_parse_sized(body.p ? body.p : "", (int)body.len);
+	v = jv_parse_sized(body.p, (int)body.len);
 	tok = jv_invalid();
 	exp = jv_invalid();
 	if (jv_get_kind(v) == JV_KIND_OBJECT) {
@@ -98,12 +97,11 @@ request(struct run *r, struct cl_buf *why)
 		r->tok.gen++;
 		/* renew a little early; no expires_in: an hour, and a 401 renews it anyway */
 		life = jv_get_kind(exp) == JV_KIND_NUMBER ? jv_number_value(exp) : 3600;
-		r->tok.expires = now_mono() + (life > 60 ? life - 30 : life * 0.8);
+		r->tok.expires = fetch_now_mono() + (life > 60 ? life - 30 : life * 0.8);
 		rc = 0;
 	} else {
-		r->fatal = CL_EX_NOPERM;
-		cl_stage_fail(&r->st, "CL110", "the token response from '%s' has no access_token",
-		              o->token_url);
+		fetch_fail(r, "CL110", "the token response from '%s' has no access_token",
+		           o->token_url);
 	}
 	jv_free(tok);
 	jv_free(exp);
@@ -120,35 +118,34 @@ out:
 }
 
 int
-oauth2_ensure(struct run *r, int force)
+fetch_oauth2_ensure(struct fetch_run *r, int force)
 {
 	struct cl_buf why = CL_BUF_INIT;
-	double start = now_mono();
+	double start = fetch_now_mono();
 	int attempt, rc;
 
-	if (!force && r->tok.token && now_mono() < r->tok.expires)
+	if (!force && r->tok.token && fetch_now_mono() < r->tok.expires)
 		return 0;
 	for (attempt = 0;; attempt++) {
 		cl_buf_reset(&why);
 		rc = request(r, &why);
 		if (rc <= 0)
 			break;
-		if (attempt >= r->o->retries || now_mono() - start > (double)r->o->retry_time) {
-			r->fatal = CL_EX_UNAVAILABLE;
-			cl_stage_fail(&r->st, "CL104",
-			              "the token request to '%s' failed %d times: %s",
-			              r->o->token_url, attempt + 1, why.p);
+		if (attempt >= r->o->retries ||
+		    fetch_now_mono() - start > (double)r->o->retry_time) {
+			fetch_fail(r, "CL104", "the token request to '%s' failed %d times: %s",
+			           r->o->token_url, attempt + 1, why.p);
 			rc = -1;
 			break;
 		}
-		usleep((useconds_t)(backoff_delay(r->o, attempt + 1, -1) * 1e6));
+		usleep((useconds_t)(fetch_backoff_delay(r->o, attempt + 1, -1) * 1e6));
 	}
 	cl_buf_release(&why);
 	return rc;
 }
 
 void
-oauth2_release(struct oauth2 *t)
+fetch_oauth2_release(struct fetch_oauth2 *t)
 {
 	if (t->token) {
 		explicit_bzero(t->token, strlen(t->token));

@@ -9,7 +9,7 @@
 enum { Q_ENV, Q_ELEM, Q_ID, Q_ROLE };
 
 void
-page_parser_init(struct page_parser *p, const char *envelope)
+fetch_page_parser_init(struct fetch_page_parser *p, const char *envelope)
 {
 	struct cl_buf all = CL_BUF_INIT, id = CL_BUF_INIT, role = CL_BUF_INIT;
 	const char *paths[4];
@@ -31,7 +31,7 @@ page_parser_init(struct page_parser *p, const char *envelope)
 }
 
 void
-page_parser_release(struct page_parser *p)
+fetch_page_parser_release(struct fetch_page_parser *p)
 {
 	cl_json_result_free(p->r);
 	cl_json_query_free(p->q);
@@ -47,8 +47,8 @@ parent_role(const struct cl_json_span *s)
 }
 
 int
-page_parse(struct page_parser *p, const char *body, size_t n, struct page_span **spans,
-           size_t *nspans, size_t *cap, const char **where)
+fetch_page_parse(struct fetch_page_parser *p, const char *body, size_t n,
+                 struct fetch_page_span **spans, size_t *nspans, size_t *cap, const char **where)
 {
 	const struct cl_json_span *env, *e, *f;
 	struct cl_json_err err;
@@ -58,13 +58,13 @@ page_parse(struct page_parser *p, const char *body, size_t n, struct page_span *
 	if (cl_json_scan(p->q, body, n, p->r, &err) < 0) {
 		if (where)
 			*where = err.msg;
-		return PAGE_MALFORMED;
+		return FETCH_PAGE_MALFORMED;
 	}
 	env = cl_json_result_first(p->r, Q_ENV);
 	if (!env)
-		return PAGE_NO_ENVELOPE;
+		return FETCH_PAGE_NO_ENVELOPE;
 	if (env->type != CL_JSON_ARRAY)
-		return PAGE_NOT_ARRAY;
+		return FETCH_PAGE_NOT_ARRAY;
 	count = cl_json_result_count(p->r, Q_ELEM);
 	nid = cl_json_result_count(p->r, Q_ID);
 	nrole = cl_json_result_count(p->r, Q_ROLE);
@@ -82,11 +82,11 @@ page_parse(struct page_parser *p, const char *body, size_t n, struct page_span *
 	flat = all || (!memchr(env->p, '\n', env->n) && !memchr(env->p, '\t', env->n) &&
 	               !memchr(env->p, '\r', env->n));
 	for (i = 0; i < count; i++) {
-		struct page_span *sp = &(*spans)[*nspans];
+		struct fetch_page_span *sp = &(*spans)[*nspans];
 
 		e = cl_json_result_get(p->r, Q_ELEM, i);
 		if (e->type != CL_JSON_OBJECT)
-			return PAGE_NOT_OBJECT;
+			return FETCH_PAGE_NOT_OBJECT;
 		sp->off = (size_t)(e->p - body);
 		sp->n = e->n;
 		sp->id_off = sp->id_n = 0;
@@ -107,7 +107,7 @@ page_parse(struct page_parser *p, const char *body, size_t n, struct page_span *
 		sp->compact = all || (flat && !memchr(e->p, ' ', e->n));
 		(*nspans)++;
 	}
-	return PAGE_OK;
+	return FETCH_PAGE_OK;
 }
 
 /* The end of the string whose opening quote is at p[0] (one past its closing quote). */
@@ -141,7 +141,7 @@ static const unsigned char special[256] = {
 };
 
 void
-page_minify(struct cl_buf *out, const char *p, size_t n)
+fetch_page_minify(struct cl_buf *out, const char *p, size_t n)
 {
 	size_t i = 0, e, run;
 	char *o;

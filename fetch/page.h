@@ -10,16 +10,16 @@
 #include "buf.h"
 #include "json.h"
 
-enum page_rc {
-	PAGE_OK = 0,
-	PAGE_MALFORMED = -1,   /* not one JSON object: cut short, or not JSON */
-	PAGE_NO_ENVELOPE = -2, /* a JSON object without the collection's key */
-	PAGE_NOT_ARRAY = -3,   /* the key holds something other than an array */
-	PAGE_NOT_OBJECT = -4   /* an element of the array is not an object */
+enum fetch_page_rc {
+	FETCH_PAGE_OK = 0,
+	FETCH_PAGE_MALFORMED = -1,   /* not one JSON object: cut short, or not JSON */
+	FETCH_PAGE_NO_ENVELOPE = -2, /* a JSON object without the collection's key */
+	FETCH_PAGE_NOT_ARRAY = -3,   /* the key holds something other than an array */
+	FETCH_PAGE_NOT_OBJECT = -4   /* an element of the array is not an object */
 };
 
 /* Where one record lies in the page body, and what the scan found in it. */
-struct page_span {
+struct fetch_page_span {
 	size_t off, n;
 	size_t id_off, id_n; /* its sourcedId's bytes, between the quotes, from off; id_n 0: none */
 	unsigned char parent;  /* its role is parent, guardian or relative */
@@ -27,31 +27,32 @@ struct page_span {
 };
 
 /* The parser for one collection's pages (its envelope key). */
-struct page_parser {
+struct fetch_page_parser {
 	struct cl_json_query *q;
 	struct cl_json_result *r;
 };
 
 /* Prepares p for pages whose records are in envelope (borrowed during the call). */
-void page_parser_init(struct page_parser *p, const char *envelope);
-void page_parser_release(struct page_parser *p);
+void fetch_page_parser_init(struct fetch_page_parser *p, const char *envelope);
+void fetch_page_parser_release(struct fetch_page_parser *p);
 
 /*
  * Validates body (n bytes) and appends the span of every element of the
  * envelope array to *spans (a growable array: *nspans used, *cap
  * allocated), with its top-level sourcedId and role as one scan finds them.
- * Returns PAGE_OK or a negative enum page_rc; *where (may be NULL) gets a
- * static message for PAGE_MALFORMED.
+ * Returns FETCH_PAGE_OK or a negative enum fetch_page_rc; *where (may be
+ * NULL) gets a static message for FETCH_PAGE_MALFORMED.
  */
-int page_parse(struct page_parser *p, const char *body, size_t n, struct page_span **spans,
-               size_t *nspans, size_t *cap, const char **where);
+int fetch_page_parse(struct fetch_page_parser *p, const char *body, size_t n,
+                     struct fetch_page_span **spans, size_t *nspans, size_t *cap,
+                     const char **where);
 
-/* A record made ready for the stream. */
 /*
- * Appends the record [p, p+n) (a valid JSON object, as page_parse found it)
- * to out minified: whitespace outside strings removed, everything else byte
- * for byte (so the sourcedId page_parse found is the same bytes).
+ * Appends the record [p, p+n) (a valid JSON object, as fetch_page_parse
+ * found it) to out minified: whitespace outside strings removed, everything
+ * else byte for byte (so the sourcedId fetch_page_parse found is the same
+ * bytes). A compact record needs none of it: it is copied as it is.
  */
-void page_minify(struct cl_buf *out, const char *p, size_t n);
+void fetch_page_minify(struct cl_buf *out, const char *p, size_t n);
 
 #endif

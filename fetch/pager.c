@@ -30,11 +30,11 @@
 #include "diag.h"
 #include "fetch.h"
 #include "idmap.h"
-#include "oauth.h"
+#include "oauth1.h"
 #include "page.h"
 #include "worker.h"
 
-const struct coll_def colls[C_COUNT] = {
+const struct fetch_coll_def fetch_colls[FETCH_COLL_COUNT] = {
 	{ "orgs", "org", "{\"kind\":\"org\",\"data\":" },
 	{ "academicSessions", "academicSession", "{\"kind\":\"academicSession\",\"data\":" },
 	{ "courses", "course", "{\"kind\":\"course\",\"data\":" },
@@ -53,7 +53,7 @@ const struct coll_def colls[C_COUNT] = {
  */
 enum pstate { P_FREE, P_WAIT, P_RUN, P_PARSE, P_DONE, P_EMIT };
 
-/* What the worker is asked to do with a page (struct job's kind). */
+/* What the worker is asked to do with a page (struct fetch_job's kind). */
 enum { JOB_PARSE, JOB_EMIT };
 
 /* An emit job's rc besides 0 and -1 (the output failed: gone or write_error is set). */
@@ -66,38 +66,48 @@ struct page {
 	long long idx;    /* the page's number in this pass */
 	long long offset; /* its offset */
 	char *url;        /* owned */
-	struct xfer x;
+	struct fetch_xfer x;
 	int attempts;
 	int reauthed;
 	int bad_body; /* the last failure was a body that is not a page */
 	double first, not_before;
-	struct page_span *spans;
+	struct fetch_page_span *spans;
 	size_t nspans, cap;
 	struct crun *cr;
-	struct job job;             /* the worker's, while state is P_PARSE or P_EMIT */
+	struct fetch_job job;       /* the worker's, while state is P_PARSE or P_EMIT */
 	const char *where;          /* a parse job's: what is wrong with the JSON */
 	int err;                    /* an emit job's: errno of a failed write to the spool */
 	unsigned long long written; /* an emit job's: the collection's records so far */
 };
 
 /*
- * One collection being read. The main thread owns the requests; the worker
- * (one job at a time, in order) owns what writing needs: pp, seen, line,
- * hashes and the record counts, which the main thread reads only once no
- * job is left.
+ * What writing a collection needs: the worker's. Emit jobs run one at a
+ * time, in order, so they never race each other; the main thread reads or
+ * resets it (and frees it) only while no job is in flight (struct
+ * fetch_output says when), parse jobs read only pp.
  */
-struct crun {
-	struct run *r;
-	enum coll c;
-	struct page_parser pp;
-	struct page *slots;
-	long n; /* the window */
-	struct cl_idmap *seen;
-	struct cl_buf query;       /* the query after limit and offset: "&filter=..." */
+struct emit_state {
+	struct fetch_page_parser pp;
+	struct cl_idmap *seen;     /* sourcedId -> the pass that wrote it */
 	struct cl_buf line, pline; /* a page's lines: all but parents, parents */
 	int emit_failed;           /* a write failed: the worker writes no more pages */
 	uint32_t *hashes;          /* of the sourcedIds of the page being written */
 	size_t hcap;
+	unsigned long long records, dups, parents, noid, pass_unique;
+};
+
+/*
+ * One collection being read. The main thread owns everything here but em
+ * (the worker's) and, while a page is P_PARSE or P_EMIT, that page's job
+ * and what its job writes (struct page). pass is written by the main
+ * thread between passes only and read by emit jobs.
+ */
+struct crun {
+	struct fetch_run *r;
+	enum fetch_coll c;
+	struct page *slots;
+	long n;              /* the window */
+	struct cl_buf query; /* the query after limit and offset: "&filter=..." */
 	int pass;
 	long long planned, req_next, emit_next;
 	long long emit_sub;          /* the next page to hand to the worker for writing */
@@ -106,33 +116,78 @@ struct crun {
 	int link_mode;
 	char *next_url;        /* link mode: the next page's URL, owned */
 	long long next_offset; /* link mode without a Link: the next offset */
-	unsigned long long records, dups, pages, retries, parents, noid, pass_unique, errors;
+	unsigned long long pages, retries, errors;
+	struct emit_state em;
 };
 
+static void parse_job(struct fetch_job *j);
+static void emit_job(struct fetch_job *j);
+
+#ifdef FETCH_TRACE_PAGES
+static const char *const pstate_names[] = { "free", "wait", "run", "parse", "done", "emit" };
+#endif
+
+/*
+ * Moves page p to state s: the one place a page's state changes (as curl's
+ * mstate() for a transfer), with what entering each state does:
+ *   P_FREE   the request forgotten: URL, attempts, body (its storage kept
+ *            unless large)
+ *   P_WAIT   nothing (the caller has set not_before)
+ *   P_RUN    the attempt counted (the first one starts the retry clock)
+ *   P_PARSE  the body handed to the worker to check (parse_job)
+ *   P_DONE   nothing (page_done took what the page says)
+ *   P_EMIT   the page handed to the worker to write (emit_job)
+ * Built with -DFETCH_TRACE_PAGES, it traces every change on stderr.
+ */
 static void
-page_reset(struct page *p)
+page_state(struct page *p, enum pstate s)
 {
-	free(p->url);
-	p->url = NULL;
-	p->state = P_FREE;
-	p->attempts = 0;
-	p->reauthed = 0;
-	p->bad_body = 0;
-	p->nspans = 0;
-	cl_buf_reset(&p->x.body);
-	/* a page body may be large: do not keep its storage for the next one */
-	if (p->x.body.cap > ((size_t)4 << 20))
-		cl_buf_release(&p->x.body);
+#ifdef FETCH_TRACE_PAGES
+	fprintf(stderr, "cl-fetch: %s page %lld (offset %lld): %s -> %s\n",
+	        fetch_colls[p->cr->c].name, p->idx, p->offset, pstate_names[p->state],
+	        pstate_names[s]);
+#endif
+	p->state = s;
+	switch (s) {
+	case P_FREE:
+		free(p->url);
+		p->url = NULL;
+		p->attempts = 0;
+		p->reauthed = 0;
+		p->bad_body = 0;
+		p->nspans = 0;
+		cl_buf_reset(&p->x.body);
+		/* a page body may be large: do not keep its storage for the next one */
+		if (p->x.body.cap > ((size_t)4 << 20))
+			cl_buf_release(&p->x.body);
+		break;
+	case P_RUN:
+		if (p->attempts == 0)
+			p->first = fetch_now_mono();
+		p->attempts++;
+		break;
+	case P_PARSE:
+	case P_EMIT:
+		/* the job, and what it writes of the page, are the worker's until taken back */
+		p->job.fn = s == P_PARSE ? parse_job : emit_job;
+		p->job.arg = p;
+		p->job.kind = s == P_PARSE ? JOB_PARSE : JOB_EMIT;
+		fetch_worker_submit(&p->cr->r->w, &p->job);
+		break;
+	case P_WAIT:
+	case P_DONE:
+		break;
+	}
 }
 
 /* The URL of the page at offset: base/collection?limit=L&offset=O&... Owned. */
 static char *
-page_url(const struct run *r, const struct crun *cr, long long offset)
+page_url(const struct fetch_run *r, const struct crun *cr, long long offset)
 {
 	struct cl_buf u = CL_BUF_INIT;
 
-	cl_buf_addf(&u, "%s/%s?limit=%ld&offset=%lld%s", r->o->base, colls[cr->c].name, r->o->limit,
-	            offset, cr->query.p ? cr->query.p : "");
+	cl_buf_addf(&u, "%s/%s?limit=%ld&offset=%lld%s", r->o->base, fetch_colls[cr->c].name,
+	            r->o->limit, offset, cr->query.p);
 	return cl_buf_detach(&u, NULL);
 }
 
@@ -165,7 +220,7 @@ origin(const char *url)
 
 /* The Link rel="next" URL made absolute against the endpoint, if it stays on its origin. Owned. */
 static char *
-resolve_next(const struct run *r, const char *next)
+resolve_next(const struct fetch_run *r, const char *next)
 {
 	CURLU *u = curl_url();
 	char *abs = NULL, *out = NULL, *o1, *o2;
@@ -188,28 +243,25 @@ resolve_next(const struct run *r, const char *next)
 	return out;
 }
 
-static void
-start(struct run *r, struct crun *cr, struct page *p)
+/* Sends page p's request. Returns 0, or -1 after reporting: the run must stop. */
+static int
+start(struct fetch_run *r, struct crun *cr, struct page *p)
 {
 	CURLMcode mc;
 
-	if (xfer_prepare(r, &p->x, p->url, p) < 0)
-		return;
+	if (fetch_xfer_prepare(r, &p->x, p->url, p) < 0)
+		return -1;
 	mc = curl_multi_add_handle(r->multi, p->x.h);
 	if (mc != CURLM_OK) {
-		r->fatal = CL_EX_SOFTWARE;
-		cl_stage_fail(&r->st, "CL090", "%s: %s", colls[cr->c].name,
-		              curl_multi_strerror(mc));
-		return;
+		fetch_fail(r, "CL090", "%s: %s", fetch_colls[cr->c].name, curl_multi_strerror(mc));
+		return -1;
 	}
-	if (p->attempts == 0)
-		p->first = now_mono();
-	p->attempts++;
-	p->state = P_RUN;
+	page_state(p, P_RUN);
+	return 0;
 }
 
 static void
-note_date(struct run *r, const struct xfer *x)
+note_date(struct fetch_run *r, const struct fetch_xfer *x)
 {
 	time_t t;
 	char iso[32];
@@ -225,7 +277,7 @@ note_date(struct run *r, const struct xfer *x)
 
 /* A page came back whole: take what it says about the collection. */
 static void
-page_done(struct run *r, struct crun *cr, struct page *p)
+page_done(struct fetch_run *r, struct crun *cr, struct page *p)
 {
 	long long n = (long long)p->nspans, t = p->x.total;
 
@@ -263,39 +315,38 @@ page_done(struct run *r, struct crun *cr, struct page *p)
 		/* the last page the total promised is full: the server may have more */
 		cr->planned++;
 	}
-	p->state = P_DONE;
+	page_state(p, P_DONE);
 }
 
 /* Reports a page that failed for good. */
 static void
-give_up(struct run *r, struct crun *cr, struct page *p, const char *why)
+give_up(struct fetch_run *r, struct crun *cr, struct page *p, const char *why)
 {
 	cr->errors++;
 	if (p->bad_body) {
-		r->fatal = CL_EX_UNAVAILABLE;
-		cl_stage_fail(&r->st, "CL106",
-		              "%s: the page at offset %lld is not a OneRoster page "
-		              "after %d attempts: %s",
-		              colls[cr->c].name, p->offset, p->attempts, why);
+		fetch_fail(r, "CL106",
+		           "%s: the page at offset %lld is not a OneRoster page "
+		           "after %d attempts: %s",
+		           fetch_colls[cr->c].name, p->offset, p->attempts, why);
 	} else {
-		r->fatal = CL_EX_UNAVAILABLE;
-		cl_stage_fail(&r->st, "CL104", "%s: the page at offset %lld failed %d times: %s",
-		              colls[cr->c].name, p->offset, p->attempts, why);
+		fetch_fail(r, "CL104", "%s: the page at offset %lld failed %d times: %s",
+		           fetch_colls[cr->c].name, p->offset, p->attempts, why);
 	}
 }
 
 /*
- * A request that did not bring a page (out is not OUT_OK, why says what
+ * A request that did not bring a page (out is not FETCH_OUT_OK, why says what
  * happened): retried later, or given up. Returns -1 when the run must stop.
  */
 static int
-settle(struct run *r, struct crun *cr, struct page *p, enum outcome out, const char *why)
+settle(struct fetch_run *r, struct crun *cr, struct page *p, enum fetch_outcome out,
+       const char *why)
 {
-	double now = now_mono(), delay;
+	double now = fetch_now_mono(), delay;
 
 	switch (out) {
-	case OUT_RETRY:
-		delay = backoff_delay(r->o, p->attempts, p->x.retry_after);
+	case FETCH_OUT_RETRY:
+		delay = fetch_backoff_delay(r->o, p->attempts, p->x.retry_after);
 		if (p->attempts > r->o->retries ||
 		    now + delay - p->first > (double)r->o->retry_time) {
 			give_up(r, cr, p, why);
@@ -305,26 +356,24 @@ settle(struct run *r, struct crun *cr, struct page *p, enum outcome out, const c
 		if (p->x.retry_after >= 0 && (p->x.status == 429 || p->x.status == 503) &&
 		    now + p->x.retry_after > r->hold_until)
 			r->hold_until = now + p->x.retry_after;
-		p->state = P_WAIT;
 		p->not_before = now + delay;
+		page_state(p, P_WAIT);
 		return 0;
-	case OUT_REAUTH:
+	case FETCH_OUT_REAUTH:
 		if (p->reauthed) {
-			r->fatal = CL_EX_NOPERM;
-			cl_stage_fail(
-			        &r->st, "CL101",
-			        "authentication failed (HTTP 401) with a new OAuth 2.0 token: "
-			        "check that the client may read the %s",
-			        colls[cr->c].name);
+			fetch_fail(r, "CL101",
+			           "authentication failed (HTTP 401) with a new OAuth 2.0 token: "
+			           "check that the client may read the %s",
+			           fetch_colls[cr->c].name);
 			return -1;
 		}
 		p->reauthed = 1;
 		/* the pages in flight with the same token: only the first gets a new one */
-		if (p->x.tok_gen == r->tok.gen && oauth2_ensure(r, 1) < 0)
+		if (p->x.tok_gen == r->tok.gen && fetch_oauth2_ensure(r, 1) < 0)
 			return -1;
 		p->attempts--; /* a renewed token is not a retry */
-		p->state = P_WAIT;
 		p->not_before = now;
+		page_state(p, P_WAIT);
 		return 0;
 	default:
 		cr->errors++;
@@ -334,35 +383,31 @@ settle(struct run *r, struct crun *cr, struct page *p, enum outcome out, const c
 
 /* The worker's part of a page: is the body a page of the collection, and where are its records? */
 static void
-parse_job(struct job *j)
+parse_job(struct fetch_job *j)
 {
 	struct page *p = j->arg;
 
 	p->nspans = 0;
 	p->where = NULL;
-	j->rc = page_parse(&p->cr->pp, p->x.body.p ? p->x.body.p : "", p->x.body.len, &p->spans,
-	                   &p->nspans, &p->cap, &p->where);
+	j->rc = fetch_page_parse(&p->cr->em.pp, p->x.body.p, p->x.body.len, &p->spans, &p->nspans,
+	                         &p->cap, &p->where);
 }
 
 /* A request finished (outside curl's callbacks). Returns -1 when the run must stop. */
 static int
-finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
+finish(struct fetch_run *r, struct crun *cr, struct page *p, CURLcode cc)
 {
 	struct cl_buf why = CL_BUF_INIT;
-	enum outcome out;
+	enum fetch_outcome out;
 	int rc = 0;
 
-	out = xfer_outcome(r, &p->x, cc, colls[cr->c].name, &why);
+	out = fetch_xfer_outcome(r, &p->x, cc, fetch_colls[cr->c].name, &why);
 	p->bad_body = 0;
-	if (out == OUT_OK) {
+	if (out == FETCH_OUT_OK) {
 		/* the body is checked on the worker; parsed() takes it from there */
-		p->job.fn = parse_job;
-		p->job.arg = p;
-		p->job.kind = JOB_PARSE;
-		p->state = P_PARSE;
-		worker_submit(&r->w, &p->job);
+		page_state(p, P_PARSE);
 	} else {
-		rc = settle(r, cr, p, out, why.p ? why.p : "?");
+		rc = settle(r, cr, p, out, why.len ? why.p : "?");
 	}
 	cl_buf_release(&why);
 	return rc;
@@ -370,52 +415,52 @@ finish(struct run *r, struct crun *cr, struct page *p, CURLcode cc)
 
 /* The worker checked a page's body. Returns -1 when the run must stop. */
 static int
-parsed(struct run *r, struct crun *cr, struct page *p)
+parsed(struct fetch_run *r, struct crun *cr, struct page *p)
 {
 	struct cl_buf why = CL_BUF_INIT;
 	int rc;
 
 	switch (p->job.rc) {
-	case PAGE_OK:
+	case FETCH_PAGE_OK:
 		page_done(r, cr, p);
 		return 0;
-	case PAGE_MALFORMED:
+	case FETCH_PAGE_MALFORMED:
 		cl_buf_addf(&why, "malformed JSON (%s)", p->where ? p->where : "?");
 		break;
-	case PAGE_NO_ENVELOPE:
+	case FETCH_PAGE_NO_ENVELOPE:
 		cl_buf_addf(&why, "HTTP %ld without the \"%s\" key", p->x.status,
-		            colls[cr->c].name);
+		            fetch_colls[cr->c].name);
 		break;
-	case PAGE_NOT_ARRAY:
-		cl_buf_addf(&why, "\"%s\" is not an array", colls[cr->c].name);
+	case FETCH_PAGE_NOT_ARRAY:
+		cl_buf_addf(&why, "\"%s\" is not an array", fetch_colls[cr->c].name);
 		break;
 	default:
-		cl_buf_addf(&why, "an element of \"%s\" is not an object", colls[cr->c].name);
+		cl_buf_addf(&why, "an element of \"%s\" is not an object", fetch_colls[cr->c].name);
 		break;
 	}
 	p->bad_body = 1;
-	rc = settle(r, cr, p, OUT_RETRY, why.p);
+	rc = settle(r, cr, p, FETCH_OUT_RETRY, why.p);
 	cl_buf_release(&why);
 	return rc;
 }
 
 int
-check_output(struct run *r)
+fetch_check_output(struct fetch_run *r)
 {
-	if (r->gone || r->write_error)
+	if (r->io.gone || r->io.write_error)
 		return -1;
-	if (ferror(r->out)) {
+	if (ferror(r->io.out)) {
 		if (errno == EPIPE)
-			r->gone = 1;
+			r->io.gone = 1;
 		else
-			r->write_error = errno ? errno : EIO;
+			r->io.write_error = errno ? errno : EIO;
 		return -1;
 	}
 	return 0;
 }
 
 void
-write_header(struct run *r)
+fetch_write_header(struct fetch_run *r)
 {
 	jv src;
 	char iso[32];
@@ -433,7 +478,7 @@ write_header(struct run *r)
 	r->st.delta = r->o->since != NULL;
 	if (r->o->since)
 		src = jv_object_set(src, jv_string("since"), jv_string(r->o->since));
-	cl_stage_write_header(&r->st, r->out, NULL, src);
+	cl_stage_write_header(&r->st, r->io.out, NULL, src);
 	r->header_done = 1;
 }
 
@@ -447,18 +492,19 @@ write_header(struct run *r)
  * an earlier page's writing did; EMIT_SPOOL_FAILED with p->err.
  */
 static void
-emit_job(struct job *j)
+emit_job(struct fetch_job *j)
 {
 	struct page *p = j->arg;
 	struct crun *cr = p->cr;
-	struct run *r = cr->r;
+	struct emit_state *em = &cr->em;
+	struct fetch_run *r = cr->r;
 	const char *body = p->x.body.p;
-	const char *pre = colls[cr->c].line_pre;
+	const char *pre = fetch_colls[cr->c].line_pre;
 	size_t pre_n = strlen(pre), i;
 	uint64_t *v;
 	int added;
 
-	if (cr->emit_failed) {
+	if (em->emit_failed) {
 		/* the main thread is told by the job that failed, and stops; never a gap */
 		j->rc = -1;
 		return;
@@ -466,136 +512,132 @@ emit_job(struct job *j)
 	if (p->idx == 0 && p->x.total > 0)
 		/* room for the whole collection at once (a total beyond any district is not
 		 * believed: the map then grows as records arrive) */
-		cl_idmap_reserve(cr->seen, (unsigned long long)p->x.total < RESERVE_MAX
+		cl_idmap_reserve(em->seen, (unsigned long long)p->x.total < RESERVE_MAX
 		                                   ? (size_t)p->x.total
 		                                   : RESERVE_MAX);
 	/* the hashes first, so that each record's slot in the map is fetched ahead of its turn */
-	if (p->nspans > cr->hcap) {
-		cr->hcap = p->nspans;
-		cr->hashes = cl_xreallocarray(cr->hashes, cr->hcap, sizeof *cr->hashes);
+	if (p->nspans > em->hcap) {
+		em->hcap = p->nspans;
+		em->hashes = cl_xreallocarray(em->hashes, em->hcap, sizeof *em->hashes);
 	}
 	for (i = 0; i < p->nspans; i++) {
-		const struct page_span *sp = &p->spans[i];
+		const struct fetch_page_span *sp = &p->spans[i];
 
-		cr->hashes[i] = cl_idmap_hash(body + sp->off + sp->id_off, sp->id_n);
+		em->hashes[i] = cl_idmap_hash(body + sp->off + sp->id_off, sp->id_n);
 	}
 	/* the page's lines are gathered and written at once: parents apart, to the spool */
-	cl_buf_reset(&cr->line);
-	cl_buf_reset(&cr->pline);
+	cl_buf_reset(&em->line);
+	cl_buf_reset(&em->pline);
 	for (i = 0; i < p->nspans; i++) {
-		const struct page_span *sp = &p->spans[i];
-		struct cl_buf *to = &cr->line;
+		const struct fetch_page_span *sp = &p->spans[i];
+		struct cl_buf *to = &em->line;
 
 		if (i + PREFETCH_AHEAD < p->nspans)
-			cl_idmap_prefetch(cr->seen, cr->hashes[i + PREFETCH_AHEAD]);
+			cl_idmap_prefetch(em->seen, em->hashes[i + PREFETCH_AHEAD]);
 		if (sp->id_n) {
-			v = cl_idmap_put_hashed(cr->seen, body + sp->off + sp->id_off, sp->id_n,
-			                        cr->hashes[i], &added);
+			v = cl_idmap_put_hashed(em->seen, body + sp->off + sp->id_off, sp->id_n,
+			                        em->hashes[i], &added);
 			if (!added) {
 				if (*v == (uint64_t)cr->pass)
-					cr->dups++; /* seen twice in this pass: offset drift */
+					em->dups++; /* seen twice in this pass: offset drift */
 				else
-					cr->pass_unique++; /* written by the pass before */
+					em->pass_unique++; /* written by the pass before */
 				*v = (uint64_t)cr->pass;
 				continue;
 			}
 			*v = (uint64_t)cr->pass;
 		} else {
-			cr->noid++;
+			em->noid++;
 		}
-		cr->pass_unique++;
-		cr->records++;
-		if (cr->c == C_USERS && sp->parent) {
-			cr->parents++;
-			to = &cr->pline;
+		em->pass_unique++;
+		em->records++;
+		if (cr->c == FETCH_USERS && sp->parent) {
+			em->parents++;
+			to = &em->pline;
 		}
 		cl_buf_add(to, pre, pre_n);
 		if (sp->compact) /* as the server sent it: nothing to minify */
 			cl_buf_add(to, body + sp->off, sp->n);
 		else /* minifying never changes a string's bytes: the sourcedId stays as found */
-			page_minify(to, body + sp->off, sp->n);
+			fetch_page_minify(to, body + sp->off, sp->n);
 		cl_buf_add(to, "}\n", 2);
 	}
-	if (cr->pline.len > 0 && fwrite(cr->pline.p, 1, cr->pline.len, r->spool) != cr->pline.len) {
+	if (em->pline.len > 0 &&
+	    fwrite(em->pline.p, 1, em->pline.len, r->io.spool) != em->pline.len) {
 		p->err = errno ? errno : EIO;
-		cr->emit_failed = 1;
+		em->emit_failed = 1;
 		j->rc = EMIT_SPOOL_FAILED;
 		return;
 	}
-	if (cr->line.len > 0) /* an empty page has no buffer: fwrite's may not be NULL */
-		fwrite(cr->line.p, 1, cr->line.len, r->out);
+	if (em->line.len > 0) /* an empty page: nothing to write */
+		fwrite(em->line.p, 1, em->line.len, r->io.out);
 	/* keep the gathering buffers for the next page unless they grew unusually large */
-	if (cr->line.cap > ((size_t)8 << 20))
-		cl_buf_release(&cr->line);
-	if (cr->pline.cap > ((size_t)8 << 20))
-		cl_buf_release(&cr->pline);
-	p->written = cr->records;
-	j->rc = check_output(r);
+	if (em->line.cap > ((size_t)8 << 20))
+		cl_buf_release(&em->line);
+	if (em->pline.cap > ((size_t)8 << 20))
+		cl_buf_release(&em->pline);
+	p->written = em->records;
+	j->rc = fetch_check_output(r);
 	if (j->rc < 0)
-		cr->emit_failed = 1;
+		em->emit_failed = 1;
 }
 
 /* Hands page p, whole and next in order, to the worker for writing. */
 static void
-emit(struct run *r, struct page *p)
+emit(struct fetch_run *r, struct page *p)
 {
-	write_header(r); /* here: the header reads what the main thread learnt of the server */
-	p->job.fn = emit_job;
-	p->job.arg = p;
-	p->job.kind = JOB_EMIT;
-	p->state = P_EMIT;
-	worker_submit(&r->w, &p->job);
+	/* here: the header reads what the main thread learnt of the server */
+	fetch_write_header(r);
+	page_state(p, P_EMIT);
 }
 
 /* The worker wrote page p. Returns -1 when the run must stop. */
 static int
-wrote(struct run *r, struct crun *cr, struct page *p)
+wrote(struct fetch_run *r, struct crun *cr, struct page *p)
 {
-	progress_update(r->prog, colls[cr->c].name, p->written, cr->tmax, 0);
+	fetch_progress_update(r->prog, fetch_colls[cr->c].name, p->written, cr->tmax, 0);
 	if (p->job.rc == EMIT_SPOOL_FAILED) {
 		/* the parents are lost, the output is not: it ends with a trailer that says so
-		 * (flush_spool drops the spool once the worker is done with it) */
+		 * (fetch_flush_spool drops the spool once the worker is done with it) */
 		r->spool_failed = 1;
-		r->fatal = CL_EX_IOERR;
-		cl_stage_fail(&r->st, "CL116", "cannot write the temporary file of parents: %s",
-		              strerror(p->err));
+		fetch_fail(r, "CL116", "cannot write the temporary file of parents: %s",
+		           strerror(p->err));
 		return -1;
 	}
 	if (p->job.rc < 0)
 		return -1;
-	page_reset(p);
+	page_state(p, P_FREE);
 	cr->emit_next++;
 	return 0;
 }
 
 /* Stops every request of the collection still in flight. */
 static void
-abort_all(struct run *r, struct crun *cr)
+abort_all(struct fetch_run *r, struct crun *cr)
 {
 	long i;
 
-	worker_drain(&r->w); /* nothing of the worker's may be freed under it */
+	fetch_worker_drain(&r->w); /* nothing of the worker's may be freed under it */
 	for (i = 0; i < cr->n; i++) {
 		if (cr->slots[i].state == P_RUN)
 			curl_multi_remove_handle(r->multi, cr->slots[i].x.h);
-		page_reset(&cr->slots[i]);
+		page_state(&cr->slots[i], P_FREE);
 	}
 }
 
 static int
-multi_failed(struct run *r, struct crun *cr)
+multi_failed(struct fetch_run *r, struct crun *cr)
 {
-	r->fatal = CL_EX_SOFTWARE;
-	cl_stage_fail(&r->st, "CL090", "%s: curl's multi interface failed", colls[cr->c].name);
+	fetch_fail(r, "CL090", "%s: curl's multi interface failed", fetch_colls[cr->c].name);
 	return -1;
 }
 
 /* One pass over the collection. Returns 0, or -1 when the run must stop. */
 static int
-pass(struct run *r, struct crun *cr)
+pass(struct fetch_run *r, struct crun *cr)
 {
 	struct page *p;
-	struct job *j;
+	struct fetch_job *j;
 	CURLMsg *m;
 	double now, wake;
 	long i;
@@ -606,20 +648,18 @@ pass(struct run *r, struct crun *cr)
 	cr->total = cr->tmin = cr->tmax = -1;
 	cr->eff_limit = r->o->limit;
 	cr->link_mode = 0;
-	cr->pass_unique = 0;
+	cr->em.pass_unique = 0;
 	for (;;) {
 		if (*r->interrupted) {
-			r->fatal = CL_EX_TEMPFAIL;
-			cl_stage_fail(&r->st, "CL115", "interrupted by a signal");
+			fetch_fail(r, "CL115", "interrupted by a signal");
 			return -1;
 		}
-		now = now_mono();
+		now = fetch_now_mono();
 		/* retries that are due */
 		for (i = 0; i < cr->n && now >= r->hold_until; i++) {
 			p = &cr->slots[i];
 			if (p->state == P_WAIT && now >= p->not_before) {
-				start(r, cr, p);
-				if (r->fatal)
+				if (start(r, cr, p) < 0)
 					return -1;
 			}
 		}
@@ -628,7 +668,7 @@ pass(struct run *r, struct crun *cr)
 		while (cr->req_next < cr->planned && cr->req_next - cr->emit_next < cr->n &&
 		       now >= r->hold_until) {
 			p = &cr->slots[cr->req_next % cr->n];
-			page_reset(p);
+			page_state(p, P_FREE);
 			p->idx = cr->req_next;
 			if (cr->link_mode && cr->next_url) {
 				p->url = cr->next_url;
@@ -639,8 +679,7 @@ pass(struct run *r, struct crun *cr)
 				        cr->link_mode ? cr->next_offset : p->idx * cr->eff_limit;
 				p->url = page_url(r, cr, p->offset);
 			}
-			start(r, cr, p);
-			if (r->fatal)
+			if (start(r, cr, p) < 0)
 				return -1;
 			cr->req_next++;
 		}
@@ -658,7 +697,7 @@ pass(struct run *r, struct crun *cr)
 			busy = 1;
 		}
 		/* what the worker has finished: pages checked, pages written */
-		while ((j = worker_take(&r->w)) != NULL) {
+		while ((j = fetch_worker_take(&r->w)) != NULL) {
 			p = j->arg;
 			if ((j->kind == JOB_PARSE ? parsed(r, cr, p) : wrote(r, cr, p)) < 0)
 				return -1;
@@ -690,47 +729,48 @@ pass(struct run *r, struct crun *cr)
 
 /* Does the pass account for every record? 1 yes, 0 no; warns about a surplus when last. */
 static int
-accounted(struct run *r, struct crun *cr, int last)
+accounted(struct fetch_run *r, struct crun *cr, int last)
 {
 	if (cr->tmax < 0)
 		return 1; /* no total to check against: the pages ended short */
 	if (cr->tmin != cr->tmax)
 		return 0; /* the collection changed while it was read: records may have moved */
-	if ((long long)cr->pass_unique == cr->tmax)
+	if ((long long)cr->em.pass_unique == cr->tmax)
 		return 1;
-	if ((long long)cr->pass_unique > cr->tmax) {
+	if ((long long)cr->em.pass_unique > cr->tmax) {
 		if (!last)
 			return 0;
-		cl_stage_warn(&r->st, "CL114",
-		              "%s: the server counts %lld records but sent %llu different ones",
-		              colls[cr->c].name, cr->tmax, cr->pass_unique);
+		fetch_warn(r, "CL114",
+		           "%s: the server counts %lld records but sent %llu different ones",
+		           fetch_colls[cr->c].name, cr->tmax, cr->em.pass_unique);
 		return 1;
 	}
 	return 0;
 }
 
 static void
-count(struct run *r, struct crun *cr)
+count(struct fetch_run *r, struct crun *cr)
 {
 	jv c = jv_object();
 
-	c = jv_object_set(c, jv_string("records"), jv_number((double)cr->records));
+	c = jv_object_set(c, jv_string("records"), jv_number((double)cr->em.records));
 	c = jv_object_set(c, jv_string("total"),
 	                  cr->tmax >= 0 ? jv_number((double)cr->tmax) : jv_null());
 	c = jv_object_set(c, jv_string("pages"), jv_number((double)cr->pages));
 	c = jv_object_set(c, jv_string("retries"), jv_number((double)cr->retries));
 	c = jv_object_set(c, jv_string("errors"), jv_number((double)cr->errors));
-	c = jv_object_set(c, jv_string("duplicates"), jv_number((double)cr->dups));
+	c = jv_object_set(c, jv_string("duplicates"), jv_number((double)cr->em.dups));
 	c = jv_object_set(c, jv_string("passes"), jv_number(cr->pass));
-	if (cr->c == C_USERS)
-		c = jv_object_set(c, jv_string("parents"), jv_number((double)cr->parents));
-	if (cr->noid)
-		c = jv_object_set(c, jv_string("without_sourcedId"), jv_number((double)cr->noid));
-	r->counts = jv_object_set(r->counts, jv_string(colls[cr->c].name), c);
+	if (cr->c == FETCH_USERS)
+		c = jv_object_set(c, jv_string("parents"), jv_number((double)cr->em.parents));
+	if (cr->em.noid)
+		c = jv_object_set(c, jv_string("without_sourcedId"),
+		                  jv_number((double)cr->em.noid));
+	r->counts = jv_object_set(r->counts, jv_string(fetch_colls[cr->c].name), c);
 }
 
 int
-fetch_collection(struct run *r, enum coll c)
+fetch_collection(struct fetch_run *r, enum fetch_coll c)
 {
 	struct crun cr;
 	long i;
@@ -742,20 +782,20 @@ fetch_collection(struct run *r, enum coll c)
 	cr.n = r->o->parallel;
 	cr.slots = cl_xcalloc((size_t)cr.n, sizeof *cr.slots);
 	for (i = 0; i < cr.n; i++) {
-		xfer_init(&cr.slots[i].x);
+		fetch_xfer_init(&cr.slots[i].x);
 		cr.slots[i].cr = &cr;
 	}
-	cr.seen = cl_idmap_new();
-	page_parser_init(&cr.pp, colls[c].name);
+	cr.em.seen = cl_idmap_new();
+	fetch_page_parser_init(&cr.em.pp, fetch_colls[c].name);
 	cl_buf_init(&cr.query);
-	cl_buf_init(&cr.line);
-	cl_buf_init(&cr.pline);
+	cl_buf_init(&cr.em.line);
+	cl_buf_init(&cr.em.pline);
 	if (r->o->since) {
 		struct cl_buf f = CL_BUF_INIT;
 
 		cl_buf_addf(&f, "dateLastModified>'%s'", r->o->since);
 		cl_buf_adds(&cr.query, "&filter=");
-		oauth_pct(&cr.query, f.p, f.len);
+		fetch_pct_encode(&cr.query, f.p, f.len);
 		cl_buf_release(&f);
 	}
 	if (r->o->fields) {
@@ -765,13 +805,13 @@ fetch_collection(struct run *r, enum coll c)
 		cl_buf_adds(&f, r->o->fields);
 		if (!strstr(r->o->fields, "sourcedId"))
 			cl_buf_adds(&f, ",sourcedId");
-		if (c == C_USERS && !strstr(r->o->fields, "role"))
+		if (c == FETCH_USERS && !strstr(r->o->fields, "role"))
 			cl_buf_adds(&f, ",role");
 		cl_buf_adds(&cr.query, "&fields=");
-		oauth_pct(&cr.query, f.p, f.len);
+		fetch_pct_encode(&cr.query, f.p, f.len);
 		cl_buf_release(&f);
 	}
-	progress_update(r->prog, colls[c].name, 0, -1, 1);
+	fetch_progress_update(r->prog, fetch_colls[c].name, 0, -1, 1);
 	for (cr.pass = 1; cr.pass <= 2; cr.pass++) {
 		if (pass(r, &cr) < 0) {
 			abort_all(r, &cr);
@@ -782,64 +822,63 @@ fetch_collection(struct run *r, enum coll c)
 			break;
 		if (cr.pass == 2) {
 			cr.errors++;
-			r->partial = 1;
-			cl_stage_fail(&r->st, "CL105",
-			              "%s: %llu of %lld records arrived, even after reading the "
-			              "collection again%s",
-			              colls[c].name, cr.pass_unique, cr.tmax,
-			              cr.tmin != cr.tmax ? " (the server's count kept changing)"
-			                                 : "");
+			fetch_fail(r, "CL105",
+			           "%s: %llu of %lld records arrived, even after reading the "
+			           "collection again%s",
+			           fetch_colls[c].name, cr.em.pass_unique, cr.tmax,
+			           cr.tmin != cr.tmax ? " (the server's count kept changing)" : "");
 		}
 	}
 	if (cr.pass > 2)
 		cr.pass = 2;
 	count(r, &cr);
-	progress_update(r->prog, colls[c].name, cr.records, cr.tmax, 1);
+	fetch_progress_update(r->prog, fetch_colls[c].name, cr.em.records, cr.tmax, 1);
 	for (i = 0; i < cr.n; i++) {
-		page_reset(&cr.slots[i]);
+		page_state(&cr.slots[i], P_FREE);
 		free(cr.slots[i].spans);
-		xfer_release(&cr.slots[i].x);
+		fetch_xfer_release(&cr.slots[i].x);
 	}
 	free(cr.slots);
 	free(cr.next_url);
-	cl_idmap_free(cr.seen);
-	free(cr.hashes);
-	page_parser_release(&cr.pp);
+	cl_idmap_free(cr.em.seen);
+	free(cr.em.hashes);
+	fetch_page_parser_release(&cr.em.pp);
 	cl_buf_release(&cr.query);
-	cl_buf_release(&cr.line);
-	cl_buf_release(&cr.pline);
+	cl_buf_release(&cr.em.line);
+	cl_buf_release(&cr.em.pline);
 	return rc;
 }
 
-void
-flush_spool(struct run *r)
+int
+fetch_flush_spool(struct fetch_run *r)
 {
 	char buf[1 << 16];
 	size_t n;
+	int rc = 0;
 
-	if (!r->spool)
-		return;
+	if (!r->io.spool)
+		return 0;
 	if (r->spool_failed) {
-		fclose(r->spool);
-		r->spool = NULL;
-		return;
+		fclose(r->io.spool);
+		r->io.spool = NULL;
+		return 0;
 	}
-	if (fflush(r->spool) != 0 || fseek(r->spool, 0, SEEK_SET) != 0) {
-		r->fatal = CL_EX_IOERR;
-		cl_stage_fail(&r->st, "CL116", "cannot read back the temporary file of parents: %s",
-		              strerror(errno));
-	} else if (!r->gone && !r->write_error) {
-		while ((n = fread(buf, 1, sizeof buf, r->spool)) > 0) {
-			fwrite(buf, 1, n, r->out);
-			if (check_output(r) < 0)
+	if (fflush(r->io.spool) != 0 || fseek(r->io.spool, 0, SEEK_SET) != 0) {
+		rc = -1;
+		fetch_fail(r, "CL116", "cannot read back the temporary file of parents: %s",
+		           strerror(errno));
+	} else if (!r->io.gone && !r->io.write_error) {
+		while ((n = fread(buf, 1, sizeof buf, r->io.spool)) > 0) {
+			fwrite(buf, 1, n, r->io.out);
+			if (fetch_check_output(r) < 0)
 				break;
 		}
-		if (ferror(r->spool)) {
-			r->fatal = CL_EX_IOERR;
-			cl_stage_fail(&r->st, "CL116",
-			              "cannot read back the temporary file of parents:");
+		if (ferror(r->io.spool)) {
+			rc = -1;
+			fetch_fail(r, "CL116", "cannot read back the temporary file of parents:");
 		}
 	}
-	fclose(r->spool);
-	r->spool = NULL;
+	fclose(r->io.spool);
+	r->io.spool = NULL;
+	return rc;
 }

@@ -1,4 +1,9 @@
-/* progress.c: one updating line on stderr: collection, records/total, rate, ETA. */
+/*
+ * progress.c: one updating line on stderr: collection, records/total, rate,
+ * ETA; and the run's diagnostics, which clear it first.
+ */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,41 +11,41 @@
 #include "buf.h"
 #include "fetch.h"
 
-struct progress {
+struct fetch_progress {
 	int on;
 	int shown;
 	double start, last;
 	char coll[32];
 };
 
-struct progress *
-progress_new(int on)
+struct fetch_progress *
+fetch_progress_new(int on)
 {
-	struct progress *p = cl_xcalloc(1, sizeof *p);
+	struct fetch_progress *p = cl_xcalloc(1, sizeof *p);
 
 	p->on = on;
 	return p;
 }
 
 void
-progress_free(struct progress *p)
+fetch_progress_free(struct fetch_progress *p)
 {
 	if (!p)
 		return;
-	progress_clear(p);
+	fetch_progress_clear(p);
 	free(p);
 }
 
 void
-progress_update(struct progress *p, const char *coll, unsigned long long n, long long total,
-                int force)
+fetch_progress_update(struct fetch_progress *p, const char *coll, unsigned long long n,
+                      long long total, int force)
 {
 	double now, rate;
 	char eta[32] = "";
 
 	if (!p || !p->on)
 		return;
-	now = now_mono();
+	now = fetch_now_mono();
 	if (strcmp(p->coll, coll) != 0) {
 		snprintf(p->coll, sizeof p->coll, "%s", coll);
 		p->start = now;
@@ -65,11 +70,42 @@ progress_update(struct progress *p, const char *coll, unsigned long long n, long
 }
 
 void
-progress_clear(struct progress *p)
+fetch_progress_clear(struct fetch_progress *p)
 {
+	int e = errno;
+
 	if (p && p->shown) {
 		fputs("\r\033[K", stderr);
 		fflush(stderr);
 		p->shown = 0;
 	}
+	errno = e;
+}
+
+void
+fetch_fail(struct fetch_run *r, const char *code, const char *fmt, ...)
+{
+	struct cl_buf msg = CL_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	fetch_progress_clear(r->prog);
+	cl_stage_fail(&r->st, code, "%s", msg.p);
+	cl_buf_release(&msg);
+}
+
+void
+fetch_warn(struct fetch_run *r, const char *code, const char *fmt, ...)
+{
+	struct cl_buf msg = CL_BUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_buf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	fetch_progress_clear(r->prog);
+	cl_stage_warn(&r->st, code, "%s", msg.p);
+	cl_buf_release(&msg);
 }

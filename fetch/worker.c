@@ -8,8 +8,8 @@
 static void *
 loop(void *arg)
 {
-	struct worker *w = arg;
-	struct job *j;
+	struct fetch_worker *w = arg;
+	struct fetch_job *j;
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
@@ -17,7 +17,7 @@ loop(void *arg)
 			pthread_cond_wait(&w->more, &w->mu);
 		if (w->run == w->tail)
 			break; /* stopped, and nothing left */
-		j = w->q[w->run % WORKER_QUEUE];
+		j = w->q[w->run % FETCH_WORKER_QUEUE];
 		pthread_mutex_unlock(&w->mu);
 		j->fn(j);
 		pthread_mutex_lock(&w->mu);
@@ -32,7 +32,7 @@ loop(void *arg)
 }
 
 int
-worker_start(struct worker *w, void (*wake)(void *), void *wake_arg)
+fetch_worker_start(struct fetch_worker *w, void (*wake)(void *), void *wake_arg)
 {
 	sigset_t all, old;
 	int e;
@@ -60,7 +60,7 @@ worker_start(struct worker *w, void (*wake)(void *), void *wake_arg)
 }
 
 void
-worker_stop(struct worker *w)
+fetch_worker_stop(struct fetch_worker *w)
 {
 	pthread_mutex_lock(&w->mu);
 	w->stop = 1;
@@ -73,29 +73,29 @@ worker_stop(struct worker *w)
 }
 
 void
-worker_submit(struct worker *w, struct job *j)
+fetch_worker_submit(struct fetch_worker *w, struct fetch_job *j)
 {
 	pthread_mutex_lock(&w->mu);
-	assert(w->tail - w->head < WORKER_QUEUE);
-	w->q[w->tail++ % WORKER_QUEUE] = j;
+	assert(w->tail - w->head < FETCH_WORKER_QUEUE);
+	w->q[w->tail++ % FETCH_WORKER_QUEUE] = j;
 	pthread_cond_signal(&w->more);
 	pthread_mutex_unlock(&w->mu);
 }
 
-struct job *
-worker_take(struct worker *w)
+struct fetch_job *
+fetch_worker_take(struct fetch_worker *w)
 {
-	struct job *j = NULL;
+	struct fetch_job *j = NULL;
 
 	pthread_mutex_lock(&w->mu);
 	if (w->head < w->run)
-		j = w->q[w->head++ % WORKER_QUEUE];
+		j = w->q[w->head++ % FETCH_WORKER_QUEUE];
 	pthread_mutex_unlock(&w->mu);
 	return j;
 }
 
 void
-worker_drain(struct worker *w)
+fetch_worker_drain(struct fetch_worker *w)
 {
 	pthread_mutex_lock(&w->mu);
 	while (w->run < w->tail)

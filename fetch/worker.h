@@ -11,21 +11,21 @@
 #include <pthread.h>
 #include <stddef.h>
 
-struct job {
-	void (*fn)(struct job *); /* runs on the worker */
-	void *arg;                /* for fn */
-	int kind;                 /* for the submitter */
-	int rc;                   /* set by fn */
+struct fetch_job {
+	void (*fn)(struct fetch_job *); /* runs on the worker */
+	void *arg;                      /* for fn */
+	int kind;                       /* for the submitter */
+	int rc;                         /* set by fn */
 };
 
-#define WORKER_QUEUE 128 /* the most jobs submitted and not yet taken back */
+#define FETCH_WORKER_QUEUE 128 /* the most jobs submitted and not yet taken back */
 
-struct worker {
+struct fetch_worker {
 	pthread_t t;
 	pthread_mutex_t mu;
 	pthread_cond_t more; /* a job was submitted, or stop */
 	pthread_cond_t done; /* a job finished */
-	struct job *q[WORKER_QUEUE];
+	struct fetch_job *q[FETCH_WORKER_QUEUE];
 	size_t head; /* the next to take back */
 	size_t run;  /* the next to run: head..run finished, run..tail waiting */
 	size_t tail; /* the next free place */
@@ -35,14 +35,14 @@ struct worker {
 };
 
 /* Starts the thread (signals blocked in it). Returns 0, or -1 with errno set. */
-int worker_start(struct worker *w, void (*wake)(void *), void *wake_arg);
+int fetch_worker_start(struct fetch_worker *w, void (*wake)(void *), void *wake_arg);
 /* Stops the thread after the jobs submitted so far; releases w. */
-void worker_stop(struct worker *w);
+void fetch_worker_stop(struct fetch_worker *w);
 /* Queues j (borrowed until it is taken back). The queue must have room. */
-void worker_submit(struct worker *w, struct job *j);
+void fetch_worker_submit(struct fetch_worker *w, struct fetch_job *j);
 /* The oldest finished job not yet taken back, or NULL. */
-struct job *worker_take(struct worker *w);
+struct fetch_job *fetch_worker_take(struct fetch_worker *w);
 /* Waits until every submitted job has finished; forgets them (none is taken back). */
-void worker_drain(struct worker *w);
+void fetch_worker_drain(struct fetch_worker *w);
 
 #endif

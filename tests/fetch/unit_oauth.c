@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "oauth.h"
+#include "oauth1.h"
 #include "t.h"
 
 /* The oauth_signature="..." of an Authorization value, percent-decoded. */
@@ -41,12 +41,12 @@ pct(void)
 {
 	struct cl_buf b = CL_BUF_INIT;
 
-	oauth_pct(&b, "abcXYZ019-._~", 13);
+	fetch_pct_encode(&b, "abcXYZ019-._~", 13);
 	CHECK_STR(b.p, "abcXYZ019-._~");
 	cl_buf_reset(&b);
 	{
 		const char *s = "status='active' +*/&=%\xc3\xa9";
-		oauth_pct(&b, s, strlen(s));
+		fetch_pct_encode(&b, s, strlen(s));
 	}
 	CHECK_STR(b.p, "status%3D%27active%27%20%2B%2A%2F%26%3D%25%C3%A9");
 	cl_buf_release(&b);
@@ -69,9 +69,9 @@ rfc_base_string(void)
 		                            NULL };
 	struct cl_buf b = CL_BUF_INIT;
 
-	CHECK_INT(oauth_base_string(&b, "POST",
-	                            "http://example.com/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b",
-	                            "c2&a3=2+q", prot),
+	CHECK_INT(fetch_oauth1_base_string(
+	                  &b, "POST", "http://example.com/request?b5=%3D%253D&a3=a&c%40=&a2=r%20b",
+	                  "c2&a3=2+q", prot),
 	          0);
 	CHECK_STR(b.p, "POST&http%3A%2F%2Fexample.com%2Frequest&a2%3Dr%2520b%26a3%3D2%2520q"
 	               "%26a3%3Da%26b5%3D%253D%25253D%26c%2540%3D%26c2%3D%26oauth_consumer_"
@@ -80,19 +80,21 @@ rfc_base_string(void)
 	               "9d7dh3k39sjv7");
 	/* 3.4.1.2: scheme and host lower-case, default port dropped, query and fragment out */
 	cl_buf_reset(&b);
-	CHECK_INT(oauth_base_string(&b, "get", "HTTP://EXAMPLE.COM:80/r%20v/X?id=123#frag", NULL,
-	                            NULL),
+	CHECK_INT(fetch_oauth1_base_string(&b, "get", "HTTP://EXAMPLE.COM:80/r%20v/X?id=123#frag",
+	                                   NULL, NULL),
 	          0);
 	CHECK_STR(b.p, "GET&http%3A%2F%2Fexample.com%2Fr%2520v%2FX&id%3D123");
 	cl_buf_reset(&b);
-	CHECK_INT(oauth_base_string(&b, "GET", "https://www.example.net:8080/?q=1", NULL, NULL), 0);
+	CHECK_INT(fetch_oauth1_base_string(&b, "GET", "https://www.example.net:8080/?q=1", NULL,
+	                                   NULL),
+	          0);
 	CHECK_STR(b.p, "GET&https%3A%2F%2Fwww.example.net%3A8080%2F&q%3D1");
 	cl_buf_reset(&b);
-	CHECK_INT(oauth_base_string(&b, "GET", "https://[::1]:443/x", NULL, NULL), 0);
+	CHECK_INT(fetch_oauth1_base_string(&b, "GET", "https://[::1]:443/x", NULL, NULL), 0);
 	CHECK_STR(b.p, "GET&https%3A%2F%2F%5B%3A%3A1%5D%2Fx&");
 	cl_buf_reset(&b);
-	CHECK_INT(oauth_base_string(&b, "GET", "ftp://example.com/", NULL, NULL), -1);
-	CHECK_INT(oauth_base_string(&b, "GET", "example.com/x", NULL, NULL), -1);
+	CHECK_INT(fetch_oauth1_base_string(&b, "GET", "ftp://example.com/", NULL, NULL), -1);
+	CHECK_INT(fetch_oauth1_base_string(&b, "GET", "example.com/x", NULL, NULL), -1);
 	cl_buf_release(&b);
 }
 
@@ -100,19 +102,19 @@ rfc_base_string(void)
 static void
 rfc_photos(void)
 {
-	struct oauth1 o = { .consumer_key = "dpf43f3p2l4k3l03",
-		            .consumer_secret = "kd94hf93k423kf44",
-		            .token = "nnch734d00sl2jdk",
-		            .token_secret = "pfkkdhi9sl3r4s00",
-		            .method = OAUTH_HMAC_SHA1,
-		            .no_version = 1,
-		            .realm = "Photos",
-		            .nonce = "chapoH",
-		            .timestamp = 137131202 };
+	struct fetch_oauth1 o = { .consumer_key = "dpf43f3p2l4k3l03",
+		                  .consumer_secret = "kd94hf93k423kf44",
+		                  .token = "nnch734d00sl2jdk",
+		                  .token_secret = "pfkkdhi9sl3r4s00",
+		                  .method = FETCH_OAUTH1_HMAC_SHA1,
+		                  .no_version = 1,
+		                  .realm = "Photos",
+		                  .nonce = "chapoH",
+		                  .timestamp = 137131202 };
 	struct cl_buf b = CL_BUF_INIT;
 	char *sig;
 
-	CHECK_INT(oauth1_authorization(
+	CHECK_INT(fetch_oauth1_sign(
 	                  &b, &o, "GET",
 	                  "http://photos.example.net/photos?file=vacation.jpg&size=original", NULL),
 	          0);
@@ -123,7 +125,7 @@ rfc_photos(void)
 	/* oauthlib signs the same request with oauth_version="1.0" */
 	o.no_version = 0;
 	cl_buf_reset(&b);
-	CHECK_INT(oauth1_authorization(
+	CHECK_INT(fetch_oauth1_sign(
 	                  &b, &o, "GET",
 	                  "http://photos.example.net/photos?file=vacation.jpg&size=original", NULL),
 	          0);
@@ -164,15 +166,15 @@ sha256_vectors(void)
 	size_t i;
 
 	for (i = 0; i < sizeof v / sizeof v[0]; i++) {
-		struct oauth1 o = { .consumer_key = v[i].key,
-			            .consumer_secret = v[i].secret,
-			            .method = OAUTH_HMAC_SHA256,
-			            .nonce = v[i].nonce,
-			            .timestamp = v[i].ts };
+		struct fetch_oauth1 o = { .consumer_key = v[i].key,
+			                  .consumer_secret = v[i].secret,
+			                  .method = FETCH_OAUTH1_HMAC_SHA256,
+			                  .nonce = v[i].nonce,
+			                  .timestamp = v[i].ts };
 		char *sig;
 
 		cl_buf_reset(&b);
-		CHECK_INT(oauth1_authorization(&b, &o, "GET", v[i].url, NULL), 0);
+		CHECK_INT(fetch_oauth1_sign(&b, &o, "GET", v[i].url, NULL), 0);
 		sig = signature_of(b.p);
 		CHECK_STR(sig, v[i].sig);
 		free(sig);
@@ -186,14 +188,14 @@ sha256_vectors(void)
 static void
 fresh(void)
 {
-	struct oauth1 o = { .consumer_key = "k", .consumer_secret = "s", .timestamp = -1 };
+	struct fetch_oauth1 o = { .consumer_key = "k", .consumer_secret = "s", .timestamp = -1 };
 	struct cl_buf a = CL_BUF_INIT, b = CL_BUF_INIT;
 	const char *ts;
 	long long t;
 
 	setenv("SOURCE_DATE_EPOCH", "1000", 1);
-	CHECK_INT(oauth1_authorization(&a, &o, "GET", "https://h/x", NULL), 0);
-	CHECK_INT(oauth1_authorization(&b, &o, "GET", "https://h/x", NULL), 0);
+	CHECK_INT(fetch_oauth1_sign(&a, &o, "GET", "https://h/x", NULL), 0);
+	CHECK_INT(fetch_oauth1_sign(&b, &o, "GET", "https://h/x", NULL), 0);
 	CHECK(strcmp(a.p, b.p) != 0);
 	ts = strstr(a.p, "oauth_timestamp=\"");
 	CHECK(ts != NULL);
@@ -212,10 +214,10 @@ base64(void)
 {
 	struct cl_buf b = CL_BUF_INIT;
 
-	oauth_base64(&b, (const unsigned char *)"foobar", 6);
+	fetch_base64(&b, (const unsigned char *)"foobar", 6);
 	CHECK_STR(b.p, "Zm9vYmFy");
 	cl_buf_reset(&b);
-	oauth_base64(&b, (const unsigned char *)"fo", 2);
+	fetch_base64(&b, (const unsigned char *)"fo", 2);
 	CHECK_STR(b.p, "Zm8=");
 	cl_buf_release(&b);
 }

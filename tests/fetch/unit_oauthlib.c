@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "oauth.h"
+#include "oauth1.h"
 #include "t.h"
 
 int
@@ -45,17 +45,17 @@ main(void)
 		if (i < 6)
 			continue;
 		{
-			struct oauth1 o = { .consumer_key = f[0],
-				            .consumer_secret = f[1],
-				            .method = OAUTH_HMAC_SHA256,
-				            .nonce = f[3],
-				            .timestamp = atoll(f[4]) };
+			struct fetch_oauth1 o = { .consumer_key = f[0],
+				                  .consumer_secret = f[1],
+				                  .method = FETCH_OAUTH1_HMAC_SHA256,
+				                  .nonce = f[3],
+				                  .timestamp = atoll(f[4]) };
 
 			cl_buf_reset(&auth);
 			cl_buf_reset(&want);
-			CHECK_INT(oauth1_authorization(&auth, &o, "GET", f[2], NULL), 0);
+			CHECK_INT(fetch_oauth1_sign(&auth, &o, "GET", f[2], NULL), 0);
 			cl_buf_adds(&want, "oauth_signature=\"");
-			oauth_pct(&want, f[5], strlen(f[5]));
+			fetch_pct_encode(&want, f[5], strlen(f[5]));
 			cl_buf_adds(&want, "\"");
 			if (!auth.p || !strstr(auth.p, want.p)) {
 				t_checks++;

@@ -7,53 +7,53 @@
 #include "t.h"
 
 static int
-parse(const char *env, const char *body, struct page_span **sp, size_t *n)
+parse(const char *env, const char *body, struct fetch_page_span **sp, size_t *n)
 {
-	struct page_parser p;
+	struct fetch_page_parser p;
 	size_t cap = 0;
 	int rc;
 
 	*n = 0;
-	page_parser_init(&p, env);
-	rc = page_parse(&p, body, strlen(body), sp, n, &cap, NULL);
-	page_parser_release(&p);
+	fetch_page_parser_init(&p, env);
+	rc = fetch_page_parse(&p, body, strlen(body), sp, n, &cap, NULL);
+	fetch_page_parser_release(&p);
 	return rc;
 }
 
 static void
 pages(void)
 {
-	struct page_span *sp = NULL;
+	struct fetch_page_span *sp = NULL;
 	size_t n;
 	const char *b;
 
 	b = "{\"users\":[{\"sourcedId\":\"1\"},{\"sourcedId\":\"2\",\"x\":[1,{\"y\":2}]}]}";
-	CHECK_INT(parse("users", b, &sp, &n), PAGE_OK);
+	CHECK_INT(parse("users", b, &sp, &n), FETCH_PAGE_OK);
 	CHECK_INT(n, 2);
 	if (n == 2) {
 		CHECK(!strncmp(b + sp[0].off, "{\"sourcedId\":\"1\"}", sp[0].n));
 		CHECK_INT(sp[1].n, strlen("{\"sourcedId\":\"2\",\"x\":[1,{\"y\":2}]}"));
 	}
-	CHECK_INT(parse("users", " {\"users\" : [ ] } \n", &sp, &n), PAGE_OK);
+	CHECK_INT(parse("users", " {\"users\" : [ ] } \n", &sp, &n), FETCH_PAGE_OK);
 	CHECK_INT(n, 0);
 	/* the envelope of another collection, or none: an error, never "no data" */
-	CHECK_INT(parse("users", "{\"orgs\":[]}", &sp, &n), PAGE_NO_ENVELOPE);
-	CHECK_INT(parse("users", "{}", &sp, &n), PAGE_NO_ENVELOPE);
-	CHECK_INT(parse("users", "{\"users\":null}", &sp, &n), PAGE_NOT_ARRAY);
-	CHECK_INT(parse("users", "{\"users\":{}}", &sp, &n), PAGE_NOT_ARRAY);
-	CHECK_INT(parse("users", "{\"users\":[1]}", &sp, &n), PAGE_NOT_OBJECT);
+	CHECK_INT(parse("users", "{\"orgs\":[]}", &sp, &n), FETCH_PAGE_NO_ENVELOPE);
+	CHECK_INT(parse("users", "{}", &sp, &n), FETCH_PAGE_NO_ENVELOPE);
+	CHECK_INT(parse("users", "{\"users\":null}", &sp, &n), FETCH_PAGE_NOT_ARRAY);
+	CHECK_INT(parse("users", "{\"users\":{}}", &sp, &n), FETCH_PAGE_NOT_ARRAY);
+	CHECK_INT(parse("users", "{\"users\":[1]}", &sp, &n), FETCH_PAGE_NOT_OBJECT);
 	/* cut short, or not JSON */
 	CHECK_INT(parse("users", "{\"users\":[{\"sourcedId\":\"1\"},{\"sou", &sp, &n),
-	          PAGE_MALFORMED);
-	CHECK_INT(parse("users", "", &sp, &n), PAGE_MALFORMED);
-	CHECK_INT(parse("users", "<html>502 Bad Gateway</html>", &sp, &n), PAGE_MALFORMED);
-	CHECK_INT(parse("users", "[]", &sp, &n), PAGE_MALFORMED);
-	CHECK_INT(parse("users", "{\"users\":[]} {}", &sp, &n), PAGE_MALFORMED);
+	          FETCH_PAGE_MALFORMED);
+	CHECK_INT(parse("users", "", &sp, &n), FETCH_PAGE_MALFORMED);
+	CHECK_INT(parse("users", "<html>502 Bad Gateway</html>", &sp, &n), FETCH_PAGE_MALFORMED);
+	CHECK_INT(parse("users", "[]", &sp, &n), FETCH_PAGE_MALFORMED);
+	CHECK_INT(parse("users", "{\"users\":[]} {}", &sp, &n), FETCH_PAGE_MALFORMED);
 	/* the scan finds each record's own sourcedId and role, and which need minifying */
 	b = "{\"users\":[{\"sourcedId\":\"u1\",\"role\":\"guardian\",\"agents\":[{\"sourcedId\":"
 	    "\"s\",\"role\":\"student\"}]},{\"x\":{\"sourcedId\":\"n\",\"role\":\"parent\"}},"
 	    "{\"role\":\"student\",\"name\":\"a b\",\"sourcedId\":\"u3\",\"sourcedId\":\"u4\"}]}";
-	CHECK_INT(parse("users", b, &sp, &n), PAGE_OK);
+	CHECK_INT(parse("users", b, &sp, &n), FETCH_PAGE_OK);
 	CHECK_INT(n, 3);
 	if (n == 3) {
 		CHECK_INT(sp[0].id_n, 2);
@@ -68,39 +68,40 @@ pages(void)
 	}
 	CHECK_INT(parse("users", "{\"users\":[{\"sourcedId\":\"1\"},\n{\"sourcedId\":\"2\"}]}", &sp,
 	                &n),
-	          PAGE_OK);
+	          FETCH_PAGE_OK);
 	CHECK_INT(n, 2);
 	if (n == 2)
 		CHECK_INT(sp[0].compact, 0); /* a page with line ends: every record is minified */
 	/* spaces between tokens in one record: that one is minified, the others not */
-	CHECK_INT(parse("users", "{\"users\":[{\"a\":1},{\"b\": 2}]}", &sp, &n), PAGE_OK);
+	CHECK_INT(parse("users", "{\"users\":[{\"a\":1},{\"b\": 2}]}", &sp, &n), FETCH_PAGE_OK);
 	CHECK_INT(n, 2);
 	if (n == 2)
 		CHECK(sp[0].compact && !sp[1].compact);
 	/* a compact page: every record is, spaces inside strings or not */
 	CHECK_INT(parse("users", "{\"users\":[{\"sourcedId\":\"1 2\"},{\"t\":\"\\n\"}]}\r\n", &sp,
 	                &n),
-	          PAGE_OK);
+	          FETCH_PAGE_OK);
 	CHECK_INT(n, 2);
 	if (n == 2)
 		CHECK(sp[0].compact && sp[1].compact);
 	/* a nested "users" key is not the envelope */
-	CHECK_INT(parse("users", "{\"data\":{\"users\":[]}}", &sp, &n), PAGE_NO_ENVELOPE);
+	CHECK_INT(parse("users", "{\"data\":{\"users\":[]}}", &sp, &n), FETCH_PAGE_NO_ENVELOPE);
 	free(sp);
 }
 
-/* page_minify's output for record in; page_parse's sourcedId and role of it, as a page */
+/* fetch_page_minify's output for record in; fetch_page_parse's sourcedId and role of it, as a page
+ */
 static void
 minify_one(const char *in, const char *want, const char *id, int parent)
 {
 	struct cl_buf b = CL_BUF_INIT, page = CL_BUF_INIT;
-	struct page_span *sp = NULL;
+	struct fetch_page_span *sp = NULL;
 	size_t n;
 
-	page_minify(&b, in, strlen(in));
+	fetch_page_minify(&b, in, strlen(in));
 	CHECK_STR(b.p, want);
 	cl_buf_addf(&page, "{\"users\":[%s]}", in);
-	CHECK_INT(parse("users", page.p, &sp, &n), PAGE_OK);
+	CHECK_INT(parse("users", page.p, &sp, &n), FETCH_PAGE_OK);
 	if (n == 1) {
 		CHECK_INT(sp[0].compact, !strcmp(in, want));
 		CHECK_INT(sp[0].id_n, strlen(id));
@@ -139,7 +140,7 @@ minify(void)
 	           "{\"sourcedId\":\"a\\\\\",\"t\":\" x \\\" y \"}", "a\\\\", 0);
 	/* appended after what the buffer holds */
 	cl_buf_adds(&b, "{\"kind\":\"user\",\"data\":");
-	page_minify(&b, "{ \"a\": [ 1 , true ] }", 22);
+	fetch_page_minify(&b, "{ \"a\": [ 1 , true ] }", 22);
 	CHECK_STR(b.p, "{\"kind\":\"user\",\"data\":{\"a\":[1,true]}");
 	cl_buf_release(&b);
 }

@@ -1,26 +1,26 @@
 /*
- * oauth.h: OAuth 1.0a request signing (RFC 5849) as ClassLink's own client
+ * oauth1.h: OAuth 1.0a request signing (RFC 5849) as ClassLink's own client
  * libraries do it: HMAC-SHA256 over the RFC 3986 encoded, sorted request
  * parameters (query included), a fresh random nonce, the current time.
  * HMAC-SHA1 is here too, for the RFC's own examples.
  */
-#ifndef FETCH_OAUTH_H
-#define FETCH_OAUTH_H
+#ifndef FETCH_OAUTH1_H
+#define FETCH_OAUTH1_H
 
 #include <stddef.h>
 #include <time.h>
 
 #include "buf.h"
 
-enum oauth_method { OAUTH_HMAC_SHA256, OAUTH_HMAC_SHA1 };
+enum fetch_oauth1_method { FETCH_OAUTH1_HMAC_SHA256, FETCH_OAUTH1_HMAC_SHA1 };
 
 /* What signs a request. Every string is borrowed. */
-struct oauth1 {
+struct fetch_oauth1 {
 	const char *consumer_key;
 	const char *consumer_secret;
 	const char *token;        /* NULL: none (two-legged, as OneRoster is) */
 	const char *token_secret; /* NULL: empty */
-	enum oauth_method method;
+	enum fetch_oauth1_method method;
 	int no_version;      /* 1: leave oauth_version="1.0" out (the RFC 3.4.1 example) */
 	const char *realm;   /* NULL: none; never signed */
 	const char *nonce;   /* NULL: a fresh random one (tests fix it) */
@@ -28,7 +28,7 @@ struct oauth1 {
 };
 
 /* Appends s (n bytes) percent-encoded as RFC 3986 section 2.1 says: all but ALPHA DIGIT -._~ */
-void oauth_pct(struct cl_buf *out, const char *s, size_t n);
+void fetch_pct_encode(struct cl_buf *out, const char *s, size_t n);
 
 /*
  * Appends the signature base string (RFC 5849 section 3.4.1) of a request
@@ -38,21 +38,21 @@ void oauth_pct(struct cl_buf *out, const char *s, size_t n);
  * parameters oauth (name=value pairs, unencoded, NULL-terminated list of
  * 2n strings). Returns 0, or -1 when url is not an absolute http(s) URL.
  */
-int oauth_base_string(struct cl_buf *out, const char *method, const char *url, const char *body,
-                      const char *const *oauth);
+int fetch_oauth1_base_string(struct cl_buf *out, const char *method, const char *url,
+                             const char *body, const char *const *oauth);
 
 /*
  * Appends the Authorization header's value ("OAuth oauth_consumer_key=...")
  * for the request to out. Returns 0, or -1 when url is unusable or no
  * random nonce could be had.
  */
-int oauth1_authorization(struct cl_buf *out, const struct oauth1 *o, const char *method,
-                         const char *url, const char *body);
+int fetch_oauth1_sign(struct cl_buf *out, const struct fetch_oauth1 *o, const char *method,
+                      const char *url, const char *body);
 
 /* Fills buf (n bytes) from the kernel's random source. Returns 0 or -1. */
-int oauth_random(void *buf, size_t n);
+int fetch_random(void *buf, size_t n);
 
 /* Appends the base64 of n bytes at p. */
-void oauth_base64(struct cl_buf *out, const unsigned char *p, size_t n);
+void fetch_base64(struct cl_buf *out, const unsigned char *p, size_t n);
 
 #endif

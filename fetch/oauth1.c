@@ -1,4 +1,4 @@
-/* oauth.c: OAuth 1.0a signatures (RFC 5849 section 3.4) for every request. */
+/* oauth1.c: OAuth 1.0a signatures (RFC 5849 section 3.4) for every request. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -13,7 +13,7 @@
 #include <openssl/rand.h>
 
 #include "buf.h"
-#include "oauth.h"
+#include "oauth1.h"
 
 /* One request parameter, encoded (RFC 3986) and ready to sort. */
 struct param {
@@ -27,7 +27,7 @@ struct params {
 };
 
 void
-oauth_pct(struct cl_buf *out, const char *s, size_t n)
+fetch_pct_encode(struct cl_buf *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t i;
@@ -90,13 +90,9 @@ params_add_enc(struct params *ps, const char *name, size_t nn, const char *value
 		ps->cap = ps->cap ? ps->cap * 2 : 16;
 		ps->v = cl_xreallocarray(ps->v, ps->cap, sizeof *ps->v);
 	}
-	oauth_pct(&b, name, nn);
-	if (!b.p)
-		cl_buf_grow(&b, 1);
+	fetch_pct_encode(&b, name, nn);
 	ps->v[ps->n].name = cl_buf_detach(&b, NULL);
-	oauth_pct(&b, value, vn);
-	if (!b.p)
-		cl_buf_grow(&b, 1);
+	fetch_pct_encode(&b, value, vn);
 	ps->v[ps->n].value = cl_buf_detach(&b, NULL);
 	ps->n++;
 }
@@ -119,8 +115,7 @@ params_add_form(struct params *ps, const char *p, size_t n)
 			form_decode(&name, p, (size_t)((eq ? eq : amp) - p));
 			if (eq)
 				form_decode(&value, eq + 1, (size_t)(amp - eq - 1));
-			params_add_enc(ps, name.p ? name.p : "", name.len, value.p ? value.p : "",
-			               value.len);
+			params_add_enc(ps, name.p, name.len, value.p, value.len);
 		}
 		p = amp + 1;
 	}
@@ -219,8 +214,8 @@ base_uri(struct cl_buf *out, const char *url, size_t *qn, int *bad)
 }
 
 int
-oauth_base_string(struct cl_buf *out, const char *method, const char *url, const char *body,
-                  const char *const *oauth)
+fetch_oauth1_base_string(struct cl_buf *out, const char *method, const char *url, const char *body,
+                         const char *const *oauth)
 {
 	struct cl_buf uri = CL_BUF_INIT, norm = CL_BUF_INIT;
 	struct params ps = { NULL, 0, 0 };
@@ -254,9 +249,9 @@ oauth_base_string(struct cl_buf *out, const char *method, const char *url, const
 		cl_buf_addc(out, (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c);
 	}
 	cl_buf_addc(out, '&');
-	oauth_pct(out, uri.p, uri.len);
+	fetch_pct_encode(out, uri.p, uri.len);
 	cl_buf_addc(out, '&');
-	oauth_pct(out, norm.p ? norm.p : "", norm.len);
+	fetch_pct_encode(out, norm.p, norm.len);
 	params_release(&ps);
 	cl_buf_release(&uri);
 	cl_buf_release(&norm);
@@ -264,7 +259,7 @@ oauth_base_string(struct cl_buf *out, const char *method, const char *url, const
 }
 
 int
-oauth_random(void *buf, size_t n)
+fetch_random(void *buf, size_t n)
 {
 	unsigned char *p = buf;
 	ssize_t r;
@@ -284,7 +279,7 @@ oauth_random(void *buf, size_t n)
 }
 
 void
-oauth_base64(struct cl_buf *out, const unsigned char *p, size_t n)
+fetch_base64(struct cl_buf *out, const unsigned char *p, size_t n)
 {
 	cl_buf_grow(out, 4 * ((n + 2) / 3) + 1);
 	out->len += (size_t)EVP_EncodeBlock((unsigned char *)out->p + out->len, p, (int)n);
@@ -299,20 +294,20 @@ header_param(struct cl_buf *out, int *first, const char *name, const char *value
 	*first = 0;
 	cl_buf_adds(out, name);
 	cl_buf_adds(out, "=\"");
-	oauth_pct(out, value, strlen(value));
+	fetch_pct_encode(out, value, strlen(value));
 	cl_buf_addc(out, '"');
 }
 
 int
-oauth1_authorization(struct cl_buf *out, const struct oauth1 *o, const char *method,
-                     const char *url, const char *body)
+fetch_oauth1_sign(struct cl_buf *out, const struct fetch_oauth1 *o, const char *method,
+                  const char *url, const char *body)
 {
 	const char *prot[16];
 	char nonce[40], ts[24];
 	unsigned char raw[16], mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
 	struct cl_buf base = CL_BUF_INIT, key = CL_BUF_INIT, sig = CL_BUF_INIT;
-	const char *meth = o->method == OAUTH_HMAC_SHA1 ? "HMAC-SHA1" : "HMAC-SHA256";
+	const char *meth = o->method == FETCH_OAUTH1_HMAC_SHA1 ? "HMAC-SHA1" : "HMAC-SHA256";
 	size_t n = 0, i;
 	int first = 1, rc = -1;
 
@@ -321,7 +316,7 @@ oauth1_authorization(struct cl_buf *out, const struct oauth1 *o, const char *met
 	} else {
 		static const char hex[] = "0123456789abcdef";
 
-		if (oauth_random(raw, sizeof raw) < 0)
+		if (fetch_random(raw, sizeof raw) < 0)
 			return -1;
 		for (i = 0; i < sizeof raw; i++) {
 			nonce[2 * i] = hex[raw[i] >> 4];
@@ -349,17 +344,17 @@ oauth1_authorization(struct cl_buf *out, const struct oauth1 *o, const char *met
 		prot[n++] = "1.0";
 	}
 	prot[n] = NULL;
-	if (oauth_base_string(&base, method, url, body, prot) < 0)
+	if (fetch_oauth1_base_string(&base, method, url, body, prot) < 0)
 		goto out;
 
-	oauth_pct(&key, o->consumer_secret, strlen(o->consumer_secret));
+	fetch_pct_encode(&key, o->consumer_secret, strlen(o->consumer_secret));
 	cl_buf_addc(&key, '&');
 	if (o->token_secret)
-		oauth_pct(&key, o->token_secret, strlen(o->token_secret));
-	if (!HMAC(o->method == OAUTH_HMAC_SHA1 ? EVP_sha1() : EVP_sha256(), key.p, (int)key.len,
-	          (const unsigned char *)base.p, base.len, mac, &maclen))
+		fetch_pct_encode(&key, o->token_secret, strlen(o->token_secret));
+	if (!HMAC(o->method == FETCH_OAUTH1_HMAC_SHA1 ? EVP_sha1() : EVP_sha256(), key.p,
+	          (int)key.len, (const unsigned char *)base.p, base.len, mac, &maclen))
 		goto out;
-	oauth_base64(&sig, mac, maclen);
+	fetch_base64(&sig, mac, maclen);
 
 	cl_buf_adds(out, "OAuth ");
 	if (o->realm) {
@@ -374,8 +369,7 @@ oauth1_authorization(struct cl_buf *out, const struct oauth1 *o, const char *met
 	rc = 0;
 out:
 	/* the key holds the secret: wipe it before it goes back to the heap */
-	if (key.p)
-		explicit_bzero(key.p, key.cap);
+	explicit_bzero(key.p, key.cap);
 	cl_buf_release(&key);
 	cl_buf_release(&base);
 	cl_buf_release(&sig);
