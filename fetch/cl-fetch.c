@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "diag.h"
 #include "fetch.h"
+#include "out.h"
 #include "stream.h"
 
 #define OUT_BUF ((size_t)1 << 20)
@@ -456,29 +457,20 @@ out:
 }
 
 /*
- * Opens -o FILE as a temporary file beside it (0600), renamed into place at
- * the end. Returns 0 with *f and *tmp (its name, owned) set, or the exit
- * status after a diagnostic.
+ * Opens -o FILE through lib/out.h: written beside FILE and renamed over it
+ * at the end (a FIFO or a device in place). Returns 0, or the status of the
+ * failure reported (CL010 when FILE is an input, the secret file).
  */
 static int
-open_output(const char *path, FILE **f, char **tmp)
+open_output(const char *path, struct cl_out *dst)
 {
-	struct cl_buf t = CL_BUF_INIT;
-	int fd, status;
+	struct cl_buf why = CL_BUF_INIT;
+	int rc = cl_out_open(dst, path, &why), status = 0;
 
-	cl_buf_addf(&t, "%s.XXXXXX", path);
-	fd = mkstemp(t.p); /* mode 0600 */
-	if (fd < 0 || !(*f = fdopen(fd, "w"))) {
-		status = cl_fail("CL116", "cannot create '%s':", t.p);
-		if (fd >= 0) {
-			close(fd);
-			unlink(t.p);
-		}
-		cl_buf_release(&t);
-		return status;
-	}
-	*tmp = cl_buf_detach(&t, NULL);
-	return 0;
+	if (rc != 0)
+		status = cl_fail(rc == CL_OUT_SAME ? "CL010" : "CL116", "-o: %s", why.p);
+	cl_buf_release(&why);
+	return status;
 }
 
 /* The temporary file the parents wait in: unlinked at once, so nothing is left behind. */
@@ -565,27 +557,26 @@ fetch_all(struct fetch_run *r)
 }
 
 /*
- * Ends -o FILE: flushed, synced and renamed into place, or removed (a file
- * is only ever there whole, trailer included; an interrupted run leaves
+ * Finishes -o FILE: renamed into place only when it was written whole and
+ * the run was not interrupted (an interrupted run leaves the old file, or
  * none). Returns status, or the status of a failure.
  */
 static int
-close_output(struct fetch_run *r, const char *tmp, int status)
+close_output(struct fetch_run *r, struct cl_out *dst, int status)
 {
-	int bad = r->io.write_error || ferror(r->io.out);
+	struct cl_buf why = CL_BUF_INIT;
 
-	if (fflush(r->io.out) != 0 || fsync(fileno(r->io.out)) != 0)
-		bad = 1;
-	if (fclose(r->io.out) != 0)
-		bad = 1;
-	r->io.out = NULL;
-	if (bad)
-		status = cl_fail("CL006", "cannot write '%s'", tmp);
-	if (bad || *r->interrupted || rename(tmp, r->o->output) != 0) {
-		if (!bad && !*r->interrupted)
-			status = cl_fail("CL116", "cannot rename '%s' to '%s':", tmp, r->o->output);
-		unlink(tmp);
+	if (r->io.write_error || ferror(r->io.out)) {
+		errno = r->io.write_error ? r->io.write_error : EIO;
+		status = cl_fail("CL006", "cannot write '%s':", dst->path);
+		cl_out_abort(dst);
+	} else if (*r->interrupted) {
+		cl_out_abort(dst);
+	} else if (cl_out_commit(dst, &why) < 0) {
+		status = cl_fail("CL116", "-o: %s", why.p);
 	}
+	r->io.out = NULL;
+	cl_buf_release(&why);
 	/* stdout was never written: nothing of it to check */
 	cl_abandon_stdout();
 	return status;
@@ -593,11 +584,11 @@ close_output(struct fetch_run *r, const char *tmp, int status)
 
 /*
  * Ends the stream: the header if no page wrote it, the trailer, then the
- * output checked (tmp: the temporary name of -o FILE, or NULL for stdout).
+ * output checked (dst: -o FILE when it is a file, or NULL for stdout).
  * Returns the exit status.
  */
 static int
-end_stream(struct fetch_run *r, const char *tmp)
+end_stream(struct fetch_run *r, struct cl_out *dst)
 {
 	int status;
 
@@ -615,8 +606,8 @@ end_stream(struct fetch_run *r, const char *tmp)
 	status = cl_stage_status(&r->st);
 	if (r->io.gone)
 		status = 128 + SIGPIPE; /* as a filter killed by SIGPIPE: quietly */
-	if (tmp)
-		return close_output(r, tmp, status);
+	if (dst)
+		return close_output(r, dst, status);
 	if (r->io.gone) {
 		cl_abandon_stdout(); /* what is left in the buffer has no reader */
 	} else if (r->io.write_error) {
@@ -642,7 +633,7 @@ main(int argc, char *argv[])
 	struct args a = { NULL, NULL, -1 };
 	struct fetch_run r;
 	struct sigaction sa;
-	char *tmp = NULL;
+	struct cl_out dst = { 0 };
 	const char *e;
 	int status, curl_up = 0, worker_up = 0;
 
@@ -694,11 +685,15 @@ main(int argc, char *argv[])
 	}
 	if ((status = read_secret(a.secret_file, &o.secret)) != 0)
 		goto out;
+	if (a.secret_file)
+		cl_out_note_input_path(a.secret_file); /* -o must not replace it */
 	o.progress = a.progress >= 0 ? a.progress : isatty(STDERR_FILENO);
 	if (!o.output)
 		r.io.out = stdout;
-	else if ((status = open_output(o.output, &r.io.out, &tmp)) != 0)
+	else if ((status = open_output(o.output, &dst)) != 0)
 		goto out;
+	else
+		r.io.out = dst.f; /* stdout for -o - */
 	/* glibc ignores the size unless it is given the buffer too */
 	setvbuf(r.io.out, outbuf, _IOFBF, OUT_BUF);
 
@@ -725,14 +720,11 @@ main(int argc, char *argv[])
 	stage_options(&r.st, &o);
 
 	fetch_all(&r);
-	status = end_stream(&r, tmp);
+	status = end_stream(&r, r.io.out != stdout ? &dst : NULL);
 out:
 	if (worker_up)
 		fetch_worker_stop(&r.w);
-	if (r.io.out && r.io.out != stdout) { /* -o FILE, given up before anything was written */
-		fclose(r.io.out);
-		unlink(tmp);
-	}
+	cl_out_abort(&dst); /* -o FILE, given up before the end: the old file stays */
 	fetch_progress_free(r.prog);
 	if (r.multi)
 		curl_multi_cleanup(r.multi);
@@ -745,7 +737,6 @@ out:
 		free(o.secret);
 	}
 	free(o.base);
-	free(tmp);
 	if (curl_up)
 		curl_global_cleanup();
 	return cl_exit(status);
