@@ -13,9 +13,10 @@
 
 #define READ_CHUNK ((size_t)1 << 20)
 
-enum { Q_KIND, Q_DATA, Q_ROLE, Q_COMPLETE, Q_FIXED };
+enum { Q_KIND, Q_DATA, Q_ROLE, Q_COMPLETE, Q_VERSION, Q_STAGES, Q_FIXED };
 
-static const char *const fixed_paths[Q_FIXED] = { "kind", "data", "data.role", "complete" };
+static const char *const fixed_paths[Q_FIXED] = { "kind",     "data",    "data.role",
+	                                          "complete", "version", "stages" };
 
 static const char *const kind_names[CL_K_COUNT] = {
 	"header", "org",  "academicSession", "course",  "class", "enrollment",
@@ -216,6 +217,27 @@ cl_role_of(const struct cl_json_span *role)
 	return CL_ROLE_OTHER;
 }
 
+/* The header names a stream version this build reads, and the stages so far. */
+static int
+check_header(struct cl_reader *r)
+{
+	const struct cl_json_span *v = cl_json_result_first(r->res, Q_VERSION),
+	                          *st = cl_json_result_first(r->res, Q_STAGES);
+	char want[8];
+
+	snprintf(want, sizeof want, "%d", CL_STREAM_VERSION);
+	if (!v || v->type != CL_JSON_NUMBER)
+		return fail(r, "CL009", "the header has no \"version\" number: not a roster stream");
+	if (v->n != strlen(want) || memcmp(v->p, want, v->n) != 0)
+		return fail(r, "CL009",
+		            "the header says stream version %.*s; this %s reads version %s: "
+		            "use the same release of every stage",
+		            (int)(v->n < 16 ? v->n : 16), v->p, cl_progname(), want);
+	if (!st || st->type != CL_JSON_ARRAY)
+		return fail(r, "CL009", "the header has no \"stages\" array");
+	return 0;
+}
+
 int
 cl_reader_next(struct cl_reader *r, struct cl_line *line)
 {
@@ -266,6 +288,8 @@ cl_reader_next(struct cl_reader *r, struct cl_line *line)
 		            "class, enrollment, user, parent users, demographic, trailer)",
 		            line->kind == CL_K_PARENT ? "parent " : "", cl_kind_name(line->kind),
 		            r->last == CL_K_PARENT ? "parent " : "", cl_kind_name(r->last));
+	if (line->kind == CL_K_HEADER && check_header(r) < 0)
+		return -1;
 	data = cl_json_result_first(r->res, Q_DATA);
 	if (line->kind != CL_K_HEADER && line->kind != CL_K_TRAILER &&
 	    (!data || data->type != CL_JSON_OBJECT))
