@@ -221,11 +221,33 @@ cl_nfc(const char *s, size_t n, struct cl_buf *out)
 	free(v.v);
 }
 
-/* Trims, applies NFC when needed and folds ASCII case; out is emptied first. */
+static void
+lower_ascii(struct cl_buf *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->len; i++)
+		if (b->p[i] >= 'A' && b->p[i] <= 'Z')
+			b->p[i] = (char)(b->p[i] - 'A' + 'a');
+}
+
+/*
+ * Trims, applies NFC and folds ASCII case; out is emptied first. The result
+ * is a fixed point: folding it again changes nothing. NFC comes first, so
+ * that canonically equivalent spellings meet (T + combining cedilla is
+ * U+0162, a capital that ASCII folding leaves alone); then ASCII case, then
+ * NFC again, since a lower-case letter may compose where its capital cannot
+ * (J + combining caron has no precomposed form, j + caron is U+01F0). NFC
+ * never makes an ASCII capital from what is already NFC (the singletons such
+ * as KELVIN SIGN went in the first pass), so the loop ends on its second
+ * round at the latest; the bound is a guard.
+ */
 static void
 fold(const char *s, size_t n, struct cl_buf *out)
 {
+	struct cl_buf t = CL_BUF_INIT;
 	size_t i;
+	int round;
 
 	cl_buf_reset(out);
 	while (n > 0 && is_ascii_space((unsigned char)s[0])) {
@@ -247,10 +269,17 @@ fold(const char *s, size_t n, struct cl_buf *out)
 		out->p[n] = '\0';
 		return;
 	}
-	cl_nfc(s, n, out);
-	for (i = 0; i < out->len; i++)
-		if (out->p[i] >= 'A' && out->p[i] <= 'Z')
-			out->p[i] = (char)(out->p[i] - 'A' + 'a');
+	cl_nfc(s, n, &t);
+	for (round = 0; round < 8; round++) {
+		lower_ascii(&t);
+		cl_buf_reset(out);
+		cl_nfc(t.p, t.len, out);
+		if (out->len == t.len && memcmp(out->p, t.p, t.len) == 0)
+			break;
+		cl_buf_reset(&t);
+		cl_buf_add(&t, out->p, out->len);
+	}
+	cl_buf_release(&t);
 }
 
 static const char *const placeholders[] = {
@@ -325,6 +354,7 @@ cl_email_norm(const struct cl_aliases *a, const char *s, size_t n, struct cl_buf
 		return CL_EMAIL_OK;
 	for (at = out->p + out->len - 1; *at != '@'; at--) /* there is one: not masked */
 		;
+	/* at most one alias applies: cl_aliases_add refuses a TO that is some FROM */
 	dn = out->len - (size_t)(at + 1 - out->p);
 	for (i = 0; i < a->n; i++) {
 		if (strlen(a->from[i]) == dn && memcmp(a->from[i], at + 1, dn) == 0) {
@@ -384,6 +414,7 @@ cl_aliases_add(struct cl_aliases *a, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
 	char *from, *to;
+	size_t i;
 
 	if (!eq)
 		return -1;
@@ -393,6 +424,18 @@ cl_aliases_add(struct cl_aliases *a, const char *arg)
 		free(from);
 		free(to);
 		return -1;
+	}
+	/*
+	 * A chain (a=b, b=c) would make normalising not idempotent: x@a becomes
+	 * x@b, which is itself an alias's FROM. Refuse it, either way round.
+	 */
+	for (i = 0; i < a->n; i++)
+		if (!strcmp(a->from[i], to) || !strcmp(a->to[i], from) || !strcmp(from, to))
+			break;
+	if (i < a->n || !strcmp(from, to)) {
+		free(from);
+		free(to);
+		return -2;
 	}
 	a->from = cl_xreallocarray(a->from, a->n + 1, sizeof *a->from);
 	a->to = cl_xreallocarray(a->to, a->n + 1, sizeof *a->to);

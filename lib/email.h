@@ -28,18 +28,22 @@ struct cl_aliases {
 void cl_aliases_init(struct cl_aliases *a);
 void cl_aliases_release(struct cl_aliases *a);
 /*
- * Adds "FROM=TO" (both domains, normalised as addresses are). Returns 0, or
- * -1 when arg is not two non-empty domains joined by '=' (a unchanged).
+ * Adds "FROM=TO" (both domains, normalised as addresses are). Returns 0; -1
+ * when arg is not two non-empty domains joined by '='; -2 when it would make
+ * a chain or a loop (FROM equals TO, TO is an alias's FROM, or FROM an
+ * alias's TO), which would make normalising not idempotent (a unchanged).
  */
 int cl_aliases_add(struct cl_aliases *a, const char *arg);
 
 /*
  * Normalises the n bytes at s into out (emptied first): trims ASCII
  * whitespace at both ends, applies NFC (cl_nfc) when a byte is not ASCII,
- * folds ASCII letters to lower case, classifies the result, and, when it is
- * usable, replaces a domain that equals an alias's FROM by its TO. Returns
- * the class; out holds the normal form for every class (the address before
- * aliasing when not usable).
+ * folds ASCII letters to lower case, and applies NFC again (a lower-case
+ * letter may compose where its capital did not),
+ * classifies the result, and, when it is usable, replaces a domain that
+ * equals an alias's FROM by its TO. Returns the class; out holds the normal
+ * form for every class (the address before aliasing when not usable). The
+ * normal form is a fixed point: normalising it again gives it back.
  */
 enum cl_email_class cl_email_norm(const struct cl_aliases *a, const char *s, size_t n,
                                   struct cl_buf *out);

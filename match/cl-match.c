@@ -111,7 +111,7 @@ static int
 parse_options(struct opts *o, int argc, char *argv[])
 {
 	struct cl_getopt g;
-	int c;
+	int c, rc;
 
 	cl_getopt_init(&g, &cmd, argc, argv);
 	while ((c = cl_getopt_next(&g)) != -1) {
@@ -129,7 +129,14 @@ parse_options(struct opts *o, int argc, char *argv[])
 			o->cols.role = g.arg;
 			break;
 		case 'a':
-			if (cl_aliases_add(&o->aliases, g.arg) < 0)
+			if ((rc = cl_aliases_add(&o->aliases, g.arg)) == -2)
+				return cl_usage_error(
+				        &cmd,
+				        "--domain-alias '%s' makes a chain of aliases: "
+				        "map every domain straight to the one School "
+				        "Manager uses",
+				        g.arg);
+			if (rc < 0)
 				return cl_usage_error(
 				        &cmd, "--domain-alias '%s' is not FROM=TO (two domains)",
 				        g.arg);

@@ -1,6 +1,7 @@
 /*
  * fuzz.h: what the libFuzzer harnesses share. Included by each harness
- * (make fuzz compiles one harness with lib/ at a time).
+ * (make fuzz compiles one harness with lib/ at a time), which defines
+ * _GNU_SOURCE before its first include (memfd_create).
  */
 #ifndef CL_FUZZ_H
 #define CL_FUZZ_H

@@ -31,7 +31,7 @@ nfc(const char *s)
 {
 	cl_buf_reset(&out);
 	cl_nfc(s, strlen(s), &out);
-	return out.p ? out.p : "";
+	return out.p;
 }
 
 static const char *
@@ -39,7 +39,7 @@ cell(const char *s)
 {
 	cl_buf_reset(&out);
 	match_csv_cell(&out, s, strlen(s));
-	return out.p ? out.p : "";
+	return out.p;
 }
 
 static const char *
@@ -89,6 +89,10 @@ main(void)
 	CHECK_INT(cl_aliases_add(&a, "a.org="), -1);
 	CHECK_INT(cl_aliases_add(&a, "a b.org=c.org"), -1);
 	CHECK_INT(cl_aliases_add(&a, "x@a.org=c.org"), -1);
+	CHECK_INT(cl_aliases_add(&a, "example.org=students.example.org"), -2); /* a loop */
+	CHECK_INT(cl_aliases_add(&a, "other.org=third.org"), -2);              /* a chain */
+	CHECK_INT(cl_aliases_add(&a, "old.org=students.example.org"), -2);     /* TO is a FROM */
+	CHECK_INT(cl_aliases_add(&a, "same.org=same.org"), -2);
 	CHECK_INT(a.n, 3);
 	check_norm(&a, "Kid@STUDENTS.example.org", CL_EMAIL_OK, "kid@example.org");
 	check_norm(&a, "t@staff.example.org", CL_EMAIL_OK, "t@example.org");
@@ -100,7 +104,13 @@ main(void)
 	CHECK_STR(nfc("e\xCC\x82\xCC\xA3"), "\xE1\xBB\x87"); /* the marks in the other order */
 	CHECK_STR(nfc("\xC3\xAA\xCC\xA3"), "\xE1\xBB\x87");  /* precomposed e-circumflex + dot */
 	CHECK_STR(nfc("\xE2\x84\xAA"), "K");                 /* KELVIN SIGN */
-	CHECK_STR(nfc("\xE2\x84\xAB"), "\xC3\x85");          /* ANGSTROM SIGN */
+	/* a fixed point: J + combining caron only composes once lower case (U+01F0) */
+	check_norm(NULL, "J\xCC\x8Cohn.Doe@example.org", CL_EMAIL_OK,
+	           "\xC7\xB0ohn.doe@example.org");
+	check_norm(NULL, "\xC7\xB0ohn.doe@example.org", CL_EMAIL_OK, "\xC7\xB0ohn.doe@example.org");
+	/* and NFC may make a capital: KELVIN SIGN is K, then k */
+	check_norm(NULL, "\xE2\x84\xAAim@example.org", CL_EMAIL_OK, "kim@example.org");
+	CHECK_STR(nfc("\xE2\x84\xAB"), "\xC3\x85");              /* ANGSTROM SIGN */
 	CHECK_STR(nfc("a\xCC\xB4\xCC\x81"), "\xC3\xA1\xCC\xB4"); /* tilde overlay (ccc 1) first */
 	CHECK_STR(nfc("\xCC\x81\x61"), "\xCC\x81\x61");          /* a leading mark stays */
 	CHECK_STR(nfc("u\xCC\x88\xCC\x84"), "\xC7\x96");         /* u diaeresis macron */
