@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,47 +18,37 @@
 #include "errors.h"
 #include "load.h"
 
-#define USAGE                                                                                   \
-	"usage: cl-load --state FILE.db [--dry-run] [--allow-deletes] [--max-delete PERCENT]\n" \
-	"               [--report FILE.json] [FILE]\n"                                          \
-	"       cl-load --state FILE.db --reset | --last-sync | --history [N] | --show-sync ID\n"
+static const char usage[] =
+        "usage: cl-load --state FILE.db [--dry-run] [--allow-deletes] [--max-delete PERCENT]\n"
+        "               [--report FILE.json] [FILE]\n"
+        "       cl-load --state FILE.db --reset | --last-sync | --history [N] | --show-sync ID\n";
 
-enum { O_RESET = 256, O_LAST, O_HISTORY, O_SHOW };
+enum { OPT_RESET = CL_OPT_LONG, OPT_LAST, OPT_HISTORY, OPT_SHOW };
 
-static const struct option longopts[] = {
-	{ "state", required_argument, NULL, 's' },
-	{ "dry-run", no_argument, NULL, 'n' },
-	{ "allow-deletes", no_argument, NULL, 'a' },
-	{ "max-delete", required_argument, NULL, 'm' },
-	{ "report", required_argument, NULL, 'r' },
-	{ "reset", no_argument, NULL, O_RESET },
-	{ "last-sync", no_argument, NULL, O_LAST },
-	{ "history", optional_argument, NULL, O_HISTORY },
-	{ "show-sync", required_argument, NULL, O_SHOW },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+static const struct cl_opt opts[] = {
+	{ 's', "state", CL_ARG_REQUIRED, "FILE.db",
+	  "the integration's state (created on first use)" },
+	{ 'n', "dry-run", CL_ARG_NONE, NULL, "write the change set, change nothing" },
+	{ 'a', "allow-deletes", CL_ARG_NONE, NULL,
+	  "let deletions the guard would withhold through, once" },
+	{ 'm', "max-delete", CL_ARG_REQUIRED, "PERCENT",
+	  "the deletion guard's limit per entity type (10)" },
+	{ 'r', "report", CL_ARG_REQUIRED, "FILE.json", "write the Sync Details there (0600)" },
+	{ OPT_RESET, "reset", CL_ARG_NONE, NULL,
+	  "clear the last sync date (the next sync is a full one)" },
+	{ OPT_LAST, "last-sync", CL_ARG_NONE, NULL, "print the last sync date" },
+	{ OPT_HISTORY, "history", CL_ARG_OPTIONAL, "N",
+	  "print the last N syncs, newest first (20)" },
+	{ OPT_SHOW, "show-sync", CL_ARG_REQUIRED, "ID", "print one sync's Sync Details" },
+	{ 0, NULL, CL_ARG_NONE, NULL, NULL },
 };
 
-static void
-help(void)
-{
-	printf("%s\n"
-	       "Writes the change set that brings School Manager up to date with the matched\n"
-	       "roster stream (cl-match's output) in FILE or stdin, and records the sync.\n\n"
-	       "  -s, --state FILE.db      the integration's state (created on first use)\n"
-	       "  -n, --dry-run            write the change set, change nothing\n"
-	       "  -a, --allow-deletes      let deletions the guard would withhold through, once\n"
-	       "  -m, --max-delete PERCENT the deletion guard's limit per entity type (10)\n"
-	       "  -r, --report FILE.json   write the Sync Details there (0600)\n"
-	       "      --reset              clear the last sync date (the next sync is a full one)\n"
-	       "      --last-sync          print the last sync date\n"
-	       "      --history [N]        print the last N syncs, newest first (20)\n"
-	       "      --show-sync ID       print one sync's Sync Details\n"
-	       "  -h, --help               this help\n"
-	       "  -V, --version            the version\n",
-	       USAGE);
-}
+static const struct cl_cmd cmd = {
+	"cl-load", usage,
+	"Writes the change set that brings School Manager up to date with the matched\n"
+	"roster stream (cl-match's output) in FILE or stdin, and records the sync.\n",
+	opts
+};
 
 static int
 parse_percent(const char *s, double *out)
@@ -77,20 +66,25 @@ parse_percent(const char *s, double *out)
 	return 0;
 }
 
-/* Reads the options; returns -1 to go on, or the exit status. */
+/*
+ * Reads the command line into L->o. Returns -1 to go on, or the exit status
+ * (0 after --help or --version).
+ */
 static int
-options(struct ld *L, int argc, char *argv[])
+parse_options(struct ld *L, int argc, char *argv[])
 {
 	struct ld_opts *o = &L->o;
+	struct cl_getopt g;
 	long long v;
 	int c, modes = 0;
 
 	o->max_delete = 10;
 	o->history_n = 20;
-	while ((c = getopt_long(argc, argv, ":s:nam:r:hV", longopts, NULL)) != -1) {
+	cl_getopt_init(&g, &cmd, argc, argv);
+	while ((c = cl_getopt_next(&g)) != -1) {
 		switch (c) {
 		case 's':
-			o->state = optarg;
+			o->state = g.arg;
 			break;
 		case 'n':
 			o->dry_run = 1;
@@ -99,68 +93,60 @@ options(struct ld *L, int argc, char *argv[])
 			o->allow_deletes = 1;
 			break;
 		case 'm':
-			if (parse_percent(optarg, &o->max_delete) < 0)
+			if (parse_percent(g.arg, &o->max_delete) < 0)
 				return cl_usage_error(
-				        USAGE,
-				        "--max-delete: '%s' is not a percentage from 0 to 100",
-				        optarg);
+				        &cmd, "--max-delete: '%s' is not a percentage from 0 to 100",
+				        g.arg);
 			break;
 		case 'r':
-			o->report = optarg;
+			o->report = g.arg;
 			break;
-		case O_RESET:
+		case OPT_RESET:
 			o->mode = LD_M_RESET;
 			modes++;
 			break;
-		case O_LAST:
+		case OPT_LAST:
 			o->mode = LD_M_LAST;
 			modes++;
 			break;
-		case O_HISTORY:
+		case OPT_HISTORY:
 			o->mode = LD_M_HISTORY;
 			modes++;
-			if (optarg) {
-				if (cl_parse_num(optarg, 1, 1000000, &v) < 0)
-					return cl_usage_error(
-					        USAGE, "--history: '%s' is not a count", optarg);
+			if (g.arg) {
+				if (cl_parse_num(g.arg, 1, 1000000, &v) < 0)
+					return cl_usage_error(&cmd, "--history: '%s' is not a count",
+					                      g.arg);
 				o->history_n = (long)v;
 			}
 			break;
-		case O_SHOW:
+		case OPT_SHOW:
 			o->mode = LD_M_SHOW;
 			modes++;
-			if (cl_parse_num(optarg, 1, (long long)1 << 53, &o->show_id) < 0)
-				return cl_usage_error(USAGE, "--show-sync: '%s' is not a sync id",
-				                      optarg);
+			if (cl_parse_num(g.arg, 1, (long long)1 << 53, &o->show_id) < 0)
+				return cl_usage_error(&cmd, "--show-sync: '%s' is not a sync id",
+				                      g.arg);
 			break;
-		case 'h':
-			help();
-			return 0;
-		case 'V':
-			printf("cl-load %s\n", CL_VERSION);
-			return 0;
-		default: /* ':' or '?' */
-			return cl_getopt_error(USAGE, c, argv, longopts);
+		default: /* CL_OPT_EXIT */
+			return g.status;
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (!o->state)
-		return cl_usage_error(USAGE, "--state is required");
+		return cl_usage_error(&cmd, "--state is required");
 	if (modes > 1)
 		return cl_usage_error(
-		        USAGE,
-		        "--reset, --last-sync, --history and --show-sync exclude each other");
+		        &cmd, "--reset, --last-sync, --history and --show-sync exclude each other");
 	if (o->mode == LD_M_HISTORY && argc == 1 && cl_parse_num(argv[0], 1, 1000000, &v) == 0) {
 		o->history_n = (long)v; /* --history N, as well as --history=N */
 		argc--;
 	}
 	if (o->mode != LD_M_SYNC && (argc > 0 || o->dry_run || o->allow_deletes || o->report))
-		return cl_usage_error(
-		        USAGE, "--reset, --last-sync, --history and --show-sync take no other "
-		               "option or operand");
+		return cl_usage_error(&cmd,
+		                      "--reset, --last-sync, --history and --show-sync take no other "
+		                      "option or operand");
 	if (argc > 1)
-		return cl_usage_error(USAGE, "one input at most");
+		return cl_usage_error(&cmd, "one input at most");
 	if (argc == 1 && strcmp(argv[0], "-") != 0)
 		o->input = argv[0];
 	return -1;
@@ -283,8 +269,7 @@ sync_run(struct ld *L)
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		ld_error(L, "CL006", "cannot write the change set: %s", strerror(errno));
 		L->failed = 1;
-		fclose(stdout); /* reported: main does not close it again */
-		L->out_closed = 1;
+		cl_abandon_stdout(); /* reported: cl_exit does not report it again */
 		if (ld_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
 	}
@@ -338,18 +323,17 @@ main(int argc, char *argv[])
 
 	cl_diag_init(argv[0]);
 	ld_init(&L);
-	status = options(&L, argc, argv);
+	status = parse_options(&L, argc, argv);
 	if (status >= 0)
-		goto done;
+		goto out;
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	if (L.o.mode == LD_M_SYNC)
 		sync_run(&L);
 	else
 		other_mode(&L);
 	status = L.status;
-	if (!L.out_closed && cl_close_stdout() < 0 && status == 0)
-		status = CL_EX_IOERR;
-done:
+out:
+	status = cl_exit(status);
 	ld_release(&L);
 	return status;
 }

@@ -65,7 +65,6 @@ struct ld {
 	int db_absent; /* the state file does not exist (read-only modes) */
 	int in_txn;
 	int state_bad;  /* a state error was reported: record nothing more */
-	int out_closed; /* stdout failed and was closed */
 	long long sync_id;
 	char started[32], finished[32];
 	jv prev; /* {"sync","finished","last_sync"} of the state before, or null */
