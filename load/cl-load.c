@@ -71,9 +71,9 @@ parse_percent(const char *s, double *out)
  * (0 after --help or --version).
  */
 static int
-parse_options(struct ld *L, int argc, char *argv[])
+parse_options(struct load *L, int argc, char *argv[])
 {
-	struct ld_opts *o = &L->o;
+	struct load_opts *o = &L->o;
 	struct cl_getopt g;
 	long long v;
 	int c, modes = 0;
@@ -95,32 +95,33 @@ parse_options(struct ld *L, int argc, char *argv[])
 		case 'm':
 			if (parse_percent(g.arg, &o->max_delete) < 0)
 				return cl_usage_error(
-				        &cmd, "--max-delete: '%s' is not a percentage from 0 to 100",
+				        &cmd,
+				        "--max-delete: '%s' is not a percentage from 0 to 100",
 				        g.arg);
 			break;
 		case 'r':
 			o->report = g.arg;
 			break;
 		case OPT_RESET:
-			o->mode = LD_M_RESET;
+			o->mode = LOAD_M_RESET;
 			modes++;
 			break;
 		case OPT_LAST:
-			o->mode = LD_M_LAST;
+			o->mode = LOAD_M_LAST;
 			modes++;
 			break;
 		case OPT_HISTORY:
-			o->mode = LD_M_HISTORY;
+			o->mode = LOAD_M_HISTORY;
 			modes++;
 			if (g.arg) {
 				if (cl_parse_num(g.arg, 1, 1000000, &v) < 0)
-					return cl_usage_error(&cmd, "--history: '%s' is not a count",
-					                      g.arg);
+					return cl_usage_error(
+					        &cmd, "--history: '%s' is not a count", g.arg);
 				o->history_n = (long)v;
 			}
 			break;
 		case OPT_SHOW:
-			o->mode = LD_M_SHOW;
+			o->mode = LOAD_M_SHOW;
 			modes++;
 			if (cl_parse_num(g.arg, 1, (long long)1 << 53, &o->show_id) < 0)
 				return cl_usage_error(&cmd, "--show-sync: '%s' is not a sync id",
@@ -137,14 +138,14 @@ parse_options(struct ld *L, int argc, char *argv[])
 	if (modes > 1)
 		return cl_usage_error(
 		        &cmd, "--reset, --last-sync, --history and --show-sync exclude each other");
-	if (o->mode == LD_M_HISTORY && argc == 1 && cl_parse_num(argv[0], 1, 1000000, &v) == 0) {
+	if (o->mode == LOAD_M_HISTORY && argc == 1 && cl_parse_num(argv[0], 1, 1000000, &v) == 0) {
 		o->history_n = (long)v; /* --history N, as well as --history=N */
 		argc--;
 	}
-	if (o->mode != LD_M_SYNC && (argc > 0 || o->dry_run || o->allow_deletes || o->report))
-		return cl_usage_error(&cmd,
-		                      "--reset, --last-sync, --history and --show-sync take no other "
-		                      "option or operand");
+	if (o->mode != LOAD_M_SYNC && (argc > 0 || o->dry_run || o->allow_deletes || o->report))
+		return cl_usage_error(
+		        &cmd, "--reset, --last-sync, --history and --show-sync take no other "
+		              "option or operand");
 	if (argc > 1)
 		return cl_usage_error(&cmd, "one input at most");
 	if (argc == 1 && strcmp(argv[0], "-") != 0)
@@ -153,7 +154,7 @@ parse_options(struct ld *L, int argc, char *argv[])
 }
 
 static void
-ld_init(struct ld *L)
+load_init(struct load *L)
 {
 	memset(L, 0, sizeof *L);
 	L->prev = jv_null();
@@ -166,11 +167,11 @@ ld_init(struct ld *L)
 }
 
 static void
-ld_release(struct ld *L)
+load_release(struct load *L)
 {
-	ld_index_free(L);
-	ld_state_close(L);
-	ld_fields_release();
+	load_index_free(L);
+	load_state_close(L);
+	load_fields_release();
 	jv_free(L->prev);
 	jv_free(L->summary);
 	jv_free(L->upstream_codes);
@@ -181,10 +182,10 @@ ld_release(struct ld *L)
 
 /* The sync id (one more than the last recorded) and the previous sync. */
 static int
-previous(struct ld *L)
+previous(struct load *L)
 {
-	sqlite3_stmt *s = ld_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC "
-	                                "LIMIT 1");
+	sqlite3_stmt *s = load_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC "
+	                                  "LIMIT 1");
 	char *last;
 	int rc;
 
@@ -204,10 +205,10 @@ previous(struct ld *L)
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		ld_db_error(L, "reading the history");
+		load_db_error(L, "reading the history");
 		return -1;
 	}
-	last = ld_meta_get(L, "last_sync");
+	last = load_meta_get(L, "last_sync");
 	if (jv_get_kind(L->prev) == JV_KIND_OBJECT)
 		L->prev = jv_object_set(L->prev, jv_string("last_sync"),
 		                        last ? jv_string(last) : jv_null());
@@ -216,11 +217,11 @@ previous(struct ld *L)
 }
 
 static int
-commit(struct ld *L)
+commit(struct load *L)
 {
 	if (L->o.dry_run)
 		return 0;
-	if (ld_exec(L, "COMMIT") < 0)
+	if (load_exec(L, "COMMIT") < 0)
 		return -1;
 	L->in_txn = 0;
 	return 0;
@@ -228,88 +229,88 @@ commit(struct ld *L)
 
 /* A sync: the pass, the change set, then the commit. */
 static void
-sync_run(struct ld *L)
+sync_run(struct load *L)
 {
 	int fd = 0, rc, began = 0;
 
-	if (ld_state_open(L, !L->o.dry_run, 1) < 0)
+	if (load_state_open(L, !L->o.dry_run, 1) < 0)
 		return;
 	if (L->o.input && (fd = open(L->o.input, O_RDONLY | O_CLOEXEC)) < 0) {
-		ld_error(L, "CL007", "cannot open '%s': %s", L->o.input, strerror(errno));
+		load_error(L, "CL007", "cannot open '%s': %s", L->o.input, strerror(errno));
 		return;
 	}
-	if (previous(L) < 0 || ld_exec(L, "SAVEPOINT work") < 0)
+	if (previous(L) < 0 || load_exec(L, "SAVEPOINT work") < 0)
 		goto out;
-	rc = ld_index_open(L);
+	rc = load_index_open(L);
 	if (rc == 0)
-		rc = ld_ingest(L, fd, L->o.input ? L->o.input : "<stdin>");
+		rc = load_ingest(L, fd, L->o.input ? L->o.input : "<stdin>");
 	if (rc == 0)
-		rc = ld_join(L);
+		rc = load_join(L);
 	if (rc == 0) {
-		ld_put_jv(stdout, ld_begin(L));
+		load_put_jv(stdout, load_begin(L));
 		began = 1;
-		rc = ld_diff(L, stdout);
+		rc = load_diff(L, stdout);
 	}
 	if (rc < 0) {
 		/* Nothing applied: only the record of a failed sync is kept. */
 		L->failed = 1;
 		if (L->status == 0 || L->status == CL_EX_PARTIAL)
-			ld_error(L, "CL425", "the sync failed");
-		if (L->state_bad || ld_exec(L, "ROLLBACK TO work") < 0)
+			load_error(L, "CL425", "the sync failed");
+		if (L->state_bad || load_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
 		memset(L->c, 0, sizeof L->c);
 		L->matched_students = L->matched_teachers = L->matched_other = L->unmatched = 0;
 		jv_free(L->unmatched_by);
 		L->unmatched_by = jv_object();
 		if (!began)
-			ld_put_jv(stdout, ld_begin(L));
+			load_put_jv(stdout, load_begin(L));
 	}
 	cl_iso8601(cl_now(), L->finished);
-	ld_put_jv(stdout, ld_details(L, 1));
+	load_put_jv(stdout, load_details(L, 1));
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		ld_error(L, "CL006", "cannot write the change set: %s", strerror(errno));
+		load_error(L, "CL006", "cannot write the change set: %s", strerror(errno));
 		L->failed = 1;
 		cl_abandon_stdout(); /* reported: cl_exit does not report it again */
-		if (ld_exec(L, "ROLLBACK TO work") < 0)
+		if (load_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
 	}
 	if (!L->o.dry_run &&
-	    (ld_record_sync(L) < 0 || ld_exec(L, "RELEASE work") < 0 || commit(L) < 0))
+	    (load_record_sync(L) < 0 || load_exec(L, "RELEASE work") < 0 || commit(L) < 0))
 		goto out;
 	if (L->o.report)
-		ld_write_report(L, L->o.report);
+		load_write_report(L, L->o.report);
 out:
 	if (fd > 0)
 		close(fd);
 }
 
 static void
-other_mode(struct ld *L)
+other_mode(struct load *L)
 {
 	char *v;
 
 	switch (L->o.mode) {
-	case LD_M_RESET:
-		if (ld_state_open(L, 0, 1) < 0 || L->db_absent)
+	case LOAD_M_RESET:
+		if (load_state_open(L, 0, 1) < 0 || L->db_absent)
 			return;
-		if (ld_meta_set(L, "last_sync", NULL) == 0)
+		if (load_meta_set(L, "last_sync", NULL) == 0)
 			commit(L);
 		break;
-	case LD_M_LAST:
-		if (ld_state_open(L, 0, 0) < 0 || L->db_absent)
+	case LOAD_M_LAST:
+		if (load_state_open(L, 0, 0) < 0 || L->db_absent)
 			return;
-		v = ld_meta_get(L, "last_sync");
+		v = load_meta_get(L, "last_sync");
 		if (v)
 			printf("%s\n", v);
 		free(v);
 		break;
-	case LD_M_HISTORY:
-		if (ld_state_open(L, 0, 0) == 0)
-			ld_show_history(L, L->o.history_n);
+	case LOAD_M_HISTORY:
+		if (load_state_open(L, 0, 0) == 0)
+			load_show_history(L, L->o.history_n);
 		break;
-	case LD_M_SHOW:
-		if (ld_state_open(L, 0, 0) == 0)
-			ld_show_sync(L, L->o.show_id);
+	case LOAD_M_SHOW:
+		if (load_state_open(L, 0, 0) == 0)
+			load_show_sync(L, L->o.show_id);
 		break;
 	}
 }
@@ -318,22 +319,22 @@ int
 main(int argc, char *argv[])
 {
 	static char outbuf[1 << 16];
-	struct ld L;
+	struct load L;
 	int status;
 
 	cl_diag_init(argv[0]);
-	ld_init(&L);
+	load_init(&L);
 	status = parse_options(&L, argc, argv);
 	if (status >= 0)
 		goto out;
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-	if (L.o.mode == LD_M_SYNC)
+	if (L.o.mode == LOAD_M_SYNC)
 		sync_run(&L);
 	else
 		other_mode(&L);
 	status = L.status;
 out:
 	status = cl_exit(status);
-	ld_release(&L);
+	load_release(&L);
 	return status;
 }

@@ -12,41 +12,41 @@
 #include "diag.h"
 #include "load.h"
 
-static const char *const ent_names[LD_NENT] = { "user", "class", "membership", "contact",
-	                                        "relationship" };
-static const char *const ent_plurals[LD_NENT] = { "users", "classes", "memberships", "contacts",
-	                                          "relationships" };
-static const char *const op_names[LD_NENT][3] = {
+static const char *const ent_names[LOAD_NENT] = { "user", "class", "membership", "contact",
+	                                          "relationship" };
+static const char *const ent_plurals[LOAD_NENT] = { "users", "classes", "memberships", "contacts",
+	                                            "relationships" };
+static const char *const op_names[LOAD_NENT][3] = {
 	{ "link", "update", "unlink" }, { "create", "update", "delete" },
 	{ "add", "update", "remove" },  { "create", "update", "delete" },
 	{ "add", "update", "remove" },
 };
 /* The two parts of a composite id (memberships, relationships). */
-static const char *const id_parts[LD_NENT][2] = {
+static const char *const id_parts[LOAD_NENT][2] = {
 	{ NULL, NULL }, { NULL, NULL },          { "class", "user" },
 	{ NULL, NULL }, { "parent", "student" },
 };
 
 const char *
-ld_ent_name(enum ld_ent e)
+load_ent_name(enum load_ent e)
 {
 	return ent_names[e];
 }
 
 const char *
-ld_ent_plural(enum ld_ent e)
+load_ent_plural(enum load_ent e)
 {
 	return ent_plurals[e];
 }
 
 const char *
-ld_op_name(enum ld_ent e, int which)
+load_op_name(enum load_ent e, int which)
 {
 	return op_names[e][which];
 }
 
 static void
-put_id(struct cl_buf *b, enum ld_ent e, const char *id, size_t n)
+put_id(struct cl_buf *b, enum load_ent e, const char *id, size_t n)
 {
 	const char *sep;
 
@@ -63,7 +63,7 @@ put_id(struct cl_buf *b, enum ld_ent e, const char *id, size_t n)
 
 /* Starts a change line: {"kind":"change","op":...,"entity":...,ids. */
 static void
-line_begin(struct cl_buf *b, enum ld_ent e, int which, const char *id, size_t n)
+line_begin(struct cl_buf *b, enum load_ent e, int which, const char *id, size_t n)
 {
 	cl_buf_reset(b);
 	cl_buf_addf(b, "{\"kind\":\"change\",\"op\":\"%s\",\"entity\":\"%s\"", op_names[e][which],
@@ -82,22 +82,22 @@ col(sqlite3_stmt *s, int i, size_t *n)
 
 /* Creates and updates of e; the state gets each new or changed record. */
 static int
-upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
+upserts(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 {
 	sqlite3_stmt *q, *w = NULL;
-	struct ld_counts *c = &L->c[e];
+	struct load_counts *c = &L->c[e];
 	int rc;
 
-	q = ld_prepare(L, "SELECT n.id, n.fields, o.fields, n.hash FROM temp.st_rec n"
-	                  " LEFT JOIN main.records o ON o.entity = n.entity AND o.id = n.id"
-	                  " WHERE n.entity = ?1 AND (o.hash IS NULL OR o.hash <> n.hash)"
-	                  " ORDER BY n.id");
+	q = load_prepare(L, "SELECT n.id, n.fields, o.fields, n.hash FROM temp.st_rec n"
+	                    " LEFT JOIN main.records o ON o.entity = n.entity AND o.id = n.id"
+	                    " WHERE n.entity = ?1 AND (o.hash IS NULL OR o.hash <> n.hash)"
+	                    " ORDER BY n.id");
 	if (!q)
 		return -1;
 	if (!L->o.dry_run &&
-	    !(w = ld_prepare(L,
-	                     "INSERT OR REPLACE INTO main.records(entity, id, hash, fields, sync)"
-	                     " VALUES (?1, ?2, ?3, ?4, ?5)"))) {
+	    !(w = load_prepare(L,
+	                       "INSERT OR REPLACE INTO main.records(entity, id, hash, fields, sync)"
+	                       " VALUES (?1, ?2, ?3, ?4, ?5)"))) {
 		sqlite3_finalize(q);
 		return -1;
 	}
@@ -115,7 +115,7 @@ upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 
 			cl_buf_adds(b, ",\"changed\":{");
 			at = b->len;
-			if (ld_changed(b, e, of, on, f, fn) <= 0) {
+			if (load_changed(b, e, of, on, f, fn) <= 0) {
 				/* Same fields under another hash (an older encoding): no change. */
 				b->len = at;
 				which = -1;
@@ -137,7 +137,7 @@ upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 			sqlite3_bind_text(w, 4, f, (int)fn, SQLITE_TRANSIENT);
 			sqlite3_bind_int64(w, 5, L->sync_id);
 			if (sqlite3_step(w) != SQLITE_DONE) {
-				ld_db_error(L, "writing the state");
+				load_db_error(L, "writing the state");
 				sqlite3_reset(w);
 				rc = -1;
 				break;
@@ -146,7 +146,7 @@ upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 		}
 	}
 	if (rc != SQLITE_DONE && rc != -1)
-		ld_db_error(L, "reading the state");
+		load_db_error(L, "reading the state");
 	sqlite3_finalize(q);
 	sqlite3_finalize(w);
 	if (rc != SQLITE_DONE)
@@ -157,17 +157,17 @@ upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 
 /* Deletions of e: what the stream did not visit, in id order; the state loses them. */
 static int
-deletions(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
+deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 {
 	sqlite3_stmt *q;
 	long long n = 0;
 	int rc;
 
-	if (ld_index_stage_deletes(L, e) < 0)
+	if (load_index_stage_deletes(L, e) < 0)
 		return -1;
-	q = ld_prepare(L,
-	               "SELECT d.id, r.fields FROM temp.st_del d JOIN main.records r"
-	               " ON r.entity = d.entity AND r.id = d.id WHERE d.entity = ?1 ORDER BY d.id");
+	q = load_prepare(
+	        L, "SELECT d.id, r.fields FROM temp.st_del d JOIN main.records r"
+	           " ON r.entity = d.entity AND r.id = d.id WHERE d.entity = ?1 ORDER BY d.id");
 	if (!q)
 		return -1;
 	sqlite3_bind_int(q, 1, e);
@@ -184,21 +184,21 @@ deletions(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "reading the state");
+		load_db_error(L, "reading the state");
 		return -1;
 	}
 	L->c[e].deleted = n;
 	if (L->o.dry_run)
 		return 0;
-	q = ld_prepare(L, "DELETE FROM main.records WHERE entity = ?1 AND id IN"
-	                  " (SELECT id FROM temp.st_del WHERE entity = ?1)");
+	q = load_prepare(L, "DELETE FROM main.records WHERE entity = ?1 AND id IN"
+	                    " (SELECT id FROM temp.st_del WHERE entity = ?1)");
 	if (!q)
 		return -1;
 	sqlite3_bind_int(q, 1, e);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "writing the state");
+		load_db_error(L, "writing the state");
 		return -1;
 	}
 	return 0;
@@ -206,9 +206,9 @@ deletions(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 
 /* Decides whether e's deletions go out; reports why not. */
 static int
-may_delete(struct ld *L, enum ld_ent e, long long pending, int whole)
+may_delete(struct load *L, enum load_ent e, long long pending, int whole)
 {
-	struct ld_counts *c = &L->c[e];
+	struct load_counts *c = &L->c[e];
 
 	if (pending <= 0)
 		return 0;
@@ -222,7 +222,7 @@ may_delete(struct ld *L, enum ld_ent e, long long pending, int whole)
 	    (double)pending * 100.0 > L->o.max_delete * (double)c->old) {
 		c->withheld = pending;
 		c->guard = 1;
-		ld_error(
+		load_error(
 		        L, "CL412",
 		        "deletion guard: %lld of %lld %s (%.1f%%) would be deleted, over the limit "
 		        "of %g%%: withheld (--allow-deletes lets them through)",
@@ -234,37 +234,37 @@ may_delete(struct ld *L, enum ld_ent e, long long pending, int whole)
 }
 
 int
-ld_diff(struct ld *L, FILE *out)
+load_diff(struct load *L, FILE *out)
 {
 	struct cl_buf b = CL_BUF_INIT;
-	int whole = L->complete && !L->delta, e, ok[LD_NENT] = { 0 };
+	int whole = L->complete && !L->delta, e, ok[LOAD_NENT] = { 0 };
 	long long withheld = 0;
 
-	for (e = 0; e < LD_NENT; e++) {
-		if (e == LD_CONTACT || e == LD_REL)
+	for (e = 0; e < LOAD_NENT; e++) {
+		if (e == LOAD_CONTACT || e == LOAD_REL)
 			L->c[e].managed = L->has_parents;
-		else if (e == LD_CLASS || e == LD_MEMBER)
+		else if (e == LOAD_CLASS || e == LOAD_MEMBER)
 			L->c[e].managed = !L->no_classes;
 		else
 			L->c[e].managed = 1;
-		L->c[e].old = ld_index_old(L, e);
+		L->c[e].old = load_index_old(L, e);
 	}
-	for (e = 0; e < LD_NENT; e++)
+	for (e = 0; e < LOAD_NENT; e++)
 		if (L->c[e].managed && upserts(L, out, e, &b) < 0)
 			goto fail;
-	for (e = 0; e < LD_NENT; e++) {
-		struct ld_counts *c = &L->c[e];
+	for (e = 0; e < LOAD_NENT; e++) {
+		struct load_counts *c = &L->c[e];
 
 		if (c->managed)
-			ok[e] = may_delete(L, e, ld_index_unseen(L, e), whole);
+			ok[e] = may_delete(L, e, load_index_unseen(L, e), whole);
 		withheld += c->withheld;
 	}
 	if (L->delta)
-		ld_error(L, "CL411", "the stream is a delta: deletions are not computed");
+		load_error(L, "CL411", "the stream is a delta: deletions are not computed");
 	if (!L->complete)
-		ld_error(L, "CL410", "the stream is incomplete: %lld deletion%s withheld", withheld,
-		         withheld == 1 ? "" : "s");
-	for (e = LD_NENT - 1; e >= 0; e--)
+		load_error(L, "CL410", "the stream is incomplete: %lld deletion%s withheld",
+		           withheld, withheld == 1 ? "" : "s");
+	for (e = LOAD_NENT - 1; e >= 0; e--)
 		if (ok[e] && deletions(L, out, e, &b) < 0)
 			goto fail;
 	cl_buf_release(&b);

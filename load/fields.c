@@ -29,7 +29,7 @@ static const char *const rel_fields[] = { "sm_id" };
 static const struct {
 	const char *const *names;
 	size_t n;
-} fields_of[LD_NENT] = {
+} fields_of[LOAD_NENT] = {
 	{ user_fields, sizeof user_fields / sizeof *user_fields },
 	{ class_fields, sizeof class_fields / sizeof *class_fields },
 	{ member_fields, sizeof member_fields / sizeof *member_fields },
@@ -41,21 +41,21 @@ static const struct {
 static EVP_MD *sha256;
 static EVP_MD_CTX *mdctx;
 
-/* Compiled once per entity, freed by ld_fields_release. */
+/* Compiled once per entity, freed by load_fields_release. */
 static struct {
 	struct cl_json_query *q;
 	struct cl_json_result *a, *b;
-} cq[LD_NENT];
+} cq[LOAD_NENT];
 
 void
-ld_obj_begin(struct cl_buf *b)
+load_obj_begin(struct cl_buf *b)
 {
 	cl_buf_reset(b);
 	cl_buf_addc(b, '{');
 }
 
 void
-ld_obj_end(struct cl_buf *b)
+load_obj_end(struct cl_buf *b)
 {
 	cl_buf_addc(b, '}');
 }
@@ -70,14 +70,14 @@ put_key(struct cl_buf *b, const char *name)
 }
 
 void
-ld_put_raw_str(struct cl_buf *b, const char *name, const char *v, size_t n)
+load_put_raw_str(struct cl_buf *b, const char *name, const char *v, size_t n)
 {
 	put_key(b, name);
 	cl_json_put_str(b, v, n);
 }
 
 void
-ld_put_str(struct cl_buf *b, const char *name, const struct cl_json_span *s, struct cl_buf *tmp)
+load_put_str(struct cl_buf *b, const char *name, const struct cl_json_span *s, struct cl_buf *tmp)
 {
 	const char *v;
 	size_t n;
@@ -112,8 +112,8 @@ elem_cmp(const void *x, const void *y)
 }
 
 void
-ld_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
-            struct cl_buf *tmp)
+load_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
+              struct cl_buf *tmp)
 {
 	size_t count = cl_json_result_count(r, path), i, k = 0;
 	struct elem small[16], *el = small;
@@ -149,7 +149,7 @@ ld_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, 
 }
 
 int64_t
-ld_hash(const char *p, size_t n)
+load_hash(const char *p, size_t n)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	uint64_t h = 0;
@@ -168,7 +168,7 @@ ld_hash(const char *p, size_t n)
 }
 
 static void
-compile(enum ld_ent e)
+compile(enum load_ent e)
 {
 	if (cq[e].q)
 		return;
@@ -197,8 +197,8 @@ put_span(struct cl_buf *out, const struct cl_json_span *s)
 }
 
 int
-ld_changed(struct cl_buf *out, enum ld_ent e, const char *oldf, size_t on, const char *newf,
-           size_t nn)
+load_changed(struct cl_buf *out, enum load_ent e, const char *oldf, size_t on, const char *newf,
+             size_t nn)
 {
 	size_t i;
 	int k = 0;
@@ -226,7 +226,7 @@ ld_changed(struct cl_buf *out, enum ld_ent e, const char *oldf, size_t on, const
 }
 
 void
-ld_fields_release(void)
+load_fields_release(void)
 {
 	int e;
 
@@ -234,7 +234,7 @@ ld_fields_release(void)
 	EVP_MD_free(sha256);
 	mdctx = NULL;
 	sha256 = NULL;
-	for (e = 0; e < LD_NENT; e++) {
+	for (e = 0; e < LOAD_NENT; e++) {
 		cl_json_result_free(cq[e].a);
 		cl_json_result_free(cq[e].b);
 		cl_json_query_free(cq[e].q);

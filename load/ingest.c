@@ -3,7 +3,7 @@
  * parent is reduced to its canonical fields and their hash and checked
  * against the previous state's index (index.c): only new and changed
  * records are staged. Enrolments and agent links are kept as pairs of
- * indexes until the users are known (ld_join).
+ * indexes until the users are known (load_join).
  */
 #include <string.h>
 #include <unistd.h>
@@ -68,7 +68,7 @@ static const char *const paths[P_N] = {
 };
 
 struct pass {
-	struct ld *L;
+	struct load *L;
 	struct cl_reader *r;
 	size_t idx[P_N];
 	struct cl_buf f, tmp, id, a, b;
@@ -92,7 +92,7 @@ str(const struct cl_json_span *s, struct cl_buf *b)
 }
 
 static void
-skip(struct ld *L, const char *why)
+skip(struct load *L, const char *why)
 {
 	jv n = jv_object_get(jv_copy(L->skipped), jv_string(why));
 	double v = jv_get_kind(n) == JV_KIND_NUMBER ? jv_number_value(n) : 0;
@@ -107,9 +107,9 @@ record_id(struct pass *p)
 {
 	if (str(field(p, P_ID), &p->id) == 0 && !memchr(p->id.p, 0x1f, p->id.len))
 		return 0;
-	ld_error(p->L, "CL402", "%s:%llu: a %s without a usable sourcedId",
-	         p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno,
-	         cl_kind_name(p->ln->kind));
+	load_error(p->L, "CL402", "%s:%llu: a %s without a usable sourcedId",
+	           p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno,
+	           cl_kind_name(p->ln->kind));
 	p->L->failed = 1;
 	return -1;
 }
@@ -123,20 +123,22 @@ to_be_deleted(struct pass *p)
 
 /* A duplicate (dup set): the first one wins (CL413). */
 static int
-duplicate(struct pass *p, enum ld_ent e, int dup)
+duplicate(struct pass *p, enum load_ent e, int dup)
 {
 	if (!dup)
 		return 0;
-	ld_error(p->L, "CL413", "%s:%llu: %s '%s' appears twice in the stream; the first was used",
-	         p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno, ld_ent_name(e), p->id.p);
+	load_error(p->L, "CL413",
+	           "%s:%llu: %s '%s' appears twice in the stream; the first was used",
+	           p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno, load_ent_name(e),
+	           p->id.p);
 	skip(p->L, "duplicate");
 	return 1;
 }
 
 static int
-stage_rec(struct pass *p, enum ld_ent e)
+stage_rec(struct pass *p, enum load_ent e)
 {
-	return ld_index_record(p->L, e, p->id.p, p->id.len, p->f.p, p->f.len);
+	return load_index_record(p->L, e, p->id.p, p->id.len, p->f.p, p->f.len);
 }
 
 static int
@@ -150,17 +152,17 @@ do_class(struct pass *p)
 		skip(p->L, "tobedeleted");
 		return 0;
 	}
-	if (duplicate(p, LD_CLASS, ld_index_class(p->L, p->id.p, p->id.len)))
+	if (duplicate(p, LOAD_CLASS, load_index_class(p->L, p->id.p, p->id.len)))
 		return 0;
-	ld_obj_begin(&p->f);
-	ld_put_str(&p->f, "title", field(p, P_TITLE), &p->tmp);
-	ld_put_str(&p->f, "classCode", field(p, P_CODE), &p->tmp);
-	ld_put_str(&p->f, "course", field(p, P_COURSE), &p->tmp);
-	ld_put_str(&p->f, "school", field(p, P_SCHOOL), &p->tmp);
-	ld_put_list(&p->f, "terms", r, p->idx[P_TERMS], &p->tmp);
-	ld_put_list(&p->f, "periods", r, p->idx[P_PERIODS], &p->tmp);
-	ld_obj_end(&p->f);
-	return stage_rec(p, LD_CLASS);
+	load_obj_begin(&p->f);
+	load_put_str(&p->f, "title", field(p, P_TITLE), &p->tmp);
+	load_put_str(&p->f, "classCode", field(p, P_CODE), &p->tmp);
+	load_put_str(&p->f, "course", field(p, P_COURSE), &p->tmp);
+	load_put_str(&p->f, "school", field(p, P_SCHOOL), &p->tmp);
+	load_put_list(&p->f, "terms", r, p->idx[P_TERMS], &p->tmp);
+	load_put_list(&p->f, "periods", r, p->idx[P_PERIODS], &p->tmp);
+	load_obj_end(&p->f);
+	return stage_rec(p, LOAD_CLASS);
 }
 
 static int
@@ -174,9 +176,9 @@ do_enrollment(struct pass *p)
 		return 0;
 	}
 	if (cl_json_str_eq(role, "student"))
-		rs = LD_R_STUDENT;
+		rs = LOAD_R_STUDENT;
 	else if (cl_json_str_eq(role, "teacher"))
-		rs = LD_R_TEACHER;
+		rs = LOAD_R_TEACHER;
 	else {
 		skip(p->L, "enrollment-role");
 		return 0;
@@ -186,12 +188,12 @@ do_enrollment(struct pass *p)
 		skip(p->L, "enrollment-incomplete");
 		return 0;
 	}
-	ld_index_enrol(p->L, p->a.p, p->a.len, p->b.p, p->b.len, rs);
+	load_index_enrol(p->L, p->a.p, p->a.len, p->b.p, p->b.len, rs);
 	return 0;
 }
 
 static void
-count_unmatched(struct ld *L, const struct cl_json_span *why, struct cl_buf *tmp)
+count_unmatched(struct load *L, const struct cl_json_span *why, struct cl_buf *tmp)
 {
 	jv n;
 	double v;
@@ -216,9 +218,9 @@ keep_agents(struct pass *p, int self_is_parent)
 		if (str(cl_json_result_get(r, p->idx[P_AGENTS], i), &p->a) < 0)
 			continue;
 		if (self_is_parent)
-			ld_index_agent(p->L, p->id.p, p->id.len, p->a.p, p->a.len);
+			load_index_agent(p->L, p->id.p, p->id.len, p->a.p, p->a.len);
 		else
-			ld_index_agent(p->L, p->a.p, p->a.len, p->id.p, p->id.len);
+			load_index_agent(p->L, p->a.p, p->a.len, p->id.p, p->id.len);
 	}
 }
 
@@ -227,15 +229,15 @@ do_user(struct pass *p)
 {
 	const struct cl_json_result *r = cl_reader_result(p->r);
 	const struct cl_json_span *m = field(p, P_MATCH), *role = field(p, P_ROLE), *mid;
-	struct ld *L = p->L;
+	struct load *L = p->L;
 	int matched, rc;
 
 	if (record_id(p) < 0)
 		return -1;
 	if (!m) {
-		ld_error(L, "CL401",
-		         "%s:%llu: user '%s' has no \"match\": run cl-match before cl-load",
-		         L->o.input ? L->o.input : "<stdin>", p->ln->lineno, p->id.p);
+		load_error(L, "CL401",
+		           "%s:%llu: user '%s' has no \"match\": run cl-match before cl-load",
+		           L->o.input ? L->o.input : "<stdin>", p->ln->lineno, p->id.p);
 		L->failed = 1;
 		return -1;
 	}
@@ -250,35 +252,35 @@ do_user(struct pass *p)
 	else if (m->type == CL_JSON_OBJECT)
 		str(mid, &p->a);
 	matched = p->a.len > 0;
-	rc = cl_json_str_eq(role, "student")   ? LD_R_STUDENT
-	     : cl_json_str_eq(role, "teacher") ? LD_R_TEACHER
-	                                       : LD_R_OTHER;
-	if (duplicate(p, LD_USER,
-	              ld_index_user(L, p->id.p, p->id.len, LD_U_STREAM, rc, p->a.p, p->a.len)))
+	rc = cl_json_str_eq(role, "student")   ? LOAD_R_STUDENT
+	     : cl_json_str_eq(role, "teacher") ? LOAD_R_TEACHER
+	                                       : LOAD_R_OTHER;
+	if (duplicate(p, LOAD_USER,
+	              load_index_user(L, p->id.p, p->id.len, LOAD_U_STREAM, rc, p->a.p, p->a.len)))
 		return 0;
 	if (!matched) {
 		count_unmatched(L, field(p, P_UNMATCHED), &p->tmp);
 		return 0;
 	}
-	if (rc == LD_R_STUDENT)
+	if (rc == LOAD_R_STUDENT)
 		L->matched_students++;
-	else if (rc == LD_R_TEACHER)
+	else if (rc == LOAD_R_TEACHER)
 		L->matched_teachers++;
 	else
 		L->matched_other++;
-	ld_obj_begin(&p->f);
-	ld_put_raw_str(&p->f, "sm_id", p->a.p, p->a.len);
-	ld_put_str(&p->f, "role", role, &p->tmp);
-	ld_put_str(&p->f, "givenName", field(p, P_GIVEN), &p->tmp);
-	ld_put_str(&p->f, "familyName", field(p, P_FAMILY), &p->tmp);
-	ld_put_list(&p->f, "grades", r, p->idx[P_GRADES], &p->tmp);
-	ld_put_str(&p->f, "identifier", field(p, P_IDENT), &p->tmp);
-	ld_put_list(&p->f, "schools", r, p->idx[P_ORGS], &p->tmp);
-	ld_obj_end(&p->f);
-	if (stage_rec(p, LD_USER) < 0)
+	load_obj_begin(&p->f);
+	load_put_raw_str(&p->f, "sm_id", p->a.p, p->a.len);
+	load_put_str(&p->f, "role", role, &p->tmp);
+	load_put_str(&p->f, "givenName", field(p, P_GIVEN), &p->tmp);
+	load_put_str(&p->f, "familyName", field(p, P_FAMILY), &p->tmp);
+	load_put_list(&p->f, "grades", r, p->idx[P_GRADES], &p->tmp);
+	load_put_str(&p->f, "identifier", field(p, P_IDENT), &p->tmp);
+	load_put_list(&p->f, "schools", r, p->idx[P_ORGS], &p->tmp);
+	load_obj_end(&p->f);
+	if (stage_rec(p, LOAD_USER) < 0)
 		return -1;
 	/* Only a linked student can have a relationship: keep its agents. */
-	if (rc == LD_R_STUDENT)
+	if (rc == LOAD_R_STUDENT)
 		keep_agents(p, 0);
 	return 0;
 }
@@ -293,18 +295,19 @@ do_parent(struct pass *p)
 		skip(p->L, "tobedeleted");
 		return 0;
 	}
-	if (duplicate(p, LD_CONTACT,
-	              ld_index_user(p->L, p->id.p, p->id.len, LD_U_CONTACT, LD_R_OTHER, NULL, 0)))
+	if (duplicate(p, LOAD_CONTACT,
+	              load_index_user(p->L, p->id.p, p->id.len, LOAD_U_CONTACT, LOAD_R_OTHER, NULL,
+	                              0)))
 		return 0;
-	ld_obj_begin(&p->f);
-	ld_put_str(&p->f, "role", field(p, P_ROLE), &p->tmp);
-	ld_put_str(&p->f, "givenName", field(p, P_GIVEN), &p->tmp);
-	ld_put_str(&p->f, "familyName", field(p, P_FAMILY), &p->tmp);
-	ld_put_str(&p->f, "email", field(p, P_EMAIL), &p->tmp);
-	ld_put_str(&p->f, "phone", field(p, P_PHONE), &p->tmp);
-	ld_put_str(&p->f, "sms", field(p, P_SMS), &p->tmp);
-	ld_obj_end(&p->f);
-	if (stage_rec(p, LD_CONTACT) < 0)
+	load_obj_begin(&p->f);
+	load_put_str(&p->f, "role", field(p, P_ROLE), &p->tmp);
+	load_put_str(&p->f, "givenName", field(p, P_GIVEN), &p->tmp);
+	load_put_str(&p->f, "familyName", field(p, P_FAMILY), &p->tmp);
+	load_put_str(&p->f, "email", field(p, P_EMAIL), &p->tmp);
+	load_put_str(&p->f, "phone", field(p, P_PHONE), &p->tmp);
+	load_put_str(&p->f, "sms", field(p, P_SMS), &p->tmp);
+	load_obj_end(&p->f);
+	if (stage_rec(p, LOAD_CONTACT) < 0)
 		return -1;
 	keep_agents(p, 1);
 	return 0;
@@ -314,7 +317,7 @@ do_parent(struct pass *p)
 static void
 do_header(struct pass *p)
 {
-	struct ld *L = p->L;
+	struct load *L = p->L;
 	jv h = jv_parse_sized(p->ln->p, (int)p->ln->n), stages, out = jv_array(), src;
 	int i, n;
 
@@ -387,7 +390,7 @@ has_str(jv arr, const char *want)
 static void
 do_trailer(struct pass *p)
 {
-	struct ld *L = p->L;
+	struct load *L = p->L;
 	jv t = jv_parse_sized(p->ln->p, (int)p->ln->n), stages;
 	int i, j, n, m;
 
@@ -426,7 +429,7 @@ do_trailer(struct pass *p)
 }
 
 static void
-pass_init(struct pass *p, struct ld *L, int fd, const char *name)
+pass_init(struct pass *p, struct load *L, int fd, const char *name)
 {
 	int i;
 
@@ -454,7 +457,7 @@ pass_release(struct pass *p)
 }
 
 int
-ld_ingest(struct ld *L, int fd, const char *name)
+load_ingest(struct load *L, int fd, const char *name)
 {
 	struct pass p;
 	struct cl_line ln;
@@ -489,7 +492,7 @@ ld_ingest(struct ld *L, int fd, const char *name)
 	if (!err && rc < 0) {
 		const struct cl_stream_err *e = cl_reader_error(p.r);
 
-		ld_error(L, e->code, "%s", e->msg);
+		load_error(L, e->code, "%s", e->msg);
 		L->failed = 1;
 		err = 1;
 	}

@@ -21,7 +21,7 @@
 #define BUSY_MS 1000
 
 void
-ld_db_error(struct ld *L, const char *what)
+load_db_error(struct load *L, const char *what)
 {
 	int rc = sqlite3_extended_errcode(L->db) & 0xff;
 	const char *msg = sqlite3_errmsg(L->db);
@@ -31,44 +31,44 @@ ld_db_error(struct ld *L, const char *what)
 	switch (rc) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		ld_error(L, "CL424", "state '%s' is in use by another cl-load (%s): try later",
-		         L->o.state, what);
+		load_error(L, "CL424", "state '%s' is in use by another cl-load (%s): try later",
+		           L->o.state, what);
 		break;
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
-		ld_error(L, "CL422", "state '%s' is damaged (%s: %s)", L->o.state, what, msg);
+		load_error(L, "CL422", "state '%s' is damaged (%s: %s)", L->o.state, what, msg);
 		break;
 	case SQLITE_READONLY:
 	case SQLITE_CANTOPEN:
 	case SQLITE_PERM:
 	case SQLITE_AUTH:
-		ld_error(L, "CL420", "state '%s' cannot be written (%s: %s)", L->o.state, what,
-		         msg);
+		load_error(L, "CL420", "state '%s' cannot be written (%s: %s)", L->o.state, what,
+		           msg);
 		break;
 	case SQLITE_NOMEM:
 		cl_oom();
 	default:
-		ld_error(L, "CL425", "state '%s': %s: %s", L->o.state, what, msg);
+		load_error(L, "CL425", "state '%s': %s: %s", L->o.state, what, msg);
 	}
 }
 
 int
-ld_exec(struct ld *L, const char *sql)
+load_exec(struct load *L, const char *sql)
 {
 	if (sqlite3_exec(L->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		ld_db_error(L, "updating the state");
+		load_db_error(L, "updating the state");
 		return -1;
 	}
 	return 0;
 }
 
 sqlite3_stmt *
-ld_prepare(struct ld *L, const char *sql)
+load_prepare(struct load *L, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
 	if (sqlite3_prepare_v2(L->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		ld_db_error(L, "prepare");
+		load_db_error(L, "prepare");
 		sqlite3_finalize(s);
 		return NULL;
 	}
@@ -77,9 +77,9 @@ ld_prepare(struct ld *L, const char *sql)
 
 /* One integer from a query, or -1 with the error reported. */
 static long long
-query_int(struct ld *L, const char *sql)
+query_int(struct load *L, const char *sql)
 {
-	sqlite3_stmt *s = ld_prepare(L, sql);
+	sqlite3_stmt *s = load_prepare(L, sql);
 	long long v = -1;
 
 	if (!s)
@@ -87,15 +87,15 @@ query_int(struct ld *L, const char *sql)
 	if (sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int64(s, 0);
 	else
-		ld_db_error(L, "reading the state");
+		load_db_error(L, "reading the state");
 	sqlite3_finalize(s);
 	return v;
 }
 
 char *
-ld_meta_get(struct ld *L, const char *key)
+load_meta_get(struct load *L, const char *key)
 {
-	sqlite3_stmt *s = ld_prepare(L, "SELECT value FROM meta WHERE key = ?1");
+	sqlite3_stmt *s = load_prepare(L, "SELECT value FROM meta WHERE key = ?1");
 	char *v = NULL;
 
 	if (!s)
@@ -108,9 +108,10 @@ ld_meta_get(struct ld *L, const char *key)
 }
 
 int
-ld_meta_set(struct ld *L, const char *key, const char *value)
+load_meta_set(struct load *L, const char *key, const char *value)
 {
-	sqlite3_stmt *s = ld_prepare(L, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+	sqlite3_stmt *s =
+	        load_prepare(L, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
 	int rc;
 
 	if (!s)
@@ -123,7 +124,7 @@ ld_meta_set(struct ld *L, const char *key, const char *value)
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "meta");
+		load_db_error(L, "meta");
 		return -1;
 	}
 	return 0;
@@ -131,51 +132,51 @@ ld_meta_set(struct ld *L, const char *key, const char *value)
 
 /* Schema steps: migrate[v] takes a state at version v to v + 1. */
 static int
-migrate_0(struct ld *L)
+migrate_0(struct load *L)
 {
 	char sql[128];
 
-	snprintf(sql, sizeof sql, "PRAGMA application_id = %d", LD_APP_ID);
-	return ld_exec(L, sql) < 0 ||
-	                       ld_exec(L, "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) "
-	                                  "WITHOUT ROWID;"
-	                                  "CREATE TABLE records("
-	                                  " entity INTEGER NOT NULL,"
-	                                  " id TEXT NOT NULL,"
-	                                  " hash INTEGER NOT NULL,"
-	                                  " fields TEXT NOT NULL,"
-	                                  " sync INTEGER NOT NULL,"
-	                                  " PRIMARY KEY (entity, id)) WITHOUT ROWID;"
-	                                  "CREATE TABLE syncs("
-	                                  " id INTEGER PRIMARY KEY,"
-	                                  " started TEXT NOT NULL,"
-	                                  " finished TEXT,"
-	                                  " status TEXT NOT NULL,"
-	                                  " details TEXT NOT NULL);") < 0
+	snprintf(sql, sizeof sql, "PRAGMA application_id = %d", LOAD_APP_ID);
+	return load_exec(L, sql) < 0 ||
+	                       load_exec(L, "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) "
+	                                    "WITHOUT ROWID;"
+	                                    "CREATE TABLE records("
+	                                    " entity INTEGER NOT NULL,"
+	                                    " id TEXT NOT NULL,"
+	                                    " hash INTEGER NOT NULL,"
+	                                    " fields TEXT NOT NULL,"
+	                                    " sync INTEGER NOT NULL,"
+	                                    " PRIMARY KEY (entity, id)) WITHOUT ROWID;"
+	                                    "CREATE TABLE syncs("
+	                                    " id INTEGER PRIMARY KEY,"
+	                                    " started TEXT NOT NULL,"
+	                                    " finished TEXT,"
+	                                    " status TEXT NOT NULL,"
+	                                    " details TEXT NOT NULL);") < 0
 	               ? -1
 	               : 0;
 }
 
-static int (*const migrate[LD_SCHEMA])(struct ld *) = { migrate_0 };
+static int (*const migrate[LOAD_SCHEMA])(struct load *) = { migrate_0 };
 
 static int
-migrate_all(struct ld *L)
+migrate_all(struct load *L)
 {
 	long long v = query_int(L, "PRAGMA user_version");
 	char sql[64];
 
 	if (v < 0)
 		return -1;
-	if (v > LD_SCHEMA) {
-		ld_error(L, "CL423", "state '%s' has schema version %lld; this cl-load knows %d",
-		         L->o.state, v, LD_SCHEMA);
+	if (v > LOAD_SCHEMA) {
+		load_error(L, "CL423", "state '%s' has schema version %lld; this cl-load knows %d",
+		           L->o.state, v, LOAD_SCHEMA);
 		return -1;
 	}
-	for (; v < LD_SCHEMA; v++) {
+	for (; v < LOAD_SCHEMA; v++) {
 		if (migrate[v](L) < 0)
 			return -1;
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", v + 1);
-		if (ld_exec(L, sql) < 0)
+		if (load_exec(L, sql) < 0)
 			return -1;
 	}
 	return 0;
@@ -198,7 +199,7 @@ trace(unsigned type, void *ctx, void *p, void *x)
 
 /* Checks what is at the path before SQLite touches it: 1 absent, 0 a file to open, -1 error. */
 static int
-precheck(struct ld *L, int *empty)
+precheck(struct load *L, int *empty)
 {
 	struct stat sb;
 	char head[16];
@@ -209,11 +210,11 @@ precheck(struct ld *L, int *empty)
 	if (stat(L->o.state, &sb) < 0) {
 		if (errno == ENOENT)
 			return 1;
-		ld_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
+		load_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		ld_error(L, "CL420", "state '%s' is not a regular file", L->o.state);
+		load_error(L, "CL420", "state '%s' is not a regular file", L->o.state);
 		return -1;
 	}
 	if (sb.st_size == 0) {
@@ -222,19 +223,19 @@ precheck(struct ld *L, int *empty)
 	}
 	fd = open(L->o.state, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		ld_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
+		load_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
 		return -1;
 	}
 	n = read(fd, head, sizeof head);
 	close(fd);
 	if (n != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0) {
-		ld_error(L, "CL421", "state '%s' is not a cl-load state (not an SQLite database)",
-		         L->o.state);
+		load_error(L, "CL421", "state '%s' is not a cl-load state (not an SQLite database)",
+		           L->o.state);
 		return -1;
 	}
 	if (sb.st_size < 512) {
-		ld_error(L, "CL422", "state '%s' is damaged (%lld bytes: cut short)", L->o.state,
-		         (long long)sb.st_size);
+		load_error(L, "CL422", "state '%s' is damaged (%lld bytes: cut short)", L->o.state,
+		           (long long)sb.st_size);
 		return -1;
 	}
 	return 0;
@@ -242,21 +243,21 @@ precheck(struct ld *L, int *empty)
 
 /* 1 when the open database is ours, 0 when it is new (empty), -1 foreign or error. */
 static int
-identify(struct ld *L)
+identify(struct load *L)
 {
 	long long app = query_int(L, "PRAGMA application_id"), tables;
 
 	if (app < 0)
 		return -1;
-	if (app == LD_APP_ID) {
+	if (app == LOAD_APP_ID) {
 		long long v = query_int(L, "PRAGMA user_version");
 
 		if (v < 0)
 			return -1;
-		if (v > LD_SCHEMA) {
-			ld_error(L, "CL423",
-			         "state '%s' has schema version %lld; this cl-load knows %d",
-			         L->o.state, v, LD_SCHEMA);
+		if (v > LOAD_SCHEMA) {
+			load_error(L, "CL423",
+			           "state '%s' has schema version %lld; this cl-load knows %d",
+			           L->o.state, v, LOAD_SCHEMA);
 			return -1;
 		}
 		return 1;
@@ -266,8 +267,8 @@ identify(struct ld *L)
 		return -1;
 	if (app == 0 && tables == 0)
 		return 0;
-	ld_error(L, "CL421", "state '%s' is not a cl-load state (an SQLite database of %s)",
-	         L->o.state, app ? "another application" : "another program");
+	load_error(L, "CL421", "state '%s' is not a cl-load state (an SQLite database of %s)",
+	           L->o.state, app ? "another application" : "another program");
 	return -1;
 }
 
@@ -277,24 +278,24 @@ identify(struct ld *L)
  * cl-load writes it. SQLite gives its -wal and -shm files the same mode.
  */
 static int
-private_mode(struct ld *L)
+private_mode(struct load *L)
 {
 	struct stat sb;
 
 	if (stat(L->o.state, &sb) < 0) {
-		ld_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
+		load_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
 		return -1;
 	}
 	if ((sb.st_mode & 077) && chmod(L->o.state, sb.st_mode & 0700) < 0) {
-		ld_error(L, "CL420", "state '%s' has mode %04o and cannot be made 0600: %s",
-		         L->o.state, (unsigned)(sb.st_mode & 07777), strerror(errno));
+		load_error(L, "CL420", "state '%s' has mode %04o and cannot be made 0600: %s",
+		           L->o.state, (unsigned)(sb.st_mode & 07777), strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
 int
-ld_state_open(struct ld *L, int create, int lock)
+load_state_open(struct load *L, int create, int lock)
 {
 	int empty = 0, rc, fd, flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	const char *path = L->o.state;
@@ -313,7 +314,8 @@ ld_state_open(struct ld *L, int create, int lock)
 	} else if (rc == 1) {
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST) {
-			ld_error(L, "CL420", "cannot create state '%s': %s", path, strerror(errno));
+			load_error(L, "CL420", "cannot create state '%s': %s", path,
+			           strerror(errno));
 			return -1;
 		}
 		if (fd >= 0)
@@ -322,7 +324,7 @@ ld_state_open(struct ld *L, int create, int lock)
 	}
 	if (sqlite3_open_v2(path, &L->db, flags, NULL) != SQLITE_OK) {
 		if (L->db)
-			ld_db_error(L, "open");
+			load_db_error(L, "open");
 		else
 			cl_oom();
 		return -1;
@@ -334,13 +336,14 @@ ld_state_open(struct ld *L, int create, int lock)
 	ours = identify(L);
 	if (ours < 0)
 		return -1;
-	if (create && !L->o.dry_run && !L->db_absent && ld_exec(L, "PRAGMA journal_mode = WAL") < 0)
+	if (create && !L->o.dry_run && !L->db_absent &&
+	    load_exec(L, "PRAGMA journal_mode = WAL") < 0)
 		return -1;
 	(void)empty;
-	if (ld_exec(L, "PRAGMA cache_size = -32768; PRAGMA temp.cache_size = -65536") < 0)
+	if (load_exec(L, "PRAGMA cache_size = -32768; PRAGMA temp.cache_size = -65536") < 0)
 		return -1;
 	if (lock) {
-		if (ld_exec(L, "BEGIN IMMEDIATE") < 0)
+		if (load_exec(L, "BEGIN IMMEDIATE") < 0)
 			return -1;
 		L->in_txn = 1;
 		if (migrate_all(L) < 0)
@@ -355,7 +358,7 @@ ld_state_open(struct ld *L, int create, int lock)
 }
 
 void
-ld_state_close(struct ld *L)
+load_state_close(struct load *L)
 {
 	if (!L->db)
 		return;
