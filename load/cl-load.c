@@ -253,8 +253,7 @@ sync_run(struct load *L)
 	}
 	if (rc < 0) {
 		/* Nothing applied: only the record of a failed sync is kept. */
-		L->failed = 1;
-		if (L->status == 0 || L->status == CL_EX_PARTIAL)
+		if (!load_failed(L))
 			load_error(L, "CL425", "the sync failed");
 		if (L->state_bad || load_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
@@ -269,7 +268,6 @@ sync_run(struct load *L)
 	load_put_jv(stdout, load_details(L, 1));
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		load_error(L, "CL006", "cannot write the change set: %s", strerror(errno));
-		L->failed = 1;
 		cl_abandon_stdout(); /* reported: cl_exit does not report it again */
 		if (load_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
@@ -332,7 +330,7 @@ main(int argc, char *argv[])
 		sync_run(&L);
 	else
 		other_mode(&L);
-	status = L.status;
+	status = load_status(&L);
 out:
 	status = cl_exit(status);
 	load_release(&L);

@@ -110,7 +110,6 @@ record_id(struct pass *p)
 	load_error(p->L, "CL402", "%s:%llu: a %s without a usable sourcedId",
 	           p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno,
 	           cl_kind_name(p->ln->kind));
-	p->L->failed = 1;
 	return -1;
 }
 
@@ -238,7 +237,6 @@ do_user(struct pass *p)
 		load_error(L, "CL401",
 		           "%s:%llu: user '%s' has no \"match\": run cl-match before cl-load",
 		           L->o.input ? L->o.input : "<stdin>", p->ln->lineno, p->id.p);
-		L->failed = 1;
 		return -1;
 	}
 	if (to_be_deleted(p)) {
@@ -493,7 +491,6 @@ load_ingest(struct load *L, int fd, const char *name)
 		const struct cl_stream_err *e = cl_reader_error(p.r);
 
 		load_error(L, e->code, "%s", e->msg);
-		L->failed = 1;
 		err = 1;
 	}
 	pass_release(&p);

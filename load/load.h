@@ -73,7 +73,6 @@ struct load {
 	jv summary; /* the header's stages (tool, version, at) and source */
 	int have_trailer, complete, delta, has_parents;
 	int no_classes; /* a stage upstream ran with sync_classes false */
-	int failed;     /* the stream could not be read: nothing applied */
 	jv upstream_codes;
 	char fetched[32]; /* the first stage's "at": what --last-sync records */
 
@@ -83,7 +82,6 @@ struct load {
 	jv unmatched_by;    /* reason -> count */
 	jv skipped;         /* what was read and not synced, by reason -> count */
 	struct cl_stage st; /* errors (the trailer-style list), diagnostics */
-	int status;         /* exit status so far */
 };
 
 /* Entity names and op names. Static strings. */
@@ -93,13 +91,19 @@ const char *load_ent_plural(enum load_ent e);
 const char *load_op_name(enum load_ent e, int which);
 
 /*
- * Reports an error: one diagnostic line, an entry in the report's errors,
- * and the exit status raised to the code's (a failure status wins over 1).
+ * Reports an error: one diagnostic line and an entry in the report's errors
+ * (cl_stage_fail on L->st). The exit status is the catalog's for the codes
+ * reported (lib/errors/load.def): the first failure's, a failure (over 1)
+ * outranking a partial (1) reported before it.
  */
 void load_error(struct load *L, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* Reports a SQLite error as the right CL42x code; what names the step. */
 void load_db_error(struct load *L, const char *what);
+/* The exit status so far: cl_stage_status of the codes reported. */
+int load_status(const struct load *L);
+/* 1 when a failure (a code whose status is over 1) was reported: nothing is applied. */
+int load_failed(const struct load *L);
 
 /* fields.c: canonical encoding of the fields a record reports, and its hash. */
 

@@ -17,18 +17,26 @@
 void
 load_error(struct load *L, const char *code, const char *fmt, ...)
 {
-	const struct cl_error_def *d = cl_error_lookup(code);
-	int st = d ? d->status : CL_EX_SOFTWARE;
 	struct cl_buf msg = CL_BUF_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
 	cl_buf_vaddf(&msg, fmt, ap);
 	va_end(ap);
-	cl_stage_warn(&L->st, code, "%s", msg.p);
+	cl_stage_fail(&L->st, code, "%s", msg.p);
 	cl_buf_release(&msg);
-	if (L->status == 0 || (L->status == CL_EX_PARTIAL && st != 0))
-		L->status = st;
+}
+
+int
+load_status(const struct load *L)
+{
+	return cl_stage_status(&L->st);
+}
+
+int
+load_failed(const struct load *L)
+{
+	return load_status(L) > CL_EX_PARTIAL;
 }
 
 void
@@ -74,9 +82,9 @@ load_begin(struct load *L)
 const char *
 load_status_name(struct load *L)
 {
-	if (L->failed || (L->status != 0 && L->status != CL_EX_PARTIAL))
+	if (load_failed(L))
 		return "failed";
-	return L->status == CL_EX_PARTIAL ? "partial" : "success";
+	return load_status(L) == CL_EX_PARTIAL ? "partial" : "success";
 }
 
 static jv
@@ -118,7 +126,7 @@ load_details(struct load *L, int with_kind)
 	c = jv_object_set(c, jv_string("matched_students"), num(L->matched_students));
 	c = jv_object_set(c, jv_string("matched_teachers"), num(L->matched_teachers));
 	c = jv_object_set(c, jv_string("matched_other"), num(L->matched_other));
-	c = jv_object_set(c, jv_string("imported_classes"), num(L->failed ? 0 : imported));
+	c = jv_object_set(c, jv_string("imported_classes"), num(load_failed(L) ? 0 : imported));
 	for (i = 0; i < LOAD_NENT; i++) {
 		const struct load_counts *k = &L->c[i];
 
@@ -167,7 +175,7 @@ load_record_sync(struct load *L)
 		return -1;
 	}
 	/* The date a delta fetch may start from: only a complete stream moves it. */
-	if (!L->failed && L->complete &&
+	if (!load_failed(L) && L->complete &&
 	    load_meta_set(L, "last_sync", L->fetched[0] ? L->fetched : L->started) < 0)
 		return -1;
 	return 0;
