@@ -79,18 +79,11 @@ load_put_raw_str(struct cl_buf *b, const char *name, const char *v, size_t n)
 void
 load_put_str(struct cl_buf *b, const char *name, const struct cl_json_span *s, struct cl_buf *tmp)
 {
-	const char *v;
-	size_t n;
+	struct cl_str v = { "", 0 };
 
 	put_key(b, name);
-	if (cl_json_str_raw(s, &v, &n)) {
-		cl_json_put_str(b, v, n);
-		return;
-	}
-	cl_buf_reset(tmp);
-	if (cl_json_str(s, tmp) < 0)
-		cl_buf_reset(tmp);
-	cl_json_put_str(b, tmp->p ? tmp->p : "", tmp->len);
+	cl_json_strview(s, tmp, &v); /* not a string: v stays "" */
+	cl_json_put_str(b, v.p, v.n);
 }
 
 /* One decoded list element: an offset into the scratch buffer. */

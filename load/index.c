@@ -299,7 +299,10 @@ pair_cmp(const void *a, const void *b)
 	return x->s < y->s ? -1 : x->s > y->s;
 }
 
-static const char *const role_names[] = { "", "student", "teacher", "" };
+/* An enrolment's role as a membership reports it (only students' and teachers' are kept). */
+static const char *const role_names[] = {
+	[CL_ROLE_STUDENT] = "student", [CL_ROLE_TEACHER] = "teacher"
+};
 
 /*
  * When the stream is not the whole truth (incomplete, delta), a user it
@@ -334,19 +337,14 @@ from_state(struct load *L, sqlite3_stmt *q, uint32_t i)
 	res = cl_json_result_new(jq);
 	if (cl_json_scan(jq, (const char *)sqlite3_column_text(q, 0),
 	                 (size_t)sqlite3_column_bytes(q, 0), res, NULL) == 0) {
-		cl_buf_reset(&x->tmp);
-		if (cl_json_str(cl_json_result_first(res, 0), &x->tmp) == 0 && x->tmp.len) {
+		if (cl_json_str_set(cl_json_result_first(res, 0), &x->tmp) == 0 && x->tmp.len) {
 			uint32_t off = arena_add(&x->usr, x->tmp.p, x->tmp.len);
 
 			r = &x->usr.v[i];
 			r->sm_off = off;
 			r->sm_len = (uint32_t)x->tmp.len;
 			r->flags |= LOAD_U_LINKED;
-			r->role = cl_json_str_eq(cl_json_result_first(res, 1), "student")
-			                  ? LOAD_R_STUDENT
-			          : cl_json_str_eq(cl_json_result_first(res, 1), "teacher")
-			                  ? LOAD_R_TEACHER
-			                  : LOAD_R_OTHER;
+			r->role = (uint8_t)cl_role_of(cl_json_result_first(res, 1));
 		}
 	}
 	cl_json_result_free(res);
@@ -426,8 +424,8 @@ load_join(struct load *L)
 
 		for (j = i + 1;
 		     j < x->nenr && x->enr[j].c == x->enr[i].c && x->enr[j].u == x->enr[i].u; j++)
-			if (x->enr[j].role == LOAD_R_TEACHER)
-				role = LOAD_R_TEACHER;
+			if (x->enr[j].role == CL_ROLE_TEACHER)
+				role = CL_ROLE_TEACHER;
 		if (!class_ok(L, x->enr[i].c, whole)) {
 			cls_absent += (long long)(j - i);
 			continue;
@@ -461,7 +459,7 @@ load_join(struct load *L)
 			if (i > 0 && pair_cmp(&x->pairs[i - 1], &x->pairs[i]) == 0)
 				continue;
 			if (!(p->flags & LOAD_U_CONTACT) || !(s->flags & LOAD_U_LINKED) ||
-			    s->role != LOAD_R_STUDENT)
+			    s->role != CL_ROLE_STUDENT)
 				continue;
 			load_obj_begin(&x->f);
 			load_put_raw_str(&x->f, "sm_id", x->usr.arena.p + s->sm_off, s->sm_len);

@@ -81,16 +81,6 @@ field(struct pass *p, int i)
 	return cl_reader_field(p->r, p->idx[i]);
 }
 
-/* Decodes a string span into b; 0, or -1 when it is absent, not a string or empty. */
-static int
-str(const struct cl_json_span *s, struct cl_buf *b)
-{
-	cl_buf_reset(b);
-	if (!s || s->type != CL_JSON_STRING || cl_json_str(s, b) < 0 || b->len == 0)
-		return -1;
-	return 0;
-}
-
 static void
 skip(struct load *L, const char *why)
 {
@@ -105,7 +95,8 @@ skip(struct load *L, const char *why)
 static int
 record_id(struct pass *p)
 {
-	if (str(field(p, P_ID), &p->id) == 0 && !memchr(p->id.p, 0x1f, p->id.len))
+	if (cl_json_str_set(field(p, P_ID), &p->id) == 0 && p->id.len > 0 &&
+	    !memchr(p->id.p, 0x1f, p->id.len))
 		return 0;
 	load_error(p->L, "CL402", "%s:%llu: a %s without a usable sourcedId",
 	           p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno,
@@ -168,21 +159,19 @@ static int
 do_enrollment(struct pass *p)
 {
 	const struct cl_json_span *role = field(p, P_ROLE);
-	int rs;
+	enum cl_role rs;
 
 	if (to_be_deleted(p)) {
 		skip(p->L, "tobedeleted");
 		return 0;
 	}
-	if (cl_json_str_eq(role, "student"))
-		rs = LOAD_R_STUDENT;
-	else if (cl_json_str_eq(role, "teacher"))
-		rs = LOAD_R_TEACHER;
-	else {
+	rs = cl_role_of(role);
+	if (rs != CL_ROLE_STUDENT && rs != CL_ROLE_TEACHER) {
 		skip(p->L, "enrollment-role");
 		return 0;
 	}
-	if (str(field(p, P_ECLASS), &p->a) < 0 || str(field(p, P_EUSER), &p->b) < 0 ||
+	if (cl_json_str_set(field(p, P_ECLASS), &p->a) < 0 || p->a.len == 0 ||
+	    cl_json_str_set(field(p, P_EUSER), &p->b) < 0 || p->b.len == 0 ||
 	    memchr(p->a.p, 0x1f, p->a.len)) {
 		skip(p->L, "enrollment-incomplete");
 		return 0;
@@ -198,7 +187,7 @@ count_unmatched(struct load *L, const struct cl_json_span *why, struct cl_buf *t
 	double v;
 
 	L->unmatched++;
-	if (str(why, tmp) < 0)
+	if (cl_json_str_set(why, tmp) < 0 || tmp->len == 0)
 		cl_buf_adds(tmp, "unknown");
 	n = jv_object_get(jv_copy(L->unmatched_by), jv_string(tmp->p));
 	v = jv_get_kind(n) == JV_KIND_NUMBER ? jv_number_value(n) : 0;
@@ -214,7 +203,8 @@ keep_agents(struct pass *p, int self_is_parent)
 	size_t n = cl_json_result_count(r, p->idx[P_AGENTS]), i;
 
 	for (i = 0; i < n; i++) {
-		if (str(cl_json_result_get(r, p->idx[P_AGENTS], i), &p->a) < 0)
+		if (cl_json_str_set(cl_json_result_get(r, p->idx[P_AGENTS], i), &p->a) < 0 ||
+		    p->a.len == 0)
 			continue;
 		if (self_is_parent)
 			load_index_agent(p->L, p->id.p, p->id.len, p->a.p, p->a.len);
@@ -248,11 +238,9 @@ do_user(struct pass *p)
 	if (m->type == CL_JSON_OBJECT && mid && mid->type == CL_JSON_NUMBER)
 		cl_buf_add(&p->a, mid->p, mid->n);
 	else if (m->type == CL_JSON_OBJECT)
-		str(mid, &p->a);
+		cl_json_str_set(mid, &p->a);
 	matched = p->a.len > 0;
-	rc = cl_json_str_eq(role, "student")   ? LOAD_R_STUDENT
-	     : cl_json_str_eq(role, "teacher") ? LOAD_R_TEACHER
-	                                       : LOAD_R_OTHER;
+	rc = cl_role_of(role); /* never CL_ROLE_PARENT: the reader made those CL_K_PARENT */
 	if (duplicate(p, LOAD_USER,
 	              load_index_user(L, p->id.p, p->id.len, LOAD_U_STREAM, rc, p->a.p, p->a.len)))
 		return 0;
@@ -260,9 +248,9 @@ do_user(struct pass *p)
 		count_unmatched(L, field(p, P_UNMATCHED), &p->tmp);
 		return 0;
 	}
-	if (rc == LOAD_R_STUDENT)
+	if (rc == CL_ROLE_STUDENT)
 		L->matched_students++;
-	else if (rc == LOAD_R_TEACHER)
+	else if (rc == CL_ROLE_TEACHER)
 		L->matched_teachers++;
 	else
 		L->matched_other++;
@@ -278,7 +266,7 @@ do_user(struct pass *p)
 	if (stage_rec(p, LOAD_USER) < 0)
 		return -1;
 	/* Only a linked student can have a relationship: keep its agents. */
-	if (rc == LOAD_R_STUDENT)
+	if (rc == CL_ROLE_STUDENT)
 		keep_agents(p, 0);
 	return 0;
 }
@@ -294,8 +282,8 @@ do_parent(struct pass *p)
 		return 0;
 	}
 	if (duplicate(p, LOAD_CONTACT,
-	              load_index_user(p->L, p->id.p, p->id.len, LOAD_U_CONTACT, LOAD_R_OTHER, NULL,
-	                              0)))
+	              load_index_user(p->L, p->id.p, p->id.len, LOAD_U_CONTACT, CL_ROLE_PARENT,
+	                              NULL, 0)))
 		return 0;
 	load_obj_begin(&p->f);
 	load_put_str(&p->f, "role", field(p, P_ROLE), &p->tmp);

@@ -27,8 +27,10 @@
  */
 enum load_ent { LOAD_USER, LOAD_CLASS, LOAD_MEMBER, LOAD_CONTACT, LOAD_REL, LOAD_NENT };
 
-/* index.c: user roles and flags. */
-enum { LOAD_R_STUDENT = 1, LOAD_R_TEACHER = 2, LOAD_R_OTHER = 3 };
+/*
+ * index.c: user flags. Roles are stream.h's enum cl_role (CL_ROLE_NONE, 0,
+ * for a user only referred to so far).
+ */
 enum { LOAD_U_STREAM = 1, LOAD_U_LINKED = 2, LOAD_U_CONTACT = 4, LOAD_U_STATE = 8 };
 
 struct load_index;
