@@ -12,52 +12,20 @@
 #include "diag.h"
 #include "load.h"
 
-static const char *const ent_names[LOAD_NENT] = { "user", "class", "membership", "contact",
-	                                          "relationship" };
-static const char *const ent_plurals[LOAD_NENT] = { "users", "classes", "memberships", "contacts",
-	                                            "relationships" };
-static const char *const op_names[LOAD_NENT][3] = {
-	{ "link", "update", "unlink" }, { "create", "update", "delete" },
-	{ "add", "update", "remove" },  { "create", "update", "delete" },
-	{ "add", "update", "remove" },
-};
-/* The two parts of a composite id (memberships, relationships). */
-static const char *const id_parts[LOAD_NENT][2] = {
-	{ NULL, NULL }, { NULL, NULL },          { "class", "user" },
-	{ NULL, NULL }, { "parent", "student" },
-};
-
-const char *
-load_ent_name(enum load_ent e)
-{
-	return ent_names[e];
-}
-
-const char *
-load_ent_plural(enum load_ent e)
-{
-	return ent_plurals[e];
-}
-
-const char *
-load_op_name(enum load_ent e, int which)
-{
-	return op_names[e][which];
-}
-
 static void
 put_id(struct cl_buf *b, enum load_ent e, const char *id, size_t n)
 {
+	const char *const *part = load_model[e].id_part;
 	const char *sep;
 
-	if (!id_parts[e][0] || !(sep = memchr(id, 0x1f, n))) {
+	if (!part[0] || !(sep = memchr(id, 0x1f, n))) {
 		cl_buf_adds(b, ",\"id\":");
 		cl_json_put_str(b, id, n);
 		return;
 	}
-	cl_buf_addf(b, ",\"%s\":", id_parts[e][0]);
+	cl_buf_addf(b, ",\"%s\":", part[0]);
 	cl_json_put_str(b, id, (size_t)(sep - id));
-	cl_buf_addf(b, ",\"%s\":", id_parts[e][1]);
+	cl_buf_addf(b, ",\"%s\":", part[1]);
 	cl_json_put_str(b, sep + 1, n - (size_t)(sep - id) - 1);
 }
 
@@ -66,8 +34,8 @@ static void
 line_begin(struct cl_buf *b, enum load_ent e, int which, const char *id, size_t n)
 {
 	cl_buf_reset(b);
-	cl_buf_addf(b, "{\"kind\":\"change\",\"op\":\"%s\",\"entity\":\"%s\"", op_names[e][which],
-	            ent_names[e]);
+	cl_buf_addf(b, "{\"kind\":\"change\",\"op\":\"%s\",\"entity\":\"%s\"",
+	            load_model[e].op[which], load_model[e].name);
 	put_id(b, e, id, n);
 }
 
@@ -226,8 +194,8 @@ may_delete(struct load *L, enum load_ent e, long long pending, int whole)
 		        L, "CL412",
 		        "deletion guard: %lld of %lld %s (%.1f%%) would be deleted, over the limit "
 		        "of %g%%: withheld (--allow-deletes lets them through)",
-		        pending, c->old, ent_plurals[e], (double)pending * 100.0 / (double)c->old,
-		        L->o.max_delete);
+		        pending, c->old, load_model[e].plural,
+		        (double)pending * 100.0 / (double)c->old, L->o.max_delete);
 		return 0;
 	}
 	return 1;

@@ -397,6 +397,7 @@ load_join(struct load *L)
 	struct load_index *x = L->ix;
 	int whole = L->complete && !L->delta;
 	long long cls_absent = 0, unmatched = 0, absent = 0;
+	struct load_vals vals = { NULL, NULL, NULL, 0, NULL }; /* memberships, relationships */
 	sqlite3_stmt *q = NULL;
 	size_t i, j, iter = 0;
 	const char *k;
@@ -437,10 +438,10 @@ load_join(struct load *L)
 				absent += (long long)(j - i);
 			continue;
 		}
-		load_obj_begin(&x->f);
-		load_put_raw_str(&x->f, "sm_id", x->usr.arena.p + u->sm_off, u->sm_len);
-		load_put_raw_str(&x->f, "role", role_names[role], strlen(role_names[role]));
-		load_obj_end(&x->f);
+		vals.sm_id = x->usr.arena.p + u->sm_off;
+		vals.sm_n = u->sm_len;
+		vals.role = role_names[role];
+		load_build(&x->f, LOAD_MEMBER, &vals, &x->tmp);
 		composite(x, &x->cls, x->enr[i].c, &x->usr, x->enr[i].u);
 		if (load_index_record(L, LOAD_MEMBER, x->tmp.p, x->tmp.len, x->f.p, x->f.len) < 0)
 			return -1;
@@ -461,9 +462,10 @@ load_join(struct load *L)
 			if (!(p->flags & LOAD_U_CONTACT) || !(s->flags & LOAD_U_LINKED) ||
 			    s->role != CL_ROLE_STUDENT)
 				continue;
-			load_obj_begin(&x->f);
-			load_put_raw_str(&x->f, "sm_id", x->usr.arena.p + s->sm_off, s->sm_len);
-			load_obj_end(&x->f);
+			vals.sm_id = x->usr.arena.p + s->sm_off;
+			vals.sm_n = s->sm_len;
+			vals.role = NULL;
+			load_build(&x->f, LOAD_REL, &vals, &x->tmp);
 			composite(x, &x->usr, x->pairs[i].p, &x->usr, x->pairs[i].s);
 			if (load_index_record(L, LOAD_REL, x->tmp.p, x->tmp.len, x->f.p, x->f.len) <
 			    0)

@@ -12,27 +12,14 @@
 #include "idmap.h"
 #include "load.h"
 
+/* What the pass reads besides the model's fields (load_model's paths). */
 enum {
 	P_ID,
 	P_STATUS,
 	P_ROLE,
-	P_TITLE,
-	P_CODE,
-	P_COURSE,
-	P_SCHOOL,
-	P_TERMS,
-	P_PERIODS,
 	P_ECLASS,
 	P_EUSER,
-	P_GIVEN,
-	P_FAMILY,
-	P_GRADES,
-	P_IDENT,
-	P_ORGS,
 	P_AGENTS,
-	P_EMAIL,
-	P_PHONE,
-	P_SMS,
 	P_MATCH,
 	P_MID,
 	P_UNMATCHED,
@@ -44,23 +31,9 @@ static const char *const paths[P_N] = {
 	"data.sourcedId",
 	"data.status",
 	"data.role",
-	"data.title",
-	"data.classCode",
-	"data.course.sourcedId",
-	"data.school.sourcedId",
-	"data.terms[].sourcedId",
-	"data.periods[]",
 	"data.class.sourcedId",
 	"data.user.sourcedId",
-	"data.givenName",
-	"data.familyName",
-	"data.grades[]",
-	"data.identifier",
-	"data.orgs[].sourcedId",
 	"data.agents[].sourcedId",
-	"data.email",
-	"data.phone",
-	"data.sms",
 	"match",
 	"match.id",
 	"unmatched",
@@ -71,6 +44,7 @@ struct pass {
 	struct load *L;
 	struct cl_reader *r;
 	size_t idx[P_N];
+	size_t fidx[LOAD_NENT][LOAD_FIELDS_MAX]; /* the reader's index of each field's path */
 	struct cl_buf f, tmp, id, a, b;
 	const struct cl_line *ln;
 };
@@ -119,23 +93,25 @@ duplicate(struct pass *p, enum load_ent e, int dup)
 		return 0;
 	load_error(p->L, "CL413",
 	           "%s:%llu: %s '%s' appears twice in the stream; the first was used",
-	           p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno, load_ent_name(e),
+	           p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno, load_model[e].name,
 	           p->id.p);
 	skip(p->L, "duplicate");
 	return 1;
 }
 
+/* Builds the record's fields from the line (sm_id: the School Manager id, if e has one). */
 static int
-stage_rec(struct pass *p, enum load_ent e)
+stage_rec(struct pass *p, enum load_ent e, const char *sm_id, size_t sm_n)
 {
+	struct load_vals v = { cl_reader_result(p->r), p->fidx[e], sm_id, sm_n, NULL };
+
+	load_build(&p->f, e, &v, &p->tmp);
 	return load_index_record(p->L, e, p->id.p, p->id.len, p->f.p, p->f.len);
 }
 
 static int
 do_class(struct pass *p)
 {
-	const struct cl_json_result *r = cl_reader_result(p->r);
-
 	if (record_id(p) < 0)
 		return -1;
 	if (to_be_deleted(p)) {
@@ -144,15 +120,7 @@ do_class(struct pass *p)
 	}
 	if (duplicate(p, LOAD_CLASS, load_index_class(p->L, p->id.p, p->id.len)))
 		return 0;
-	load_obj_begin(&p->f);
-	load_put_str(&p->f, "title", field(p, P_TITLE), &p->tmp);
-	load_put_str(&p->f, "classCode", field(p, P_CODE), &p->tmp);
-	load_put_str(&p->f, "course", field(p, P_COURSE), &p->tmp);
-	load_put_str(&p->f, "school", field(p, P_SCHOOL), &p->tmp);
-	load_put_list(&p->f, "terms", r, p->idx[P_TERMS], &p->tmp);
-	load_put_list(&p->f, "periods", r, p->idx[P_PERIODS], &p->tmp);
-	load_obj_end(&p->f);
-	return stage_rec(p, LOAD_CLASS);
+	return stage_rec(p, LOAD_CLASS, NULL, 0);
 }
 
 static int
@@ -216,7 +184,6 @@ keep_agents(struct pass *p, int self_is_parent)
 static int
 do_user(struct pass *p)
 {
-	const struct cl_json_result *r = cl_reader_result(p->r);
 	const struct cl_json_span *m = field(p, P_MATCH), *role = field(p, P_ROLE), *mid;
 	struct load *L = p->L;
 	int matched, rc;
@@ -254,16 +221,7 @@ do_user(struct pass *p)
 		L->matched_teachers++;
 	else
 		L->matched_other++;
-	load_obj_begin(&p->f);
-	load_put_raw_str(&p->f, "sm_id", p->a.p, p->a.len);
-	load_put_str(&p->f, "role", role, &p->tmp);
-	load_put_str(&p->f, "givenName", field(p, P_GIVEN), &p->tmp);
-	load_put_str(&p->f, "familyName", field(p, P_FAMILY), &p->tmp);
-	load_put_list(&p->f, "grades", r, p->idx[P_GRADES], &p->tmp);
-	load_put_str(&p->f, "identifier", field(p, P_IDENT), &p->tmp);
-	load_put_list(&p->f, "schools", r, p->idx[P_ORGS], &p->tmp);
-	load_obj_end(&p->f);
-	if (stage_rec(p, LOAD_USER) < 0)
+	if (stage_rec(p, LOAD_USER, p->a.p, p->a.len) < 0)
 		return -1;
 	/* Only a linked student can have a relationship: keep its agents. */
 	if (rc == CL_ROLE_STUDENT)
@@ -285,15 +243,7 @@ do_parent(struct pass *p)
 	              load_index_user(p->L, p->id.p, p->id.len, LOAD_U_CONTACT, CL_ROLE_PARENT,
 	                              NULL, 0)))
 		return 0;
-	load_obj_begin(&p->f);
-	load_put_str(&p->f, "role", field(p, P_ROLE), &p->tmp);
-	load_put_str(&p->f, "givenName", field(p, P_GIVEN), &p->tmp);
-	load_put_str(&p->f, "familyName", field(p, P_FAMILY), &p->tmp);
-	load_put_str(&p->f, "email", field(p, P_EMAIL), &p->tmp);
-	load_put_str(&p->f, "phone", field(p, P_PHONE), &p->tmp);
-	load_put_str(&p->f, "sms", field(p, P_SMS), &p->tmp);
-	load_obj_end(&p->f);
-	if (stage_rec(p, LOAD_CONTACT) < 0)
+	if (stage_rec(p, LOAD_CONTACT, NULL, 0) < 0)
 		return -1;
 	keep_agents(p, 1);
 	return 0;
@@ -417,13 +367,18 @@ do_trailer(struct pass *p)
 static void
 pass_init(struct pass *p, struct load *L, int fd, const char *name)
 {
-	int i;
+	size_t k;
+	int i, e;
 
 	memset(p, 0, sizeof *p);
 	p->L = L;
 	p->r = cl_reader_new(fd, name, 0);
 	for (i = 0; i < P_N; i++)
 		p->idx[i] = cl_reader_want(p->r, paths[i]);
+	for (e = 0; e < LOAD_NENT; e++)
+		for (k = 0; k < load_model[e].nfield; k++)
+			if (load_model[e].field[k].path)
+				p->fidx[e][k] = cl_reader_want(p->r, load_model[e].field[k].path);
 	cl_buf_init(&p->f);
 	cl_buf_init(&p->tmp);
 	cl_buf_init(&p->id);

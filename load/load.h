@@ -86,12 +86,6 @@ struct load {
 	struct cl_stage st; /* errors (the trailer-style list), diagnostics */
 };
 
-/* Entity names and op names. Static strings. */
-const char *load_ent_name(enum load_ent e);
-const char *load_ent_plural(enum load_ent e);
-/* which: 0 create, 1 update, 2 delete. */
-const char *load_op_name(enum load_ent e, int which);
-
 /*
  * Reports an error: one diagnostic line and an entry in the report's errors
  * (cl_stage_fail on L->st). The exit status is the catalog's for the codes
@@ -107,7 +101,66 @@ int load_status(const struct load *L);
 /* 1 when a failure (a code whose status is over 1) was reported: nothing is applied. */
 int load_failed(const struct load *L);
 
-/* fields.c: canonical encoding of the fields a record reports, and its hash. */
+/*
+ * fields.c: the entity model, described once (load_model): each entity's
+ * names, ops, id, and its canonical fields in order with where each comes
+ * from. The builders, the diff and the state's fields hash are driven by it.
+ */
+
+/* Where a field's value comes from. */
+enum load_src {
+	LOAD_SRC_STR,  /* the stream line's string at path, decoded ("" when absent or not one) */
+	LOAD_SRC_LIST, /* the strings at a "[]" path: decoded, sorted, unique, empty ones dropped */
+	LOAD_SRC_SM_ID, /* the School Manager id: the user's match.id (users); the linked user's
+	                   (memberships) or the linked student's (relationships) */
+	LOAD_SRC_ROLE,  /* memberships: "teacher" when one of the (class, user) enrolments is */
+};
+
+struct load_field {
+	const char *name; /* its key in the canonical object, the change set and the state */
+	enum load_src src;
+	const char *path; /* STR and LIST: the path in the stream line (json.h syntax); else NULL */
+};
+
+#define LOAD_FIELDS_MAX 16 /* the most fields an entity has */
+
+struct load_entity {
+	const char *name, *plural; /* "membership", "memberships" */
+	const char *op[3];         /* create, update, delete: "add", "update", "remove" */
+	const char *id_part[2];    /* a composite id's two parts ("class", "user"), or NULL: "id" */
+	const struct load_field *field;
+	size_t nfield;
+};
+
+/* The model, indexed by enum load_ent. */
+extern const struct load_entity load_model[LOAD_NENT];
+
+/* What load_build fills a record's fields from. Everything borrowed. */
+struct load_vals {
+	const struct cl_json_result *r; /* STR, LIST: the stream line's spans */
+	const size_t *idx;              /* STR, LIST: per field of the entity, r's path index */
+	const char *sm_id;              /* SM_ID */
+	size_t sm_n;
+	const char *role; /* ROLE */
+};
+
+/* Writes into f (reset first) the canonical object of an e record from v. */
+void load_build(struct cl_buf *f, enum load_ent e, const struct load_vals *v, struct cl_buf *tmp);
+/*
+ * The hash of the field list: every entity's name and its fields' names, in
+ * order. The state records it (state.c); another value at open is a
+ * migration.
+ */
+int64_t load_fields_hash(void);
+/*
+ * Re-encodes a stored canonical object f of e under the model's field list
+ * into out (reset first): a field the model has keeps its stored value
+ * (byte for byte), one the object lacks is null (not known), one the model
+ * no longer has is dropped. Returns 0, or -1 when f is not a JSON object.
+ */
+int load_reproject(struct cl_buf *out, enum load_ent e, const char *f, size_t n);
+
+/* The primitives load_build writes with (and unit_fields tests). */
 
 /* Starts the canonical object: b is reset to "{". */
 void load_obj_begin(struct cl_buf *b);
@@ -129,7 +182,9 @@ int64_t load_hash(const char *p, size_t n);
 /*
  * Appends to out "name":{"old":V,"new":V},... for every field of e whose
  * value differs between the canonical objects oldf and newf; returns how
- * many. A field absent from one side shows as null.
+ * many, or -1 when one is not a JSON object. A field absent from one side
+ * shows as null; a field whose old value is null (added by a migration, not
+ * known) is not a change.
  */
 int load_changed(struct cl_buf *out, enum load_ent e, const char *oldf, size_t on, const char *newf,
                  size_t nn);

@@ -138,7 +138,7 @@ load_details(struct load *L, int with_kind)
 		e = jv_object_set(e, jv_string("withheld"), num(k->withheld));
 		if (!k->managed)
 			e = jv_object_set(e, jv_string("synced"), jv_false());
-		c = jv_object_set(c, jv_string(load_ent_plural(i)), e);
+		c = jv_object_set(c, jv_string(load_model[i].plural), e);
 	}
 	d = jv_object_set(d, jv_string("counts"), c);
 	d = jv_object_set(d, jv_string("unmatched"), jv_copy(L->unmatched_by));
