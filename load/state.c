@@ -182,6 +182,85 @@ migrate_all(struct load *L)
 	return 0;
 }
 
+/*
+ * The field list the state's records are encoded with: meta "fields_hash",
+ * load_fields_hash() in hex. Another value (a field added, removed, renamed
+ * or moved in load_model), or none (a state from before the key: checked
+ * once), is a migration of the records, made here in the run's transaction:
+ *
+ * Each record is re-encoded under the current list (load_reproject): a
+ * field still in the list keeps its stored value byte for byte, a field no
+ * longer in it is dropped, a field added is null ("not known": the builders
+ * never write null), and its hash is recomputed from that encoding.
+ *  - Left as they were, the records would all be reported "updated" the
+ *    next night: the stream's encoding has the added field, the stored one
+ *    lacks it, so the hashes differ and the field shows as changed.
+ *  - The hash the next night will compute cannot be made here: the added
+ *    field's value is in the stream, not in the state.
+ *  - Re-encoded, a record that only lost a field is unchanged next night
+ *    (its encoding is the stream's, byte for byte). A record with an added
+ *    field has a hash no stream record has, so it is staged; load_changed
+ *    does not count a field whose old value is null, so no op is written
+ *    unless a known field really changed, and the state gets the record's
+ *    whole encoding (diff.c, "same fields under another hash"). The one
+ *    trace: a record deleted before that shows its added field as null in
+ *    the delete op's fields.
+ * A record whose re-encoding is the bytes it has is not rewritten: a state
+ * written with the same list costs one read of the records.
+ */
+static int
+migrate_fields(struct load *L)
+{
+	struct cl_buf f = CL_BUF_INIT;
+	sqlite3_stmt *q = NULL, *w = NULL;
+	char want[17], *have;
+	int rc, ret = -1;
+
+	snprintf(want, sizeof want, "%016llx", (unsigned long long)load_fields_hash());
+	have = load_meta_get(L, "fields_hash");
+	rc = have && strcmp(have, want) == 0;
+	free(have);
+	if (rc)
+		return 0;
+	if (load_exec(L, "CREATE TEMP TABLE migrated(entity INTEGER, id TEXT, hash INTEGER, "
+	                 "fields TEXT)") < 0 ||
+	    !(q = load_prepare(L, "SELECT entity, id, fields FROM main.records")) ||
+	    !(w = load_prepare(L, "INSERT INTO temp.migrated VALUES (?1, ?2, ?3, ?4)")))
+		goto out;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int e = sqlite3_column_int(q, 0);
+		const char *p = (const char *)sqlite3_column_text(q, 2);
+		size_t n = (size_t)sqlite3_column_bytes(q, 2);
+
+		if (e < 0 || e >= LOAD_NENT || !p || load_reproject(&f, e, p, n) < 0 ||
+		    (f.len == n && memcmp(f.p, p, n) == 0))
+			continue;
+		sqlite3_bind_int(w, 1, e);
+		sqlite3_bind_text(w, 2, (const char *)sqlite3_column_text(q, 1),
+		                  sqlite3_column_bytes(q, 1), SQLITE_TRANSIENT);
+		sqlite3_bind_int64(w, 3, load_hash(f.p, f.len));
+		sqlite3_bind_text(w, 4, f.p, (int)f.len, SQLITE_STATIC);
+		rc = sqlite3_step(w);
+		sqlite3_reset(w);
+		if (rc != SQLITE_DONE)
+			break;
+	}
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, "migrating the records to this field list");
+		goto out;
+	}
+	if (load_exec(L, "UPDATE main.records AS r SET hash = m.hash, fields = m.fields"
+	                 " FROM temp.migrated AS m WHERE r.entity = m.entity AND r.id = m.id;"
+	                 "DROP TABLE temp.migrated") < 0)
+		goto out;
+	ret = load_meta_set(L, "fields_hash", want);
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(w);
+	cl_buf_release(&f);
+	return ret;
+}
+
 /* CL_LOAD_TRACE=1: each statement's time on stderr (for benchmarks). */
 static int
 trace(unsigned type, void *ctx, void *p, void *x)
@@ -346,7 +425,7 @@ load_state_open(struct load *L, int create, int lock)
 		if (load_exec(L, "BEGIN IMMEDIATE") < 0)
 			return -1;
 		L->in_txn = 1;
-		if (migrate_all(L) < 0)
+		if (migrate_all(L) < 0 || migrate_fields(L) < 0)
 			return -1;
 		if (!L->o.dry_run && !L->db_absent && private_mode(L) < 0)
 			return -1;
