@@ -157,13 +157,13 @@ static void
 load_init(struct load *L)
 {
 	memset(L, 0, sizeof *L);
-	L->prev = jv_null();
-	L->summary = jv_object();
-	L->upstream_codes = jv_array();
-	L->unmatched_by = jv_object();
-	L->skipped = jv_object();
+	L->sync.prev = jv_null();
+	L->stream.summary = jv_object();
+	L->stream.upstream_codes = jv_array();
+	L->tally.unmatched_by = jv_object();
+	L->tally.skipped = jv_object();
 	cl_stage_init(&L->st, "cl-load");
-	cl_iso8601(cl_now(), L->started);
+	cl_iso8601(cl_now(), L->sync.started);
 }
 
 static void
@@ -172,11 +172,11 @@ load_release(struct load *L)
 	load_index_free(L);
 	load_state_close(L);
 	load_fields_release();
-	jv_free(L->prev);
-	jv_free(L->summary);
-	jv_free(L->upstream_codes);
-	jv_free(L->unmatched_by);
-	jv_free(L->skipped);
+	jv_free(L->sync.prev);
+	jv_free(L->stream.summary);
+	jv_free(L->stream.upstream_codes);
+	jv_free(L->tally.unmatched_by);
+	jv_free(L->tally.skipped);
 	cl_stage_release(&L->st);
 }
 
@@ -192,16 +192,16 @@ previous(struct load *L)
 	if (!s)
 		return -1;
 	rc = sqlite3_step(s);
-	L->sync_id = 1;
+	L->sync.id = 1;
 	if (rc == SQLITE_ROW) {
-		L->sync_id = sqlite3_column_int64(s, 0) + 1;
-		jv_free(L->prev);
-		L->prev = jv_object_set(jv_object(), jv_string("sync"),
-		                        jv_number((double)sqlite3_column_int64(s, 0)));
-		L->prev = jv_object_set(L->prev, jv_string("finished"),
-		                        jv_string((const char *)sqlite3_column_text(s, 1)));
-		L->prev = jv_object_set(L->prev, jv_string("status"),
-		                        jv_string((const char *)sqlite3_column_text(s, 2)));
+		L->sync.id = sqlite3_column_int64(s, 0) + 1;
+		jv_free(L->sync.prev);
+		L->sync.prev = jv_object_set(jv_object(), jv_string("sync"),
+		                             jv_number((double)sqlite3_column_int64(s, 0)));
+		L->sync.prev = jv_object_set(L->sync.prev, jv_string("finished"),
+		                             jv_string((const char *)sqlite3_column_text(s, 1)));
+		L->sync.prev = jv_object_set(L->sync.prev, jv_string("status"),
+		                             jv_string((const char *)sqlite3_column_text(s, 2)));
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -209,9 +209,9 @@ previous(struct load *L)
 		return -1;
 	}
 	last = load_meta_get(L, "last_sync");
-	if (jv_get_kind(L->prev) == JV_KIND_OBJECT)
-		L->prev = jv_object_set(L->prev, jv_string("last_sync"),
-		                        last ? jv_string(last) : jv_null());
+	if (jv_get_kind(L->sync.prev) == JV_KIND_OBJECT)
+		L->sync.prev = jv_object_set(L->sync.prev, jv_string("last_sync"),
+		                             last ? jv_string(last) : jv_null());
 	free(last);
 	return 0;
 }
@@ -223,7 +223,7 @@ commit(struct load *L)
 		return 0;
 	if (load_exec(L, "COMMIT") < 0)
 		return -1;
-	L->in_txn = 0;
+	L->state.in_txn = 0;
 	return 0;
 }
 
@@ -255,16 +255,17 @@ sync_run(struct load *L)
 		/* Nothing applied: only the record of a failed sync is kept. */
 		if (!load_failed(L))
 			load_error(L, "CL425", "the sync failed");
-		if (L->state_bad || load_exec(L, "ROLLBACK TO work") < 0)
+		if (L->state.bad || load_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
-		memset(L->c, 0, sizeof L->c);
-		L->matched_students = L->matched_teachers = L->matched_other = L->unmatched = 0;
-		jv_free(L->unmatched_by);
-		L->unmatched_by = jv_object();
+		memset(L->tally.ent, 0, sizeof L->tally.ent);
+		L->tally.matched_students = L->tally.matched_teachers = L->tally.matched_other =
+		        L->tally.unmatched = 0;
+		jv_free(L->tally.unmatched_by);
+		L->tally.unmatched_by = jv_object();
 		if (!began)
 			load_put_jv(stdout, load_begin(L));
 	}
-	cl_iso8601(cl_now(), L->finished);
+	cl_iso8601(cl_now(), L->sync.finished);
 	load_put_jv(stdout, load_details(L, 1));
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		load_error(L, "CL006", "cannot write the change set: %s", strerror(errno));
@@ -289,13 +290,13 @@ other_mode(struct load *L)
 
 	switch (L->o.mode) {
 	case LOAD_M_RESET:
-		if (load_state_open(L, 0, 1) < 0 || L->db_absent)
+		if (load_state_open(L, 0, 1) < 0 || L->state.absent)
 			return;
 		if (load_meta_set(L, "last_sync", NULL) == 0)
 			commit(L);
 		break;
 	case LOAD_M_LAST:
-		if (load_state_open(L, 0, 0) < 0 || L->db_absent)
+		if (load_state_open(L, 0, 0) < 0 || L->state.absent)
 			return;
 		v = load_meta_get(L, "last_sync");
 		if (v)

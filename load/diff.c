@@ -53,7 +53,7 @@ static int
 upserts(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 {
 	sqlite3_stmt *q, *w = NULL;
-	struct load_counts *c = &L->c[e];
+	struct load_counts *c = &L->tally.ent[e];
 	int rc;
 
 	q = load_prepare(L, "SELECT n.id, n.fields, o.fields, n.hash FROM temp.st_rec n"
@@ -103,7 +103,7 @@ upserts(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 			sqlite3_bind_text(w, 2, id, (int)idn, SQLITE_TRANSIENT);
 			sqlite3_bind_int64(w, 3, sqlite3_column_int64(q, 3));
 			sqlite3_bind_text(w, 4, f, (int)fn, SQLITE_TRANSIENT);
-			sqlite3_bind_int64(w, 5, L->sync_id);
+			sqlite3_bind_int64(w, 5, L->sync.id);
 			if (sqlite3_step(w) != SQLITE_DONE) {
 				load_db_error(L, "writing the state");
 				sqlite3_reset(w);
@@ -155,7 +155,7 @@ deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 		load_db_error(L, "reading the state");
 		return -1;
 	}
-	L->c[e].deleted = n;
+	L->tally.ent[e].deleted = n;
 	if (L->o.dry_run)
 		return 0;
 	q = load_prepare(L, "DELETE FROM main.records WHERE entity = ?1 AND id IN"
@@ -176,11 +176,11 @@ deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 static int
 may_delete(struct load *L, enum load_ent e, long long pending, int whole)
 {
-	struct load_counts *c = &L->c[e];
+	struct load_counts *c = &L->tally.ent[e];
 
 	if (pending <= 0)
 		return 0;
-	if (L->delta)
+	if (L->stream.delta)
 		return 0; /* absence means nothing in a delta: not even withheld */
 	if (!whole) {
 		c->withheld = pending;
@@ -205,31 +205,31 @@ int
 load_diff(struct load *L, FILE *out)
 {
 	struct cl_buf b = CL_BUF_INIT;
-	int whole = L->complete && !L->delta, e, ok[LOAD_NENT] = { 0 };
+	int whole = L->stream.complete && !L->stream.delta, e, ok[LOAD_NENT] = { 0 };
 	long long withheld = 0;
 
 	for (e = 0; e < LOAD_NENT; e++) {
 		if (e == LOAD_CONTACT || e == LOAD_REL)
-			L->c[e].managed = L->has_parents;
+			L->tally.ent[e].managed = L->stream.has_parents;
 		else if (e == LOAD_CLASS || e == LOAD_MEMBER)
-			L->c[e].managed = !L->no_classes;
+			L->tally.ent[e].managed = !L->stream.no_classes;
 		else
-			L->c[e].managed = 1;
-		L->c[e].old = load_index_old(L, e);
+			L->tally.ent[e].managed = 1;
+		L->tally.ent[e].old = load_index_old(L, e);
 	}
 	for (e = 0; e < LOAD_NENT; e++)
-		if (L->c[e].managed && upserts(L, out, e, &b) < 0)
+		if (L->tally.ent[e].managed && upserts(L, out, e, &b) < 0)
 			goto fail;
 	for (e = 0; e < LOAD_NENT; e++) {
-		struct load_counts *c = &L->c[e];
+		struct load_counts *c = &L->tally.ent[e];
 
 		if (c->managed)
 			ok[e] = may_delete(L, e, load_index_unseen(L, e), whole);
 		withheld += c->withheld;
 	}
-	if (L->delta)
+	if (L->stream.delta)
 		load_error(L, "CL411", "the stream is a delta: deletions are not computed");
-	if (!L->complete)
+	if (!L->stream.complete)
 		load_error(L, "CL410", "the stream is incomplete: %lld deletion%s withheld",
 		           withheld, withheld == 1 ? "" : "s");
 	for (e = LOAD_NENT - 1; e >= 0; e--)

@@ -196,7 +196,7 @@ load_index_record(struct load *L, enum load_ent e, const char *id, size_t n, con
 	uint64_t *v;
 	int rc;
 
-	L->c[e].staged++;
+	L->tally.ent[e].staged++;
 	old_key(&x->key, e, id, n);
 	v = cl_idmap_get(x->old, x->key.p, x->key.len);
 	if (v) {
@@ -373,7 +373,8 @@ static void
 skip_add(struct load *L, const char *why, long long n)
 {
 	if (n > 0)
-		L->skipped = jv_object_set(L->skipped, jv_string(why), jv_number((double)n));
+		L->tally.skipped =
+		        jv_object_set(L->tally.skipped, jv_string(why), jv_number((double)n));
 }
 
 /* The composite id "a\x1fb" of two refs into x->tmp. */
@@ -395,7 +396,7 @@ int
 load_join(struct load *L)
 {
 	struct load_index *x = L->ix;
-	int whole = L->complete && !L->delta;
+	int whole = L->stream.complete && !L->stream.delta;
 	long long cls_absent = 0, unmatched = 0, absent = 0;
 	struct load_vals vals = { NULL, NULL, NULL, 0, NULL }; /* memberships, relationships */
 	sqlite3_stmt *q = NULL;
@@ -450,7 +451,7 @@ load_join(struct load *L)
 	skip_add(L, "enrollment-user-unmatched", unmatched);
 	skip_add(L, "enrollment-user-absent", absent);
 	/* Relationships: a contact in the stream and a linked student. */
-	if (L->has_parents) {
+	if (L->stream.has_parents) {
 		if (x->npairs > 0)
 			qsort(x->pairs, x->npairs, sizeof *x->pairs, pair_cmp);
 		for (i = 0; i < x->npairs; i++) {

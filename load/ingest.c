@@ -58,11 +58,11 @@ field(struct pass *p, int i)
 static void
 skip(struct load *L, const char *why)
 {
-	jv n = jv_object_get(jv_copy(L->skipped), jv_string(why));
+	jv n = jv_object_get(jv_copy(L->tally.skipped), jv_string(why));
 	double v = jv_get_kind(n) == JV_KIND_NUMBER ? jv_number_value(n) : 0;
 
 	jv_free(n);
-	L->skipped = jv_object_set(L->skipped, jv_string(why), jv_number(v + 1));
+	L->tally.skipped = jv_object_set(L->tally.skipped, jv_string(why), jv_number(v + 1));
 }
 
 /* The record's id into p->id; reports CL402 and returns -1 without one. */
@@ -154,13 +154,14 @@ count_unmatched(struct load *L, const struct cl_json_span *why, struct cl_buf *t
 	jv n;
 	double v;
 
-	L->unmatched++;
+	L->tally.unmatched++;
 	if (cl_json_str_set(why, tmp) < 0 || tmp->len == 0)
 		cl_buf_adds(tmp, "unknown");
-	n = jv_object_get(jv_copy(L->unmatched_by), jv_string(tmp->p));
+	n = jv_object_get(jv_copy(L->tally.unmatched_by), jv_string(tmp->p));
 	v = jv_get_kind(n) == JV_KIND_NUMBER ? jv_number_value(n) : 0;
 	jv_free(n);
-	L->unmatched_by = jv_object_set(L->unmatched_by, jv_string(tmp->p), jv_number(v + 1));
+	L->tally.unmatched_by =
+	        jv_object_set(L->tally.unmatched_by, jv_string(tmp->p), jv_number(v + 1));
 }
 
 /* Keeps agent links: (parent, student) pairs, whichever side names the other. */
@@ -216,11 +217,11 @@ do_user(struct pass *p)
 		return 0;
 	}
 	if (rc == CL_ROLE_STUDENT)
-		L->matched_students++;
+		L->tally.matched_students++;
 	else if (rc == CL_ROLE_TEACHER)
-		L->matched_teachers++;
+		L->tally.matched_teachers++;
 	else
-		L->matched_other++;
+		L->tally.matched_other++;
 	if (stage_rec(p, LOAD_USER, p->a.p, p->a.len) < 0)
 		return -1;
 	/* Only a linked student can have a relationship: keep its agents. */
@@ -234,7 +235,7 @@ do_parent(struct pass *p)
 {
 	if (record_id(p) < 0)
 		return -1;
-	p->L->has_parents = 1;
+	p->L->stream.has_parents = 1;
 	if (to_be_deleted(p)) {
 		skip(p->L, "tobedeleted");
 		return 0;
@@ -257,7 +258,7 @@ do_header(struct pass *p)
 	jv h = jv_parse_sized(p->ln->p, (int)p->ln->n), stages, out = jv_array(), src;
 	int i, n;
 
-	L->delta = field(p, P_DELTA) && field(p, P_DELTA)->type == CL_JSON_TRUE;
+	L->stream.delta = field(p, P_DELTA) && field(p, P_DELTA)->type == CL_JSON_TRUE;
 	if (jv_get_kind(h) != JV_KIND_OBJECT) {
 		jv_free(h);
 		jv_free(out);
@@ -279,7 +280,7 @@ do_header(struct pass *p)
 			v = jv_object_get(jv_copy(s), jv_string(keys[k]));
 			if (jv_get_kind(v) == JV_KIND_STRING) {
 				if (i == 0 && k == 2)
-					snprintf(L->fetched, sizeof L->fetched, "%s",
+					snprintf(L->stream.fetched, sizeof L->stream.fetched, "%s",
 					         jv_string_value(v));
 				o = jv_object_set(o, jv_string(keys[k]), v);
 			} else {
@@ -292,18 +293,18 @@ do_header(struct pass *p)
 		if (jv_get_kind(v) == JV_KIND_OBJECT) {
 			v = jv_object_get(v, jv_string("sync_classes"));
 			if (jv_get_kind(v) == JV_KIND_FALSE)
-				L->no_classes = 1;
+				L->stream.no_classes = 1;
 		}
 		jv_free(v);
 		out = jv_array_append(out, o);
 		jv_free(s);
 	}
 	jv_free(stages);
-	jv_free(L->summary);
-	L->summary = jv_object_set(jv_object(), jv_string("stages"), out);
+	jv_free(L->stream.summary);
+	L->stream.summary = jv_object_set(jv_object(), jv_string("stages"), out);
 	src = jv_object_get(h, jv_string("source"));
 	if (jv_get_kind(src) == JV_KIND_OBJECT)
-		L->summary = jv_object_set(L->summary, jv_string("source"), src);
+		L->stream.summary = jv_object_set(L->stream.summary, jv_string("source"), src);
 	else
 		jv_free(src);
 }
@@ -330,8 +331,7 @@ do_trailer(struct pass *p)
 	jv t = jv_parse_sized(p->ln->p, (int)p->ln->n), stages;
 	int i, j, n, m;
 
-	L->have_trailer = 1;
-	L->complete = cl_reader_upstream_complete(p->r) == 1;
+	L->stream.complete = cl_reader_upstream_complete(p->r) == 1;
 	if (jv_get_kind(t) != JV_KIND_OBJECT) {
 		jv_free(t);
 		return;
@@ -352,8 +352,9 @@ do_trailer(struct pass *p)
 			               ? jv_object_get(jv_copy(e), jv_string("code"))
 			               : jv_invalid();
 			if (jv_get_kind(code) == JV_KIND_STRING &&
-			    !has_str(L->upstream_codes, jv_string_value(code)))
-				L->upstream_codes = jv_array_append(L->upstream_codes, code);
+			    !has_str(L->stream.upstream_codes, jv_string_value(code)))
+				L->stream.upstream_codes =
+				        jv_array_append(L->stream.upstream_codes, code);
 			else
 				jv_free(code);
 			jv_free(e);

@@ -45,6 +45,7 @@ struct load_counts {
 	int guard;          /* 1: the deletion guard tripped */
 };
 
+/* The command line. */
 struct load_opts {
 	const char *state;
 	const char *report;
@@ -59,31 +60,54 @@ struct load_opts {
 
 enum { LOAD_M_SYNC, LOAD_M_RESET, LOAD_M_LAST, LOAD_M_HISTORY, LOAD_M_SHOW };
 
-/* One run. */
-struct load {
-	struct load_opts o;
+/* The state database. state.c opens, reports on and closes it; cl-load.c commits. */
+struct load_state {
 	sqlite3 *db;
-	struct load_index *ix;
-	int db_absent; /* the state file does not exist (read-only modes) */
-	int in_txn;
-	int state_bad; /* a state error was reported: record nothing more */
-	long long sync_id;
+	int absent; /* no state (file missing, or empty in a read-only mode): nothing recorded */
+	int in_txn; /* a transaction is open (BEGIN IMMEDIATE): closing rolls it back */
+	int bad;    /* a state error was reported (load_db_error): record nothing more */
+};
+
+/* This sync and the one before it. cl-load.c writes it (previous(), sync_run). */
+struct load_sync {
+	long long id; /* one more than the last recorded */
 	char started[32], finished[32];
-	jv prev; /* {"sync","finished","last_sync"} of the state before, or null */
+	jv prev; /* {"sync","finished","status","last_sync"} of the sync before, or null */
+};
 
-	/* the stream */
-	jv summary; /* the header's stages (tool, version, at) and source */
-	int have_trailer, complete, delta, has_parents;
-	int no_classes; /* a stage upstream ran with sync_classes false */
-	jv upstream_codes;
-	char fetched[32]; /* the first stage's "at": what --last-sync records */
+/* What the pass learned about the stream as a whole. ingest.c writes it; the rest read it. */
+struct load_stream {
+	jv summary;        /* the header's stages (tool, version, at) and source */
+	int complete;      /* the trailer was read and says every stage upstream was complete */
+	int delta;         /* the header says the stream holds only changes */
+	int has_parents;   /* parent lines were read: contacts and relationships are synced */
+	int no_classes;    /* a stage upstream ran with sync_classes false */
+	jv upstream_codes; /* the codes the upstream stages reported, each once */
+	char fetched[32];  /* the first stage's "at": what --last-sync records */
+};
 
-	/* counts */
-	struct load_counts c[LOAD_NENT];
+/*
+ * The Sync Details' counts. ingest.c counts the users and what it skipped;
+ * index.c counts each entity's staged records and the joins' skips; diff.c
+ * the rest of ent[] (old, created... withheld, managed, guard). report.c
+ * reads it; a failed sync's run (cl-load.c) zeroes all but skipped.
+ */
+struct load_tally {
+	struct load_counts ent[LOAD_NENT];
 	long long matched_students, matched_teachers, matched_other, unmatched;
-	jv unmatched_by;    /* reason -> count */
-	jv skipped;         /* what was read and not synced, by reason -> count */
-	struct cl_stage st; /* errors (the trailer-style list), diagnostics */
+	jv unmatched_by; /* reason -> count */
+	jv skipped;      /* what was read and not synced, by reason -> count */
+};
+
+/* One run: each part's comment says who writes it. */
+struct load {
+	struct load_opts o;      /* cl-load.c's parse_options; read-only after */
+	struct load_state state; /* state.c */
+	struct load_index *ix;   /* index.c: the previous state's index and the pass's references */
+	struct load_sync sync;   /* cl-load.c */
+	struct load_stream stream; /* ingest.c */
+	struct load_tally tally;   /* ingest.c, index.c, diff.c */
+	struct cl_stage st;        /* load_error (report.c): the errors, and so the exit status */
 };
 
 /*

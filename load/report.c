@@ -59,9 +59,9 @@ stream_obj(struct load *L)
 {
 	jv s = jv_object();
 
-	s = jv_object_set(s, jv_string("complete"), jv_bool(L->complete));
-	s = jv_object_set(s, jv_string("delta"), jv_bool(L->delta));
-	s = jv_object_set(s, jv_string("parents"), jv_bool(L->has_parents));
+	s = jv_object_set(s, jv_string("complete"), jv_bool(L->stream.complete));
+	s = jv_object_set(s, jv_string("delta"), jv_bool(L->stream.delta));
+	s = jv_object_set(s, jv_string("parents"), jv_bool(L->stream.has_parents));
 	return s;
 }
 
@@ -70,12 +70,12 @@ load_begin(struct load *L)
 {
 	jv b = jv_object_set(jv_object(), jv_string("kind"), jv_string("begin"));
 
-	b = jv_object_set(b, jv_string("sync"), num(L->sync_id));
-	b = jv_object_set(b, jv_string("started"), jv_string(L->started));
+	b = jv_object_set(b, jv_string("sync"), num(L->sync.id));
+	b = jv_object_set(b, jv_string("started"), jv_string(L->sync.started));
 	b = jv_object_set(b, jv_string("dry_run"), jv_bool(L->o.dry_run));
-	b = jv_object_set(b, jv_string("previous"), jv_copy(L->prev));
+	b = jv_object_set(b, jv_string("previous"), jv_copy(L->sync.prev));
 	b = jv_object_set(b, jv_string("stream"),
-	                  jv_object_merge(stream_obj(L), jv_copy(L->summary)));
+	                  jv_object_merge(stream_obj(L), jv_copy(L->stream.summary)));
 	return b;
 }
 
@@ -110,25 +110,25 @@ jv
 load_details(struct load *L, int with_kind)
 {
 	jv d = jv_object(), c = jv_object(), e;
-	long long imported =
-	        L->c[LOAD_CLASS].created + L->c[LOAD_CLASS].updated + L->c[LOAD_CLASS].unchanged;
+	long long imported = L->tally.ent[LOAD_CLASS].created + L->tally.ent[LOAD_CLASS].updated +
+	                     L->tally.ent[LOAD_CLASS].unchanged;
 	int i;
 
 	if (with_kind)
 		d = jv_object_set(d, jv_string("kind"), jv_string("end"));
-	d = jv_object_set(d, jv_string("sync"), num(L->sync_id));
-	d = jv_object_set(d, jv_string("started"), jv_string(L->started));
-	d = jv_object_set(d, jv_string("finished"), jv_string(L->finished));
+	d = jv_object_set(d, jv_string("sync"), num(L->sync.id));
+	d = jv_object_set(d, jv_string("started"), jv_string(L->sync.started));
+	d = jv_object_set(d, jv_string("finished"), jv_string(L->sync.finished));
 	d = jv_object_set(d, jv_string("status"), jv_string(load_status_name(L)));
 	d = jv_object_set(d, jv_string("dry_run"), jv_bool(L->o.dry_run));
 	d = jv_object_set(d, jv_string("stream"), stream_obj(L));
-	c = jv_object_set(c, jv_string("unmatched_users"), num(L->unmatched));
-	c = jv_object_set(c, jv_string("matched_students"), num(L->matched_students));
-	c = jv_object_set(c, jv_string("matched_teachers"), num(L->matched_teachers));
-	c = jv_object_set(c, jv_string("matched_other"), num(L->matched_other));
+	c = jv_object_set(c, jv_string("unmatched_users"), num(L->tally.unmatched));
+	c = jv_object_set(c, jv_string("matched_students"), num(L->tally.matched_students));
+	c = jv_object_set(c, jv_string("matched_teachers"), num(L->tally.matched_teachers));
+	c = jv_object_set(c, jv_string("matched_other"), num(L->tally.matched_other));
 	c = jv_object_set(c, jv_string("imported_classes"), num(load_failed(L) ? 0 : imported));
 	for (i = 0; i < LOAD_NENT; i++) {
-		const struct load_counts *k = &L->c[i];
+		const struct load_counts *k = &L->tally.ent[i];
 
 		e = jv_object();
 		e = jv_object_set(e, jv_string("created"), num(k->created));
@@ -141,11 +141,11 @@ load_details(struct load *L, int with_kind)
 		c = jv_object_set(c, jv_string(load_model[i].plural), e);
 	}
 	d = jv_object_set(d, jv_string("counts"), c);
-	d = jv_object_set(d, jv_string("unmatched"), jv_copy(L->unmatched_by));
-	d = jv_object_set(d, jv_string("skipped"), jv_copy(L->skipped));
+	d = jv_object_set(d, jv_string("unmatched"), jv_copy(L->tally.unmatched_by));
+	d = jv_object_set(d, jv_string("skipped"), jv_copy(L->tally.skipped));
 	d = jv_object_set(d, jv_string("codes"), codes(L));
 	d = jv_object_set(d, jv_string("errors"), jv_copy(L->st.errors));
-	d = jv_object_set(d, jv_string("upstream_codes"), jv_copy(L->upstream_codes));
+	d = jv_object_set(d, jv_string("upstream_codes"), jv_copy(L->stream.upstream_codes));
 	return d;
 }
 
@@ -162,9 +162,9 @@ load_record_sync(struct load *L)
 		jv_free(str);
 		return -1;
 	}
-	sqlite3_bind_int64(s, 1, L->sync_id);
-	sqlite3_bind_text(s, 2, L->started, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, L->finished, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 1, L->sync.id);
+	sqlite3_bind_text(s, 2, L->sync.started, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, L->sync.finished, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 4, load_status_name(L), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, jv_string_value(str), -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(s);
@@ -175,8 +175,9 @@ load_record_sync(struct load *L)
 		return -1;
 	}
 	/* The date a delta fetch may start from: only a complete stream moves it. */
-	if (!load_failed(L) && L->complete &&
-	    load_meta_set(L, "last_sync", L->fetched[0] ? L->fetched : L->started) < 0)
+	if (!load_failed(L) && L->stream.complete &&
+	    load_meta_set(L, "last_sync",
+	                  L->stream.fetched[0] ? L->stream.fetched : L->sync.started) < 0)
 		return -1;
 	return 0;
 }
@@ -233,7 +234,7 @@ load_show_history(struct load *L, long n)
 	sqlite3_stmt *s;
 	int rc;
 
-	if (L->db_absent)
+	if (L->state.absent)
 		return 0;
 	s = load_prepare(L,
 	                 "SELECT json_object('sync', id, 'started', started, 'finished', finished,"
@@ -262,7 +263,7 @@ load_show_sync(struct load *L, long long id)
 	sqlite3_stmt *s;
 	int rc;
 
-	if (L->db_absent) {
+	if (L->state.absent) {
 		load_error(L, "CL431", "no sync %lld: state '%s' has no history", id, L->o.state);
 		return -1;
 	}

@@ -23,10 +23,10 @@
 void
 load_db_error(struct load *L, const char *what)
 {
-	int rc = sqlite3_extended_errcode(L->db) & 0xff;
-	const char *msg = sqlite3_errmsg(L->db);
+	int rc = sqlite3_extended_errcode(L->state.db) & 0xff;
+	const char *msg = sqlite3_errmsg(L->state.db);
 
-	L->state_bad = 1;
+	L->state.bad = 1;
 
 	switch (rc) {
 	case SQLITE_BUSY:
@@ -55,7 +55,7 @@ load_db_error(struct load *L, const char *what)
 int
 load_exec(struct load *L, const char *sql)
 {
-	if (sqlite3_exec(L->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(L->state.db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		load_db_error(L, "updating the state");
 		return -1;
 	}
@@ -67,7 +67,7 @@ load_prepare(struct load *L, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
-	if (sqlite3_prepare_v2(L->db, sql, -1, &s, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(L->state.db, sql, -1, &s, NULL) != SQLITE_OK) {
 		load_db_error(L, "prepare");
 		sqlite3_finalize(s);
 		return NULL;
@@ -385,7 +385,7 @@ load_state_open(struct load *L, int create, int lock)
 		return -1;
 	if (rc == 1 && !create) {
 		/* Nothing there: read-only modes see an empty state; a dry run uses memory. */
-		L->db_absent = 1;
+		L->state.absent = 1;
 		if (!lock)
 			return 0;
 		path = ":memory:";
@@ -401,21 +401,21 @@ load_state_open(struct load *L, int create, int lock)
 			close(fd);
 		empty = 1;
 	}
-	if (sqlite3_open_v2(path, &L->db, flags, NULL) != SQLITE_OK) {
-		if (L->db)
+	if (sqlite3_open_v2(path, &L->state.db, flags, NULL) != SQLITE_OK) {
+		if (L->state.db)
 			load_db_error(L, "open");
 		else
 			cl_oom();
 		return -1;
 	}
-	sqlite3_extended_result_codes(L->db, 1);
-	sqlite3_busy_timeout(L->db, BUSY_MS);
+	sqlite3_extended_result_codes(L->state.db, 1);
+	sqlite3_busy_timeout(L->state.db, BUSY_MS);
 	if (getenv("CL_LOAD_TRACE"))
-		sqlite3_trace_v2(L->db, SQLITE_TRACE_PROFILE, trace, NULL);
+		sqlite3_trace_v2(L->state.db, SQLITE_TRACE_PROFILE, trace, NULL);
 	ours = identify(L);
 	if (ours < 0)
 		return -1;
-	if (create && !L->o.dry_run && !L->db_absent &&
+	if (create && !L->o.dry_run && !L->state.absent &&
 	    load_exec(L, "PRAGMA journal_mode = WAL") < 0)
 		return -1;
 	(void)empty;
@@ -424,14 +424,14 @@ load_state_open(struct load *L, int create, int lock)
 	if (lock) {
 		if (load_exec(L, "BEGIN IMMEDIATE") < 0)
 			return -1;
-		L->in_txn = 1;
+		L->state.in_txn = 1;
 		if (migrate_all(L) < 0 || migrate_fields(L) < 0)
 			return -1;
-		if (!L->o.dry_run && !L->db_absent && private_mode(L) < 0)
+		if (!L->o.dry_run && !L->state.absent && private_mode(L) < 0)
 			return -1;
 	} else if (ours == 0) {
 		/* An empty database in a read-only mode: nothing recorded yet. */
-		L->db_absent = 1;
+		L->state.absent = 1;
 	}
 	return 0;
 }
@@ -439,11 +439,11 @@ load_state_open(struct load *L, int create, int lock)
 void
 load_state_close(struct load *L)
 {
-	if (!L->db)
+	if (!L->state.db)
 		return;
-	if (L->in_txn)
-		sqlite3_exec(L->db, "ROLLBACK", NULL, NULL, NULL);
-	L->in_txn = 0;
-	sqlite3_close_v2(L->db);
-	L->db = NULL;
+	if (L->state.in_txn)
+		sqlite3_exec(L->state.db, "ROLLBACK", NULL, NULL, NULL);
+	L->state.in_txn = 0;
+	sqlite3_close_v2(L->state.db);
+	L->state.db = NULL;
 }
