@@ -23,46 +23,46 @@
 #include "diag.h"
 #include "load.h"
 
-#define STR(name, path)                  \
-	{                                \
-		name, LOAD_SRC_STR, path \
-	}
-#define LIST(name, path)                  \
-	{                                 \
-		name, LOAD_SRC_LIST, path \
-	}
-
 static const struct load_field user_fields[] = {
-	{ "sm_id", LOAD_SRC_SM_ID, NULL },        STR("role", "data.role"),
-	STR("givenName", "data.givenName"),       STR("familyName", "data.familyName"),
-	LIST("grades", "data.grades[]"),          STR("identifier", "data.identifier"),
-	LIST("schools", "data.orgs[].sourcedId"),
+	{ "sm_id", LOAD_SRC_SM_ID, NULL },
+	{ "role", LOAD_SRC_STR, "data.role" },
+	{ "givenName", LOAD_SRC_STR, "data.givenName" },
+	{ "familyName", LOAD_SRC_STR, "data.familyName" },
+	{ "grades", LOAD_SRC_LIST, "data.grades[]" },
+	{ "identifier", LOAD_SRC_STR, "data.identifier" },
+	{ "schools", LOAD_SRC_LIST, "data.orgs[].sourcedId" },
 };
 static const struct load_field class_fields[] = {
-	STR("title", "data.title"),
-	STR("classCode", "data.classCode"),
-	STR("course", "data.course.sourcedId"),
-	STR("school", "data.school.sourcedId"),
-	LIST("terms", "data.terms[].sourcedId"),
-	LIST("periods", "data.periods[]"),
+	{ "title", LOAD_SRC_STR, "data.title" },
+	{ "classCode", LOAD_SRC_STR, "data.classCode" },
+	{ "course", LOAD_SRC_STR, "data.course.sourcedId" },
+	{ "school", LOAD_SRC_STR, "data.school.sourcedId" },
+	{ "terms", LOAD_SRC_LIST, "data.terms[].sourcedId" },
+	{ "periods", LOAD_SRC_LIST, "data.periods[]" },
 };
 static const struct load_field member_fields[] = {
 	{ "sm_id", LOAD_SRC_SM_ID, NULL },
 	{ "role", LOAD_SRC_ROLE, NULL },
 };
 static const struct load_field contact_fields[] = {
-	STR("role", "data.role"),
-	STR("givenName", "data.givenName"),
-	STR("familyName", "data.familyName"),
-	STR("email", "data.email"),
-	STR("phone", "data.phone"),
-	STR("sms", "data.sms"),
+	{ "role", LOAD_SRC_STR, "data.role" },
+	{ "givenName", LOAD_SRC_STR, "data.givenName" },
+	{ "familyName", LOAD_SRC_STR, "data.familyName" },
+	{ "email", LOAD_SRC_STR, "data.email" },
+	{ "phone", LOAD_SRC_STR, "data.phone" },
+	{ "sms", LOAD_SRC_STR, "data.sms" },
 };
 static const struct load_field rel_fields[] = {
 	{ "sm_id", LOAD_SRC_SM_ID, NULL },
 };
 
 #define FIELDS(a) a, sizeof a / sizeof *a
+#define FITS(a) _Static_assert(sizeof a / sizeof *a <= LOAD_FIELDS_MAX, #a " over LOAD_FIELDS_MAX")
+FITS(user_fields);
+FITS(class_fields);
+FITS(member_fields);
+FITS(contact_fields);
+FITS(rel_fields);
 
 const struct load_entity load_model[LOAD_NENT] = {
 	[LOAD_USER] = { "user",
