@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,47 +18,37 @@
 #include "errors.h"
 #include "load.h"
 
-#define USAGE                                                                                   \
-	"usage: cl-load --state FILE.db [--dry-run] [--allow-deletes] [--max-delete PERCENT]\n" \
-	"               [--report FILE.json] [FILE]\n"                                          \
-	"       cl-load --state FILE.db --reset | --last-sync | --history [N] | --show-sync ID\n"
+static const char usage[] =
+        "usage: cl-load --state FILE.db [--dry-run] [--allow-deletes] [--max-delete PERCENT]\n"
+        "               [--report FILE.json] [FILE]\n"
+        "       cl-load --state FILE.db --reset | --last-sync | --history [N] | --show-sync ID\n";
 
-enum { O_RESET = 256, O_LAST, O_HISTORY, O_SHOW };
+enum { OPT_RESET = CL_OPT_LONG, OPT_LAST, OPT_HISTORY, OPT_SHOW };
 
-static const struct option longopts[] = {
-	{ "state", required_argument, NULL, 's' },
-	{ "dry-run", no_argument, NULL, 'n' },
-	{ "allow-deletes", no_argument, NULL, 'a' },
-	{ "max-delete", required_argument, NULL, 'm' },
-	{ "report", required_argument, NULL, 'r' },
-	{ "reset", no_argument, NULL, O_RESET },
-	{ "last-sync", no_argument, NULL, O_LAST },
-	{ "history", optional_argument, NULL, O_HISTORY },
-	{ "show-sync", required_argument, NULL, O_SHOW },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+static const struct cl_opt opts[] = {
+	{ 's', "state", CL_ARG_REQUIRED, "FILE.db",
+	  "the integration's state (created on first use)" },
+	{ 'n', "dry-run", CL_ARG_NONE, NULL, "write the change set, change nothing" },
+	{ 'a', "allow-deletes", CL_ARG_NONE, NULL,
+	  "let deletions the guard would withhold through, once" },
+	{ 'm', "max-delete", CL_ARG_REQUIRED, "PERCENT",
+	  "the deletion guard's limit per entity type (10)" },
+	{ 'r', "report", CL_ARG_REQUIRED, "FILE.json", "write the Sync Details there (0600)" },
+	{ OPT_RESET, "reset", CL_ARG_NONE, NULL,
+	  "clear the last sync date (the next sync is a full one)" },
+	{ OPT_LAST, "last-sync", CL_ARG_NONE, NULL, "print the last sync date" },
+	{ OPT_HISTORY, "history", CL_ARG_OPTIONAL, "N",
+	  "print the last N syncs, newest first (20)" },
+	{ OPT_SHOW, "show-sync", CL_ARG_REQUIRED, "ID", "print one sync's Sync Details" },
+	{ 0, NULL, CL_ARG_NONE, NULL, NULL },
 };
 
-static void
-help(void)
-{
-	printf("%s\n"
-	       "Writes the change set that brings School Manager up to date with the matched\n"
-	       "roster stream (cl-match's output) in FILE or stdin, and records the sync.\n\n"
-	       "  -s, --state FILE.db      the integration's state (created on first use)\n"
-	       "  -n, --dry-run            write the change set, change nothing\n"
-	       "  -a, --allow-deletes      let deletions the guard would withhold through, once\n"
-	       "  -m, --max-delete PERCENT the deletion guard's limit per entity type (10)\n"
-	       "  -r, --report FILE.json   write the Sync Details there (0600)\n"
-	       "      --reset              clear the last sync date (the next sync is a full one)\n"
-	       "      --last-sync          print the last sync date\n"
-	       "      --history [N]        print the last N syncs, newest first (20)\n"
-	       "      --show-sync ID       print one sync's Sync Details\n"
-	       "  -h, --help               this help\n"
-	       "  -V, --version            the version\n",
-	       USAGE);
-}
+static const struct cl_cmd cmd = {
+	"cl-load", usage,
+	"Writes the change set that brings School Manager up to date with the matched\n"
+	"roster stream (cl-match's output) in FILE or stdin, and records the sync.\n",
+	opts
+};
 
 static int
 parse_percent(const char *s, double *out)
@@ -77,20 +66,25 @@ parse_percent(const char *s, double *out)
 	return 0;
 }
 
-/* Reads the options; returns -1 to go on, or the exit status. */
+/*
+ * Reads the command line into L->o. Returns -1 to go on, or the exit status
+ * (0 after --help or --version).
+ */
 static int
-options(struct ld *L, int argc, char *argv[])
+parse_options(struct load *L, int argc, char *argv[])
 {
-	struct ld_opts *o = &L->o;
+	struct load_opts *o = &L->o;
+	struct cl_getopt g;
 	long long v;
 	int c, modes = 0;
 
 	o->max_delete = 10;
 	o->history_n = 20;
-	while ((c = getopt_long(argc, argv, ":s:nam:r:hV", longopts, NULL)) != -1) {
+	cl_getopt_init(&g, &cmd, argc, argv);
+	while ((c = cl_getopt_next(&g)) != -1) {
 		switch (c) {
 		case 's':
-			o->state = optarg;
+			o->state = g.arg;
 			break;
 		case 'n':
 			o->dry_run = 1;
@@ -99,232 +93,223 @@ options(struct ld *L, int argc, char *argv[])
 			o->allow_deletes = 1;
 			break;
 		case 'm':
-			if (parse_percent(optarg, &o->max_delete) < 0)
+			if (parse_percent(g.arg, &o->max_delete) < 0)
 				return cl_usage_error(
-				        USAGE,
+				        &cmd,
 				        "--max-delete: '%s' is not a percentage from 0 to 100",
-				        optarg);
+				        g.arg);
 			break;
 		case 'r':
-			o->report = optarg;
+			o->report = g.arg;
 			break;
-		case O_RESET:
-			o->mode = LD_M_RESET;
+		case OPT_RESET:
+			o->mode = LOAD_M_RESET;
 			modes++;
 			break;
-		case O_LAST:
-			o->mode = LD_M_LAST;
+		case OPT_LAST:
+			o->mode = LOAD_M_LAST;
 			modes++;
 			break;
-		case O_HISTORY:
-			o->mode = LD_M_HISTORY;
+		case OPT_HISTORY:
+			o->mode = LOAD_M_HISTORY;
 			modes++;
-			if (optarg) {
-				if (cl_parse_num(optarg, 1, 1000000, &v) < 0)
+			if (g.arg) {
+				if (cl_parse_num(g.arg, 1, 1000000, &v) < 0)
 					return cl_usage_error(
-					        USAGE, "--history: '%s' is not a count", optarg);
+					        &cmd, "--history: '%s' is not a count", g.arg);
 				o->history_n = (long)v;
 			}
 			break;
-		case O_SHOW:
-			o->mode = LD_M_SHOW;
+		case OPT_SHOW:
+			o->mode = LOAD_M_SHOW;
 			modes++;
-			if (cl_parse_num(optarg, 1, (long long)1 << 53, &o->show_id) < 0)
-				return cl_usage_error(USAGE, "--show-sync: '%s' is not a sync id",
-				                      optarg);
+			if (cl_parse_num(g.arg, 1, (long long)1 << 53, &o->show_id) < 0)
+				return cl_usage_error(&cmd, "--show-sync: '%s' is not a sync id",
+				                      g.arg);
 			break;
-		case 'h':
-			help();
-			return 0;
-		case 'V':
-			printf("cl-load %s\n", CL_VERSION);
-			return 0;
-		default: /* ':' or '?' */
-			return cl_getopt_error(USAGE, c, argv, longopts);
+		default: /* CL_OPT_EXIT */
+			return g.status;
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (!o->state)
-		return cl_usage_error(USAGE, "--state is required");
+		return cl_usage_error(&cmd, "--state is required");
 	if (modes > 1)
 		return cl_usage_error(
-		        USAGE,
-		        "--reset, --last-sync, --history and --show-sync exclude each other");
-	if (o->mode == LD_M_HISTORY && argc == 1 && cl_parse_num(argv[0], 1, 1000000, &v) == 0) {
+		        &cmd, "--reset, --last-sync, --history and --show-sync exclude each other");
+	if (o->mode == LOAD_M_HISTORY && argc == 1 && cl_parse_num(argv[0], 1, 1000000, &v) == 0) {
 		o->history_n = (long)v; /* --history N, as well as --history=N */
 		argc--;
 	}
-	if (o->mode != LD_M_SYNC && (argc > 0 || o->dry_run || o->allow_deletes || o->report))
+	if (o->mode != LOAD_M_SYNC && (argc > 0 || o->dry_run || o->allow_deletes || o->report))
 		return cl_usage_error(
-		        USAGE, "--reset, --last-sync, --history and --show-sync take no other "
-		               "option or operand");
+		        &cmd, "--reset, --last-sync, --history and --show-sync take no other "
+		              "option or operand");
 	if (argc > 1)
-		return cl_usage_error(USAGE, "one input at most");
+		return cl_usage_error(&cmd, "one input at most");
 	if (argc == 1 && strcmp(argv[0], "-") != 0)
 		o->input = argv[0];
 	return -1;
 }
 
 static void
-ld_init(struct ld *L)
+load_init(struct load *L)
 {
 	memset(L, 0, sizeof *L);
-	L->prev = jv_null();
-	L->summary = jv_object();
-	L->upstream_codes = jv_array();
-	L->unmatched_by = jv_object();
-	L->skipped = jv_object();
+	L->sync.prev = jv_null();
+	L->stream.summary = jv_object();
+	L->stream.upstream_codes = jv_array();
+	L->tally.unmatched_by = jv_object();
+	L->tally.skipped = jv_object();
 	cl_stage_init(&L->st, "cl-load");
-	cl_iso8601(cl_now(), L->started);
+	cl_iso8601(cl_now(), L->sync.started);
 }
 
 static void
-ld_release(struct ld *L)
+load_release(struct load *L)
 {
-	ld_index_free(L);
-	ld_state_close(L);
-	ld_fields_release();
-	jv_free(L->prev);
-	jv_free(L->summary);
-	jv_free(L->upstream_codes);
-	jv_free(L->unmatched_by);
-	jv_free(L->skipped);
+	load_index_free(L);
+	load_state_close(L);
+	load_fields_release();
+	jv_free(L->sync.prev);
+	jv_free(L->stream.summary);
+	jv_free(L->stream.upstream_codes);
+	jv_free(L->tally.unmatched_by);
+	jv_free(L->tally.skipped);
 	cl_stage_release(&L->st);
 }
 
 /* The sync id (one more than the last recorded) and the previous sync. */
 static int
-previous(struct ld *L)
+previous(struct load *L)
 {
-	sqlite3_stmt *s = ld_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC "
-	                                "LIMIT 1");
+	sqlite3_stmt *s = load_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC "
+	                                  "LIMIT 1");
 	char *last;
 	int rc;
 
 	if (!s)
 		return -1;
 	rc = sqlite3_step(s);
-	L->sync_id = 1;
+	L->sync.id = 1;
 	if (rc == SQLITE_ROW) {
-		L->sync_id = sqlite3_column_int64(s, 0) + 1;
-		jv_free(L->prev);
-		L->prev = jv_object_set(jv_object(), jv_string("sync"),
-		                        jv_number((double)sqlite3_column_int64(s, 0)));
-		L->prev = jv_object_set(L->prev, jv_string("finished"),
-		                        jv_string((const char *)sqlite3_column_text(s, 1)));
-		L->prev = jv_object_set(L->prev, jv_string("status"),
-		                        jv_string((const char *)sqlite3_column_text(s, 2)));
+		L->sync.id = sqlite3_column_int64(s, 0) + 1;
+		jv_free(L->sync.prev);
+		L->sync.prev = jv_object_set(jv_object(), jv_string("sync"),
+		                             jv_number((double)sqlite3_column_int64(s, 0)));
+		L->sync.prev = jv_object_set(L->sync.prev, jv_string("finished"),
+		                             jv_string((const char *)sqlite3_column_text(s, 1)));
+		L->sync.prev = jv_object_set(L->sync.prev, jv_string("status"),
+		                             jv_string((const char *)sqlite3_column_text(s, 2)));
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		ld_db_error(L, "reading the history");
+		load_db_error(L, "reading the history");
 		return -1;
 	}
-	last = ld_meta_get(L, "last_sync");
-	if (jv_get_kind(L->prev) == JV_KIND_OBJECT)
-		L->prev = jv_object_set(L->prev, jv_string("last_sync"),
-		                        last ? jv_string(last) : jv_null());
+	last = load_meta_get(L, "last_sync");
+	if (jv_get_kind(L->sync.prev) == JV_KIND_OBJECT)
+		L->sync.prev = jv_object_set(L->sync.prev, jv_string("last_sync"),
+		                             last ? jv_string(last) : jv_null());
 	free(last);
 	return 0;
 }
 
 static int
-commit(struct ld *L)
+commit(struct load *L)
 {
 	if (L->o.dry_run)
 		return 0;
-	if (ld_exec(L, "COMMIT") < 0)
+	if (load_exec(L, "COMMIT") < 0)
 		return -1;
-	L->in_txn = 0;
+	L->state.in_txn = 0;
 	return 0;
 }
 
 /* A sync: the pass, the change set, then the commit. */
 static void
-sync_run(struct ld *L)
+sync_run(struct load *L)
 {
 	int fd = 0, rc, began = 0;
 
-	if (ld_state_open(L, !L->o.dry_run, 1) < 0)
+	if (load_state_open(L, !L->o.dry_run, 1) < 0)
 		return;
 	if (L->o.input && (fd = open(L->o.input, O_RDONLY | O_CLOEXEC)) < 0) {
-		ld_error(L, "CL007", "cannot open '%s': %s", L->o.input, strerror(errno));
+		load_error(L, "CL007", "cannot open '%s': %s", L->o.input, strerror(errno));
 		return;
 	}
-	if (previous(L) < 0 || ld_exec(L, "SAVEPOINT work") < 0)
+	if (previous(L) < 0 || load_exec(L, "SAVEPOINT work") < 0)
 		goto out;
-	rc = ld_index_open(L);
+	rc = load_index_open(L);
 	if (rc == 0)
-		rc = ld_ingest(L, fd, L->o.input ? L->o.input : "<stdin>");
+		rc = load_ingest(L, fd, L->o.input ? L->o.input : "<stdin>");
 	if (rc == 0)
-		rc = ld_join(L);
+		rc = load_join(L);
 	if (rc == 0) {
-		ld_put_jv(stdout, ld_begin(L));
+		load_put_jv(stdout, load_begin(L));
 		began = 1;
-		rc = ld_diff(L, stdout);
+		rc = load_diff(L, stdout);
 	}
 	if (rc < 0) {
 		/* Nothing applied: only the record of a failed sync is kept. */
-		L->failed = 1;
-		if (L->status == 0 || L->status == CL_EX_PARTIAL)
-			ld_error(L, "CL425", "the sync failed");
-		if (L->state_bad || ld_exec(L, "ROLLBACK TO work") < 0)
+		if (!load_failed(L))
+			load_error(L, "CL425", "the sync failed");
+		if (L->state.bad || load_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
-		memset(L->c, 0, sizeof L->c);
-		L->matched_students = L->matched_teachers = L->matched_other = L->unmatched = 0;
-		jv_free(L->unmatched_by);
-		L->unmatched_by = jv_object();
+		memset(L->tally.ent, 0, sizeof L->tally.ent);
+		L->tally.matched_students = L->tally.matched_teachers = L->tally.matched_other =
+		        L->tally.unmatched = 0;
+		jv_free(L->tally.unmatched_by);
+		L->tally.unmatched_by = jv_object();
 		if (!began)
-			ld_put_jv(stdout, ld_begin(L));
+			load_put_jv(stdout, load_begin(L));
 	}
-	cl_iso8601(cl_now(), L->finished);
-	ld_put_jv(stdout, ld_details(L, 1));
+	cl_iso8601(cl_now(), L->sync.finished);
+	load_put_jv(stdout, load_details(L, 1));
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		ld_error(L, "CL006", "cannot write the change set: %s", strerror(errno));
-		L->failed = 1;
-		fclose(stdout); /* reported: main does not close it again */
-		L->out_closed = 1;
-		if (ld_exec(L, "ROLLBACK TO work") < 0)
+		load_error(L, "CL006", "cannot write the change set: %s", strerror(errno));
+		cl_abandon_stdout(); /* reported: cl_exit does not report it again */
+		if (load_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
 	}
 	if (!L->o.dry_run &&
-	    (ld_record_sync(L) < 0 || ld_exec(L, "RELEASE work") < 0 || commit(L) < 0))
+	    (load_record_sync(L) < 0 || load_exec(L, "RELEASE work") < 0 || commit(L) < 0))
 		goto out;
 	if (L->o.report)
-		ld_write_report(L, L->o.report);
+		load_write_report(L, L->o.report);
 out:
 	if (fd > 0)
 		close(fd);
 }
 
 static void
-other_mode(struct ld *L)
+other_mode(struct load *L)
 {
 	char *v;
 
 	switch (L->o.mode) {
-	case LD_M_RESET:
-		if (ld_state_open(L, 0, 1) < 0 || L->db_absent)
+	case LOAD_M_RESET:
+		if (load_state_open(L, 0, 1) < 0 || L->state.absent)
 			return;
-		if (ld_meta_set(L, "last_sync", NULL) == 0)
+		if (load_meta_set(L, "last_sync", NULL) == 0)
 			commit(L);
 		break;
-	case LD_M_LAST:
-		if (ld_state_open(L, 0, 0) < 0 || L->db_absent)
+	case LOAD_M_LAST:
+		if (load_state_open(L, 0, 0) < 0 || L->state.absent)
 			return;
-		v = ld_meta_get(L, "last_sync");
+		v = load_meta_get(L, "last_sync");
 		if (v)
 			printf("%s\n", v);
 		free(v);
 		break;
-	case LD_M_HISTORY:
-		if (ld_state_open(L, 0, 0) == 0)
-			ld_show_history(L, L->o.history_n);
+	case LOAD_M_HISTORY:
+		if (load_state_open(L, 0, 0) == 0)
+			load_show_history(L, L->o.history_n);
 		break;
-	case LD_M_SHOW:
-		if (ld_state_open(L, 0, 0) == 0)
-			ld_show_sync(L, L->o.show_id);
+	case LOAD_M_SHOW:
+		if (load_state_open(L, 0, 0) == 0)
+			load_show_sync(L, L->o.show_id);
 		break;
 	}
 }
@@ -333,23 +318,22 @@ int
 main(int argc, char *argv[])
 {
 	static char outbuf[1 << 16];
-	struct ld L;
+	struct load L;
 	int status;
 
 	cl_diag_init(argv[0]);
-	ld_init(&L);
-	status = options(&L, argc, argv);
+	load_init(&L);
+	status = parse_options(&L, argc, argv);
 	if (status >= 0)
-		goto done;
+		goto out;
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-	if (L.o.mode == LD_M_SYNC)
+	if (L.o.mode == LOAD_M_SYNC)
 		sync_run(&L);
 	else
 		other_mode(&L);
-	status = L.status;
-	if (!L.out_closed && cl_close_stdout() < 0 && status == 0)
-		status = CL_EX_IOERR;
-done:
-	ld_release(&L);
+	status = load_status(&L);
+out:
+	status = cl_exit(status);
+	load_release(&L);
 	return status;
 }

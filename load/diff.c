@@ -12,62 +12,30 @@
 #include "diag.h"
 #include "load.h"
 
-static const char *const ent_names[LD_NENT] = { "user", "class", "membership", "contact",
-	                                        "relationship" };
-static const char *const ent_plurals[LD_NENT] = { "users", "classes", "memberships", "contacts",
-	                                          "relationships" };
-static const char *const op_names[LD_NENT][3] = {
-	{ "link", "update", "unlink" }, { "create", "update", "delete" },
-	{ "add", "update", "remove" },  { "create", "update", "delete" },
-	{ "add", "update", "remove" },
-};
-/* The two parts of a composite id (memberships, relationships). */
-static const char *const id_parts[LD_NENT][2] = {
-	{ NULL, NULL }, { NULL, NULL },          { "class", "user" },
-	{ NULL, NULL }, { "parent", "student" },
-};
-
-const char *
-ld_ent_name(enum ld_ent e)
-{
-	return ent_names[e];
-}
-
-const char *
-ld_ent_plural(enum ld_ent e)
-{
-	return ent_plurals[e];
-}
-
-const char *
-ld_op_name(enum ld_ent e, int which)
-{
-	return op_names[e][which];
-}
-
 static void
-put_id(struct cl_buf *b, enum ld_ent e, const char *id, size_t n)
+put_id(struct cl_buf *b, enum load_ent e, const char *id, size_t n)
 {
+	const char *const *part = load_model[e].id_part;
 	const char *sep;
 
-	if (!id_parts[e][0] || !(sep = memchr(id, 0x1f, n))) {
+	if (!part[0] || !(sep = memchr(id, 0x1f, n))) {
 		cl_buf_adds(b, ",\"id\":");
 		cl_json_put_str(b, id, n);
 		return;
 	}
-	cl_buf_addf(b, ",\"%s\":", id_parts[e][0]);
+	cl_buf_addf(b, ",\"%s\":", part[0]);
 	cl_json_put_str(b, id, (size_t)(sep - id));
-	cl_buf_addf(b, ",\"%s\":", id_parts[e][1]);
+	cl_buf_addf(b, ",\"%s\":", part[1]);
 	cl_json_put_str(b, sep + 1, n - (size_t)(sep - id) - 1);
 }
 
 /* Starts a change line: {"kind":"change","op":...,"entity":...,ids. */
 static void
-line_begin(struct cl_buf *b, enum ld_ent e, int which, const char *id, size_t n)
+line_begin(struct cl_buf *b, enum load_ent e, int which, const char *id, size_t n)
 {
 	cl_buf_reset(b);
-	cl_buf_addf(b, "{\"kind\":\"change\",\"op\":\"%s\",\"entity\":\"%s\"", op_names[e][which],
-	            ent_names[e]);
+	cl_buf_addf(b, "{\"kind\":\"change\",\"op\":\"%s\",\"entity\":\"%s\"",
+	            load_model[e].op[which], load_model[e].name);
 	put_id(b, e, id, n);
 }
 
@@ -82,22 +50,22 @@ col(sqlite3_stmt *s, int i, size_t *n)
 
 /* Creates and updates of e; the state gets each new or changed record. */
 static int
-upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
+upserts(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 {
 	sqlite3_stmt *q, *w = NULL;
-	struct ld_counts *c = &L->c[e];
+	struct load_counts *c = &L->tally.ent[e];
 	int rc;
 
-	q = ld_prepare(L, "SELECT n.id, n.fields, o.fields, n.hash FROM temp.st_rec n"
-	                  " LEFT JOIN main.records o ON o.entity = n.entity AND o.id = n.id"
-	                  " WHERE n.entity = ?1 AND (o.hash IS NULL OR o.hash <> n.hash)"
-	                  " ORDER BY n.id");
+	q = load_prepare(L, "SELECT n.id, n.fields, o.fields, n.hash FROM temp.st_rec n"
+	                    " LEFT JOIN main.records o ON o.entity = n.entity AND o.id = n.id"
+	                    " WHERE n.entity = ?1 AND (o.hash IS NULL OR o.hash <> n.hash)"
+	                    " ORDER BY n.id");
 	if (!q)
 		return -1;
 	if (!L->o.dry_run &&
-	    !(w = ld_prepare(L,
-	                     "INSERT OR REPLACE INTO main.records(entity, id, hash, fields, sync)"
-	                     " VALUES (?1, ?2, ?3, ?4, ?5)"))) {
+	    !(w = load_prepare(L,
+	                       "INSERT OR REPLACE INTO main.records(entity, id, hash, fields, sync)"
+	                       " VALUES (?1, ?2, ?3, ?4, ?5)"))) {
 		sqlite3_finalize(q);
 		return -1;
 	}
@@ -115,7 +83,7 @@ upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 
 			cl_buf_adds(b, ",\"changed\":{");
 			at = b->len;
-			if (ld_changed(b, e, of, on, f, fn) <= 0) {
+			if (load_changed(b, e, of, on, f, fn) <= 0) {
 				/* Same fields under another hash (an older encoding): no change. */
 				b->len = at;
 				which = -1;
@@ -135,9 +103,9 @@ upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 			sqlite3_bind_text(w, 2, id, (int)idn, SQLITE_TRANSIENT);
 			sqlite3_bind_int64(w, 3, sqlite3_column_int64(q, 3));
 			sqlite3_bind_text(w, 4, f, (int)fn, SQLITE_TRANSIENT);
-			sqlite3_bind_int64(w, 5, L->sync_id);
+			sqlite3_bind_int64(w, 5, L->sync.id);
 			if (sqlite3_step(w) != SQLITE_DONE) {
-				ld_db_error(L, "writing the state");
+				load_db_error(L, "writing the state");
 				sqlite3_reset(w);
 				rc = -1;
 				break;
@@ -146,7 +114,7 @@ upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 		}
 	}
 	if (rc != SQLITE_DONE && rc != -1)
-		ld_db_error(L, "reading the state");
+		load_db_error(L, "reading the state");
 	sqlite3_finalize(q);
 	sqlite3_finalize(w);
 	if (rc != SQLITE_DONE)
@@ -157,17 +125,17 @@ upserts(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 
 /* Deletions of e: what the stream did not visit, in id order; the state loses them. */
 static int
-deletions(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
+deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 {
 	sqlite3_stmt *q;
 	long long n = 0;
 	int rc;
 
-	if (ld_index_stage_deletes(L, e) < 0)
+	if (load_index_stage_deletes(L, e) < 0)
 		return -1;
-	q = ld_prepare(L,
-	               "SELECT d.id, r.fields FROM temp.st_del d JOIN main.records r"
-	               " ON r.entity = d.entity AND r.id = d.id WHERE d.entity = ?1 ORDER BY d.id");
+	q = load_prepare(
+	        L, "SELECT d.id, r.fields FROM temp.st_del d JOIN main.records r"
+	           " ON r.entity = d.entity AND r.id = d.id WHERE d.entity = ?1 ORDER BY d.id");
 	if (!q)
 		return -1;
 	sqlite3_bind_int(q, 1, e);
@@ -184,21 +152,21 @@ deletions(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 	}
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "reading the state");
+		load_db_error(L, "reading the state");
 		return -1;
 	}
-	L->c[e].deleted = n;
+	L->tally.ent[e].deleted = n;
 	if (L->o.dry_run)
 		return 0;
-	q = ld_prepare(L, "DELETE FROM main.records WHERE entity = ?1 AND id IN"
-	                  " (SELECT id FROM temp.st_del WHERE entity = ?1)");
+	q = load_prepare(L, "DELETE FROM main.records WHERE entity = ?1 AND id IN"
+	                    " (SELECT id FROM temp.st_del WHERE entity = ?1)");
 	if (!q)
 		return -1;
 	sqlite3_bind_int(q, 1, e);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "writing the state");
+		load_db_error(L, "writing the state");
 		return -1;
 	}
 	return 0;
@@ -206,13 +174,13 @@ deletions(struct ld *L, FILE *out, enum ld_ent e, struct cl_buf *b)
 
 /* Decides whether e's deletions go out; reports why not. */
 static int
-may_delete(struct ld *L, enum ld_ent e, long long pending, int whole)
+may_delete(struct load *L, enum load_ent e, long long pending, int whole)
 {
-	struct ld_counts *c = &L->c[e];
+	struct load_counts *c = &L->tally.ent[e];
 
 	if (pending <= 0)
 		return 0;
-	if (L->delta)
+	if (L->stream.delta)
 		return 0; /* absence means nothing in a delta: not even withheld */
 	if (!whole) {
 		c->withheld = pending;
@@ -222,49 +190,49 @@ may_delete(struct ld *L, enum ld_ent e, long long pending, int whole)
 	    (double)pending * 100.0 > L->o.max_delete * (double)c->old) {
 		c->withheld = pending;
 		c->guard = 1;
-		ld_error(
+		load_error(
 		        L, "CL412",
 		        "deletion guard: %lld of %lld %s (%.1f%%) would be deleted, over the limit "
 		        "of %g%%: withheld (--allow-deletes lets them through)",
-		        pending, c->old, ent_plurals[e], (double)pending * 100.0 / (double)c->old,
-		        L->o.max_delete);
+		        pending, c->old, load_model[e].plural,
+		        (double)pending * 100.0 / (double)c->old, L->o.max_delete);
 		return 0;
 	}
 	return 1;
 }
 
 int
-ld_diff(struct ld *L, FILE *out)
+load_diff(struct load *L, FILE *out)
 {
 	struct cl_buf b = CL_BUF_INIT;
-	int whole = L->complete && !L->delta, e, ok[LD_NENT] = { 0 };
+	int whole = L->stream.complete && !L->stream.delta, e, ok[LOAD_NENT] = { 0 };
 	long long withheld = 0;
 
-	for (e = 0; e < LD_NENT; e++) {
-		if (e == LD_CONTACT || e == LD_REL)
-			L->c[e].managed = L->has_parents;
-		else if (e == LD_CLASS || e == LD_MEMBER)
-			L->c[e].managed = !L->no_classes;
+	for (e = 0; e < LOAD_NENT; e++) {
+		if (e == LOAD_CONTACT || e == LOAD_REL)
+			L->tally.ent[e].managed = L->stream.has_parents;
+		else if (e == LOAD_CLASS || e == LOAD_MEMBER)
+			L->tally.ent[e].managed = !L->stream.no_classes;
 		else
-			L->c[e].managed = 1;
-		L->c[e].old = ld_index_old(L, e);
+			L->tally.ent[e].managed = 1;
+		L->tally.ent[e].old = load_index_old(L, e);
 	}
-	for (e = 0; e < LD_NENT; e++)
-		if (L->c[e].managed && upserts(L, out, e, &b) < 0)
+	for (e = 0; e < LOAD_NENT; e++)
+		if (L->tally.ent[e].managed && upserts(L, out, e, &b) < 0)
 			goto fail;
-	for (e = 0; e < LD_NENT; e++) {
-		struct ld_counts *c = &L->c[e];
+	for (e = 0; e < LOAD_NENT; e++) {
+		struct load_counts *c = &L->tally.ent[e];
 
 		if (c->managed)
-			ok[e] = may_delete(L, e, ld_index_unseen(L, e), whole);
+			ok[e] = may_delete(L, e, load_index_unseen(L, e), whole);
 		withheld += c->withheld;
 	}
-	if (L->delta)
-		ld_error(L, "CL411", "the stream is a delta: deletions are not computed");
-	if (!L->complete)
-		ld_error(L, "CL410", "the stream is incomplete: %lld deletion%s withheld", withheld,
-		         withheld == 1 ? "" : "s");
-	for (e = LD_NENT - 1; e >= 0; e--)
+	if (L->stream.delta)
+		load_error(L, "CL411", "the stream is a delta: deletions are not computed");
+	if (!L->stream.complete)
+		load_error(L, "CL410", "the stream is incomplete: %lld deletion%s withheld",
+		           withheld, withheld == 1 ? "" : "s");
+	for (e = LOAD_NENT - 1; e >= 0; e--)
 		if (ok[e] && deletions(L, out, e, &b) < 0)
 			goto fail;
 	cl_buf_release(&b);

@@ -1,13 +1,19 @@
 /*
- * fields.c: the canonical encoding of what a record reports, its hash, and
- * the list of fields that changed between two encodings.
+ * fields.c: the entity model, described once: each entity's names, ops and
+ * id, and its canonical fields in order with where each one comes from
+ * (load_model). The builders (ingest.c for the stream's records, index.c
+ * for the joined ones) fill a record's fields from it, the diff
+ * (load_changed) walks it, and its names hash into the state
+ * (load_fields_hash, state.c) so that a state written with another field
+ * list is migrated instead of reporting every record "updated".
  *
- * A record's fields are one minified JSON object with the keys in a fixed
- * order, strings decoded and re-encoded one way (cl_json_put_str), lists
- * sorted and without duplicates. Two records report the same thing exactly
- * when their encodings are the same bytes, so the hash of the encoding
- * decides "unchanged" and a raw byte comparison of one field decides
- * "changed".
+ * A record's fields are one minified JSON object with the keys in the
+ * model's order, strings decoded and re-encoded one way (cl_json_put_str),
+ * lists sorted and without duplicates. Two records report the same thing
+ * exactly when their encodings are the same bytes, so the hash of the
+ * encoding decides "unchanged" and a raw byte comparison of one field
+ * decides "changed". The builders never write null: a null in the state is
+ * a field a migration added, whose value was not known (load_reproject).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,45 +23,88 @@
 #include "diag.h"
 #include "load.h"
 
-static const char *const user_fields[] = { "sm_id",  "role",       "givenName", "familyName",
-	                                   "grades", "identifier", "schools" };
-static const char *const class_fields[] = { "title",  "classCode", "course",
-	                                    "school", "terms",     "periods" };
-static const char *const member_fields[] = { "sm_id", "role" };
-static const char *const contact_fields[] = { "role",  "givenName", "familyName",
-	                                      "email", "phone",     "sms" };
-static const char *const rel_fields[] = { "sm_id" };
+static const struct load_field user_fields[] = {
+	{ "sm_id", LOAD_SRC_SM_ID, NULL },
+	{ "role", LOAD_SRC_STR, "data.role" },
+	{ "givenName", LOAD_SRC_STR, "data.givenName" },
+	{ "familyName", LOAD_SRC_STR, "data.familyName" },
+	{ "grades", LOAD_SRC_LIST, "data.grades[]" },
+	{ "identifier", LOAD_SRC_STR, "data.identifier" },
+	{ "schools", LOAD_SRC_LIST, "data.orgs[].sourcedId" },
+};
+static const struct load_field class_fields[] = {
+	{ "title", LOAD_SRC_STR, "data.title" },
+	{ "classCode", LOAD_SRC_STR, "data.classCode" },
+	{ "course", LOAD_SRC_STR, "data.course.sourcedId" },
+	{ "school", LOAD_SRC_STR, "data.school.sourcedId" },
+	{ "terms", LOAD_SRC_LIST, "data.terms[].sourcedId" },
+	{ "periods", LOAD_SRC_LIST, "data.periods[]" },
+};
+static const struct load_field member_fields[] = {
+	{ "sm_id", LOAD_SRC_SM_ID, NULL },
+	{ "role", LOAD_SRC_ROLE, NULL },
+};
+static const struct load_field contact_fields[] = {
+	{ "role", LOAD_SRC_STR, "data.role" },
+	{ "givenName", LOAD_SRC_STR, "data.givenName" },
+	{ "familyName", LOAD_SRC_STR, "data.familyName" },
+	{ "email", LOAD_SRC_STR, "data.email" },
+	{ "phone", LOAD_SRC_STR, "data.phone" },
+	{ "sms", LOAD_SRC_STR, "data.sms" },
+};
+static const struct load_field rel_fields[] = {
+	{ "sm_id", LOAD_SRC_SM_ID, NULL },
+};
 
-static const struct {
-	const char *const *names;
-	size_t n;
-} fields_of[LD_NENT] = {
-	{ user_fields, sizeof user_fields / sizeof *user_fields },
-	{ class_fields, sizeof class_fields / sizeof *class_fields },
-	{ member_fields, sizeof member_fields / sizeof *member_fields },
-	{ contact_fields, sizeof contact_fields / sizeof *contact_fields },
-	{ rel_fields, sizeof rel_fields / sizeof *rel_fields },
+#define FIELDS(a) a, sizeof a / sizeof *a
+#define FITS(a) _Static_assert(sizeof a / sizeof *a <= LOAD_FIELDS_MAX, #a " over LOAD_FIELDS_MAX")
+FITS(user_fields);
+FITS(class_fields);
+FITS(member_fields);
+FITS(contact_fields);
+FITS(rel_fields);
+
+const struct load_entity load_model[LOAD_NENT] = {
+	[LOAD_USER] = { "user",
+	                "users",
+	                { "link", "update", "unlink" },
+	                { NULL, NULL },
+	                FIELDS(user_fields) },
+	[LOAD_CLASS] = { "class",
+	                 "classes",
+	                 { "create", "update", "delete" },
+	                 { NULL, NULL },
+	                 FIELDS(class_fields) },
+	[LOAD_MEMBER] = { "membership",
+	                  "memberships",
+	                  { "add", "update", "remove" },
+	                  { "class", "user" },
+	                  FIELDS(member_fields) },
+	[LOAD_CONTACT] = { "contact",
+	                   "contacts",
+	                   { "create", "update", "delete" },
+	                   { NULL, NULL },
+	                   FIELDS(contact_fields) },
+	[LOAD_REL] = { "relationship",
+	               "relationships",
+	               { "add", "update", "remove" },
+	               { "parent", "student" },
+	               FIELDS(rel_fields) },
 };
 
 /* SHA-256 fetched once (a fetch per call takes the provider's locks). */
 static EVP_MD *sha256;
 static EVP_MD_CTX *mdctx;
 
-/* Compiled once per entity, freed by ld_fields_release. */
-static struct {
-	struct cl_json_query *q;
-	struct cl_json_result *a, *b;
-} cq[LD_NENT];
-
 void
-ld_obj_begin(struct cl_buf *b)
+load_obj_begin(struct cl_buf *b)
 {
 	cl_buf_reset(b);
 	cl_buf_addc(b, '{');
 }
 
 void
-ld_obj_end(struct cl_buf *b)
+load_obj_end(struct cl_buf *b)
 {
 	cl_buf_addc(b, '}');
 }
@@ -70,27 +119,20 @@ put_key(struct cl_buf *b, const char *name)
 }
 
 void
-ld_put_raw_str(struct cl_buf *b, const char *name, const char *v, size_t n)
+load_put_raw_str(struct cl_buf *b, const char *name, const char *v, size_t n)
 {
 	put_key(b, name);
 	cl_json_put_str(b, v, n);
 }
 
 void
-ld_put_str(struct cl_buf *b, const char *name, const struct cl_json_span *s, struct cl_buf *tmp)
+load_put_str(struct cl_buf *b, const char *name, const struct cl_json_span *s, struct cl_buf *tmp)
 {
-	const char *v;
-	size_t n;
+	struct cl_str v = { "", 0 };
 
 	put_key(b, name);
-	if (cl_json_str_raw(s, &v, &n)) {
-		cl_json_put_str(b, v, n);
-		return;
-	}
-	cl_buf_reset(tmp);
-	if (cl_json_str(s, tmp) < 0)
-		cl_buf_reset(tmp);
-	cl_json_put_str(b, tmp->p ? tmp->p : "", tmp->len);
+	cl_json_strview(s, tmp, &v); /* not a string: v stays "" */
+	cl_json_put_str(b, v.p, v.n);
 }
 
 /* One decoded list element: an offset into the scratch buffer. */
@@ -112,8 +154,8 @@ elem_cmp(const void *x, const void *y)
 }
 
 void
-ld_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
-            struct cl_buf *tmp)
+load_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
+              struct cl_buf *tmp)
 {
 	size_t count = cl_json_result_count(r, path), i, k = 0;
 	struct elem small[16], *el = small;
@@ -149,7 +191,7 @@ ld_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, 
 }
 
 int64_t
-ld_hash(const char *p, size_t n)
+load_hash(const char *p, size_t n)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	uint64_t h = 0;
@@ -167,12 +209,72 @@ ld_hash(const char *p, size_t n)
 	return (int64_t)h;
 }
 
-static void
-compile(enum ld_ent e)
+void
+load_build(struct cl_buf *f, enum load_ent e, const struct load_vals *v, struct cl_buf *tmp)
 {
+	const struct load_entity *m = &load_model[e];
+	size_t i;
+
+	load_obj_begin(f);
+	for (i = 0; i < m->nfield; i++) {
+		const struct load_field *fd = &m->field[i];
+
+		switch (fd->src) {
+		case LOAD_SRC_STR:
+			load_put_str(f, fd->name, cl_json_result_first(v->r, v->idx[i]), tmp);
+			break;
+		case LOAD_SRC_LIST:
+			load_put_list(f, fd->name, v->r, v->idx[i], tmp);
+			break;
+		case LOAD_SRC_SM_ID:
+			load_put_raw_str(f, fd->name, v->sm_id, v->sm_n);
+			break;
+		case LOAD_SRC_ROLE:
+			load_put_raw_str(f, fd->name, v->role, strlen(v->role));
+			break;
+		}
+	}
+	load_obj_end(f);
+}
+
+int64_t
+load_fields_hash(void)
+{
+	struct cl_buf b = CL_BUF_INIT;
+	int64_t h;
+	size_t i;
+	int e;
+
+	for (e = 0; e < LOAD_NENT; e++) {
+		cl_buf_adds(&b, load_model[e].name);
+		for (i = 0; i < load_model[e].nfield; i++) {
+			cl_buf_addc(&b, i ? ',' : ':');
+			cl_buf_adds(&b, load_model[e].field[i].name);
+		}
+		cl_buf_addc(&b, '\n');
+	}
+	h = load_hash(b.p, b.len);
+	cl_buf_release(&b);
+	return h;
+}
+
+/* Compiled once per entity (a path per field name), freed by load_fields_release. */
+static struct {
+	struct cl_json_query *q;
+	struct cl_json_result *a, *b;
+} cq[LOAD_NENT];
+
+static void
+compile(enum load_ent e)
+{
+	const char *names[LOAD_FIELDS_MAX];
+	size_t i;
+
 	if (cq[e].q)
 		return;
-	cq[e].q = cl_json_query_new(fields_of[e].names, fields_of[e].n);
+	for (i = 0; i < load_model[e].nfield; i++)
+		names[i] = load_model[e].field[i].name;
+	cq[e].q = cl_json_query_new(names, load_model[e].nfield);
 	if (!cq[e].q)
 		cl_oom();
 	cq[e].a = cl_json_result_new(cq[e].q);
@@ -197,9 +299,10 @@ put_span(struct cl_buf *out, const struct cl_json_span *s)
 }
 
 int
-ld_changed(struct cl_buf *out, enum ld_ent e, const char *oldf, size_t on, const char *newf,
-           size_t nn)
+load_changed(struct cl_buf *out, enum load_ent e, const char *oldf, size_t on, const char *newf,
+             size_t nn)
 {
+	const struct load_entity *m = &load_model[e];
 	size_t i;
 	int k = 0;
 
@@ -207,15 +310,17 @@ ld_changed(struct cl_buf *out, enum ld_ent e, const char *oldf, size_t on, const
 	if (cl_json_scan(cq[e].q, oldf, on, cq[e].a, NULL) < 0 ||
 	    cl_json_scan(cq[e].q, newf, nn, cq[e].b, NULL) < 0)
 		return -1;
-	for (i = 0; i < fields_of[e].n; i++) {
+	for (i = 0; i < m->nfield; i++) {
 		const struct cl_json_span *a = cl_json_result_first(cq[e].a, i);
 		const struct cl_json_span *b = cl_json_result_first(cq[e].b, i);
 
 		if (same(a, b))
 			continue;
+		if (a && a->type == CL_JSON_NULL)
+			continue; /* added by a migration: its old value is not known */
 		if (k++)
 			cl_buf_addc(out, ',');
-		cl_json_put_str(out, fields_of[e].names[i], strlen(fields_of[e].names[i]));
+		cl_json_put_str(out, m->field[i].name, strlen(m->field[i].name));
 		cl_buf_adds(out, ":{\"old\":");
 		put_span(out, a);
 		cl_buf_adds(out, ",\"new\":");
@@ -225,8 +330,28 @@ ld_changed(struct cl_buf *out, enum ld_ent e, const char *oldf, size_t on, const
 	return k;
 }
 
+int
+load_reproject(struct cl_buf *out, enum load_ent e, const char *f, size_t n)
+{
+	const struct load_entity *m = &load_model[e];
+	size_t i;
+
+	compile(e);
+	if (cl_json_scan(cq[e].q, f, n, cq[e].a, NULL) < 0)
+		return -1;
+	load_obj_begin(out);
+	for (i = 0; i < m->nfield; i++) {
+		const struct cl_json_span *s = cl_json_result_first(cq[e].a, i);
+
+		put_key(out, m->field[i].name);
+		put_span(out, s);
+	}
+	load_obj_end(out);
+	return 0;
+}
+
 void
-ld_fields_release(void)
+load_fields_release(void)
 {
 	int e;
 
@@ -234,7 +359,7 @@ ld_fields_release(void)
 	EVP_MD_free(sha256);
 	mdctx = NULL;
 	sha256 = NULL;
-	for (e = 0; e < LD_NENT; e++) {
+	for (e = 0; e < LOAD_NENT; e++) {
 		cl_json_result_free(cq[e].a);
 		cl_json_result_free(cq[e].b);
 		cl_json_query_free(cq[e].q);

@@ -46,9 +46,9 @@ struct pair {
 	uint32_t p, s;
 };
 
-struct ld_index {
+struct load_index {
 	struct cl_idmap *old;
-	long long old_n[LD_NENT], unseen[LD_NENT];
+	long long old_n[LOAD_NENT], unseen[LOAD_NENT];
 	struct refs cls, usr;
 	struct enr *enr;
 	size_t nenr, capenr;
@@ -114,7 +114,7 @@ refs_id(const struct refs *r, uint32_t i, size_t *n)
 }
 
 static void
-old_key(struct cl_buf *k, enum ld_ent e, const char *id, size_t n)
+old_key(struct cl_buf *k, enum load_ent e, const char *id, size_t n)
 {
 	cl_buf_reset(k);
 	cl_buf_addc(k, (char)('0' + e));
@@ -122,9 +122,9 @@ old_key(struct cl_buf *k, enum ld_ent e, const char *id, size_t n)
 }
 
 int
-ld_index_open(struct ld *L)
+load_index_open(struct load *L)
 {
-	struct ld_index *x = cl_xcalloc(1, sizeof *x);
+	struct load_index *x = cl_xcalloc(1, sizeof *x);
 	sqlite3_stmt *s;
 	int rc;
 
@@ -135,17 +135,17 @@ ld_index_open(struct ld *L)
 	cl_buf_init(&x->key);
 	cl_buf_init(&x->f);
 	cl_buf_init(&x->tmp);
-	if (ld_exec(L, "CREATE TEMP TABLE st_rec(entity INTEGER, id TEXT, hash INTEGER, "
-	               "fields TEXT)") < 0 ||
-	    !(x->ins = ld_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4)")))
+	if (load_exec(L, "CREATE TEMP TABLE st_rec(entity INTEGER, id TEXT, hash INTEGER, "
+	                 "fields TEXT)") < 0 ||
+	    !(x->ins = load_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4)")))
 		return -1;
-	s = ld_prepare(L, "SELECT entity, id, hash FROM main.records");
+	s = load_prepare(L, "SELECT entity, id, hash FROM main.records");
 	if (!s)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int e = sqlite3_column_int(s, 0);
 
-		if (e < 0 || e >= LD_NENT)
+		if (e < 0 || e >= LOAD_NENT)
 			continue;
 		old_key(&x->key, e, (const char *)sqlite3_column_text(s, 1),
 		        (size_t)sqlite3_column_bytes(s, 1));
@@ -155,16 +155,16 @@ ld_index_open(struct ld *L)
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "reading the state");
+		load_db_error(L, "reading the state");
 		return -1;
 	}
 	return 0;
 }
 
 void
-ld_index_free(struct ld *L)
+load_index_free(struct load *L)
 {
-	struct ld_index *x = L->ix;
+	struct load_index *x = L->ix;
 
 	if (!x)
 		return;
@@ -182,20 +182,21 @@ ld_index_free(struct ld *L)
 }
 
 long long
-ld_index_old(struct ld *L, enum ld_ent e)
+load_index_old(struct load *L, enum load_ent e)
 {
 	return L->ix->old_n[e];
 }
 
 int
-ld_index_record(struct ld *L, enum ld_ent e, const char *id, size_t n, const char *f, size_t fn)
+load_index_record(struct load *L, enum load_ent e, const char *id, size_t n, const char *f,
+                  size_t fn)
 {
-	struct ld_index *x = L->ix;
-	int64_t h = ld_hash(f, fn);
+	struct load_index *x = L->ix;
+	int64_t h = load_hash(f, fn);
 	uint64_t *v;
 	int rc;
 
-	L->c[e].staged++;
+	L->tally.ent[e].staged++;
 	old_key(&x->key, e, id, n);
 	v = cl_idmap_get(x->old, x->key.p, x->key.len);
 	if (v) {
@@ -210,33 +211,33 @@ ld_index_record(struct ld *L, enum ld_ent e, const char *id, size_t n, const cha
 	rc = sqlite3_step(x->ins);
 	sqlite3_reset(x->ins);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "staging");
+		load_db_error(L, "staging");
 		return -1;
 	}
 	return 0;
 }
 
 int
-ld_index_class(struct ld *L, const char *id, size_t n)
+load_index_class(struct load *L, const char *id, size_t n)
 {
-	struct ld_index *x = L->ix;
+	struct load_index *x = L->ix;
 	uint32_t i = refs_get(&x->cls, id, n);
 
-	if (x->cls.v[i].flags & LD_U_STREAM)
+	if (x->cls.v[i].flags & LOAD_U_STREAM)
 		return 1;
-	x->cls.v[i].flags |= LD_U_STREAM;
+	x->cls.v[i].flags |= LOAD_U_STREAM;
 	return 0;
 }
 
 int
-ld_index_user(struct ld *L, const char *id, size_t n, int flag, int role, const char *sm,
-              size_t smn)
+load_index_user(struct load *L, const char *id, size_t n, int flag, int role, const char *sm,
+                size_t smn)
 {
-	struct ld_index *x = L->ix;
+	struct load_index *x = L->ix;
 	uint32_t i = refs_get(&x->usr, id, n);
 	struct ref *r = &x->usr.v[i];
 
-	if (r->flags & (LD_U_STREAM | LD_U_CONTACT))
+	if (r->flags & (LOAD_U_STREAM | LOAD_U_CONTACT))
 		return 1;
 	r->flags |= (uint8_t)flag;
 	r->role = (uint8_t)role;
@@ -244,15 +245,15 @@ ld_index_user(struct ld *L, const char *id, size_t n, int flag, int role, const 
 		r->sm_off = arena_add(&x->usr, sm, smn);
 		r = &x->usr.v[i];
 		r->sm_len = (uint32_t)smn;
-		r->flags |= LD_U_LINKED;
+		r->flags |= LOAD_U_LINKED;
 	}
 	return 0;
 }
 
 void
-ld_index_enrol(struct ld *L, const char *cls, size_t cn, const char *usr, size_t un, int role)
+load_index_enrol(struct load *L, const char *cls, size_t cn, const char *usr, size_t un, int role)
 {
-	struct ld_index *x = L->ix;
+	struct load_index *x = L->ix;
 	uint32_t c = refs_get(&x->cls, cls, cn), u = refs_get(&x->usr, usr, un);
 
 	if (x->nenr == x->capenr) {
@@ -265,9 +266,9 @@ ld_index_enrol(struct ld *L, const char *cls, size_t cn, const char *usr, size_t
 }
 
 void
-ld_index_agent(struct ld *L, const char *parent, size_t pn, const char *student, size_t sn)
+load_index_agent(struct load *L, const char *parent, size_t pn, const char *student, size_t sn)
 {
-	struct ld_index *x = L->ix;
+	struct load_index *x = L->ix;
 	uint32_t p = refs_get(&x->usr, parent, pn), s = refs_get(&x->usr, student, sn);
 
 	if (x->npairs == x->cappairs) {
@@ -298,16 +299,19 @@ pair_cmp(const void *a, const void *b)
 	return x->s < y->s ? -1 : x->s > y->s;
 }
 
-static const char *const role_names[] = { "", "student", "teacher", "" };
+/* An enrolment's role as a membership reports it (only students' and teachers' are kept). */
+static const char *const role_names[] = {
+	[CL_ROLE_STUDENT] = "student", [CL_ROLE_TEACHER] = "teacher"
+};
 
 /*
  * When the stream is not the whole truth (incomplete, delta), a user it
  * lacks but the state has linked keeps its link for the joins.
  */
 static int
-from_state(struct ld *L, sqlite3_stmt *q, uint32_t i)
+from_state(struct load *L, sqlite3_stmt *q, uint32_t i)
 {
-	struct ld_index *x = L->ix;
+	struct load_index *x = L->ix;
 	struct ref *r = &x->usr.v[i];
 	static const char *const paths[] = { "sm_id", "role" };
 	struct cl_json_query *jq;
@@ -316,8 +320,8 @@ from_state(struct ld *L, sqlite3_stmt *q, uint32_t i)
 	const char *id = refs_id(&x->usr, i, &n);
 	int rc;
 
-	r->flags |= LD_U_STATE;
-	old_key(&x->key, LD_USER, id, n);
+	r->flags |= LOAD_U_STATE;
+	old_key(&x->key, LOAD_USER, id, n);
 	if (!cl_idmap_has(x->old, x->key.p, x->key.len))
 		return 0;
 	sqlite3_bind_text(q, 1, id, (int)n, SQLITE_TRANSIENT);
@@ -326,26 +330,21 @@ from_state(struct ld *L, sqlite3_stmt *q, uint32_t i)
 		sqlite3_reset(q);
 		if (rc == SQLITE_DONE)
 			return 0;
-		ld_db_error(L, "reading the state");
+		load_db_error(L, "reading the state");
 		return -1;
 	}
 	jq = cl_json_query_new(paths, 2);
 	res = cl_json_result_new(jq);
 	if (cl_json_scan(jq, (const char *)sqlite3_column_text(q, 0),
 	                 (size_t)sqlite3_column_bytes(q, 0), res, NULL) == 0) {
-		cl_buf_reset(&x->tmp);
-		if (cl_json_str(cl_json_result_first(res, 0), &x->tmp) == 0 && x->tmp.len) {
+		if (cl_json_str_set(cl_json_result_first(res, 0), &x->tmp) == 0 && x->tmp.len) {
 			uint32_t off = arena_add(&x->usr, x->tmp.p, x->tmp.len);
 
 			r = &x->usr.v[i];
 			r->sm_off = off;
 			r->sm_len = (uint32_t)x->tmp.len;
-			r->flags |= LD_U_LINKED;
-			r->role = cl_json_str_eq(cl_json_result_first(res, 1), "student")
-			                  ? LD_R_STUDENT
-			          : cl_json_str_eq(cl_json_result_first(res, 1), "teacher")
-			                  ? LD_R_TEACHER
-			                  : LD_R_OTHER;
+			r->flags |= LOAD_U_LINKED;
+			r->role = (uint8_t)cl_role_of(cl_json_result_first(res, 1));
 		}
 	}
 	cl_json_result_free(res);
@@ -355,31 +354,33 @@ from_state(struct ld *L, sqlite3_stmt *q, uint32_t i)
 }
 
 static int
-class_ok(struct ld *L, uint32_t c, int whole)
+class_ok(struct load *L, uint32_t c, int whole)
 {
-	struct ld_index *x = L->ix;
+	struct load_index *x = L->ix;
 	size_t n;
 	const char *id;
 
-	if (x->cls.v[c].flags & LD_U_STREAM)
+	if (x->cls.v[c].flags & LOAD_U_STREAM)
 		return 1;
 	if (whole)
 		return 0;
 	id = refs_id(&x->cls, c, &n);
-	old_key(&x->key, LD_CLASS, id, n);
+	old_key(&x->key, LOAD_CLASS, id, n);
 	return cl_idmap_has(x->old, x->key.p, x->key.len);
 }
 
 static void
-skip_add(struct ld *L, const char *why, long long n)
+skip_add(struct load *L, const char *why, long long n)
 {
 	if (n > 0)
-		L->skipped = jv_object_set(L->skipped, jv_string(why), jv_number((double)n));
+		L->tally.skipped =
+		        jv_object_set(L->tally.skipped, jv_string(why), jv_number((double)n));
 }
 
 /* The composite id "a\x1fb" of two refs into x->tmp. */
 static void
-composite(struct ld_index *x, const struct refs *ra, uint32_t a, const struct refs *rb, uint32_t b)
+composite(struct load_index *x, const struct refs *ra, uint32_t a, const struct refs *rb,
+          uint32_t b)
 {
 	size_t n;
 	const char *p = refs_id(ra, a, &n);
@@ -392,22 +393,24 @@ composite(struct ld_index *x, const struct refs *ra, uint32_t a, const struct re
 }
 
 int
-ld_join(struct ld *L)
+load_join(struct load *L)
 {
-	struct ld_index *x = L->ix;
-	int whole = L->complete && !L->delta;
+	struct load_index *x = L->ix;
+	int whole = L->stream.complete && !L->stream.delta;
 	long long cls_absent = 0, unmatched = 0, absent = 0;
+	struct load_vals vals = { NULL, NULL, NULL, 0, NULL }; /* memberships, relationships */
 	sqlite3_stmt *q = NULL;
 	size_t i, j, iter = 0;
 	const char *k;
 	uint64_t v;
 
 	if (!whole) {
-		q = ld_prepare(L, "SELECT fields FROM main.records WHERE entity = 0 AND id = ?1");
+		q = load_prepare(L, "SELECT fields FROM main.records WHERE entity = 0 AND id = ?1");
 		if (!q)
 			return -1;
 		for (i = 0; i < x->usr.n; i++)
-			if (!(x->usr.v[i].flags & (LD_U_STREAM | LD_U_CONTACT | LD_U_STATE)) &&
+			if (!(x->usr.v[i].flags &
+			      (LOAD_U_STREAM | LOAD_U_CONTACT | LOAD_U_STATE)) &&
 			    from_state(L, q, (uint32_t)i) < 0) {
 				sqlite3_finalize(q);
 				return -1;
@@ -423,32 +426,32 @@ ld_join(struct ld *L)
 
 		for (j = i + 1;
 		     j < x->nenr && x->enr[j].c == x->enr[i].c && x->enr[j].u == x->enr[i].u; j++)
-			if (x->enr[j].role == LD_R_TEACHER)
-				role = LD_R_TEACHER;
+			if (x->enr[j].role == CL_ROLE_TEACHER)
+				role = CL_ROLE_TEACHER;
 		if (!class_ok(L, x->enr[i].c, whole)) {
 			cls_absent += (long long)(j - i);
 			continue;
 		}
-		if (!(u->flags & LD_U_LINKED)) {
-			if (u->flags & LD_U_STREAM)
+		if (!(u->flags & LOAD_U_LINKED)) {
+			if (u->flags & LOAD_U_STREAM)
 				unmatched += (long long)(j - i);
 			else
 				absent += (long long)(j - i);
 			continue;
 		}
-		ld_obj_begin(&x->f);
-		ld_put_raw_str(&x->f, "sm_id", x->usr.arena.p + u->sm_off, u->sm_len);
-		ld_put_raw_str(&x->f, "role", role_names[role], strlen(role_names[role]));
-		ld_obj_end(&x->f);
+		vals.sm_id = x->usr.arena.p + u->sm_off;
+		vals.sm_n = u->sm_len;
+		vals.role = role_names[role];
+		load_build(&x->f, LOAD_MEMBER, &vals, &x->tmp);
 		composite(x, &x->cls, x->enr[i].c, &x->usr, x->enr[i].u);
-		if (ld_index_record(L, LD_MEMBER, x->tmp.p, x->tmp.len, x->f.p, x->f.len) < 0)
+		if (load_index_record(L, LOAD_MEMBER, x->tmp.p, x->tmp.len, x->f.p, x->f.len) < 0)
 			return -1;
 	}
 	skip_add(L, "enrollment-class-absent", cls_absent);
 	skip_add(L, "enrollment-user-unmatched", unmatched);
 	skip_add(L, "enrollment-user-absent", absent);
 	/* Relationships: a contact in the stream and a linked student. */
-	if (L->has_parents) {
+	if (L->stream.has_parents) {
 		if (x->npairs > 0)
 			qsort(x->pairs, x->npairs, sizeof *x->pairs, pair_cmp);
 		for (i = 0; i < x->npairs; i++) {
@@ -457,44 +460,46 @@ ld_join(struct ld *L)
 
 			if (i > 0 && pair_cmp(&x->pairs[i - 1], &x->pairs[i]) == 0)
 				continue;
-			if (!(p->flags & LD_U_CONTACT) || !(s->flags & LD_U_LINKED) ||
-			    s->role != LD_R_STUDENT)
+			if (!(p->flags & LOAD_U_CONTACT) || !(s->flags & LOAD_U_LINKED) ||
+			    s->role != CL_ROLE_STUDENT)
 				continue;
-			ld_obj_begin(&x->f);
-			ld_put_raw_str(&x->f, "sm_id", x->usr.arena.p + s->sm_off, s->sm_len);
-			ld_obj_end(&x->f);
+			vals.sm_id = x->usr.arena.p + s->sm_off;
+			vals.sm_n = s->sm_len;
+			vals.role = NULL;
+			load_build(&x->f, LOAD_REL, &vals, &x->tmp);
 			composite(x, &x->usr, x->pairs[i].p, &x->usr, x->pairs[i].s);
-			if (ld_index_record(L, LD_REL, x->tmp.p, x->tmp.len, x->f.p, x->f.len) < 0)
+			if (load_index_record(L, LOAD_REL, x->tmp.p, x->tmp.len, x->f.p, x->f.len) <
+			    0)
 				return -1;
 		}
 	}
 	/* What the stream did not visit: pending deletions. */
 	while (cl_idmap_next(x->old, &iter, &k, &i, &v))
-		if (!(v & SEEN) && i > 0 && k[0] >= '0' && k[0] < '0' + LD_NENT)
+		if (!(v & SEEN) && i > 0 && k[0] >= '0' && k[0] < '0' + LOAD_NENT)
 			x->unseen[k[0] - '0']++;
-	return ld_exec(L, "CREATE INDEX temp.st_rec_k ON st_rec(entity, id)");
+	return load_exec(L, "CREATE INDEX temp.st_rec_k ON st_rec(entity, id)");
 }
 
 long long
-ld_index_unseen(struct ld *L, enum ld_ent e)
+load_index_unseen(struct load *L, enum load_ent e)
 {
 	return L->ix->unseen[e];
 }
 
 int
-ld_index_stage_deletes(struct ld *L, enum ld_ent e)
+load_index_stage_deletes(struct load *L, enum load_ent e)
 {
-	struct ld_index *x = L->ix;
+	struct load_index *x = L->ix;
 	sqlite3_stmt *s;
 	size_t iter = 0, n;
 	const char *k;
 	uint64_t v;
 	int rc = SQLITE_DONE;
 
-	if (ld_exec(L, "CREATE TEMP TABLE IF NOT EXISTS st_del(entity INTEGER, id TEXT, "
-	               "PRIMARY KEY (entity, id)) WITHOUT ROWID") < 0)
+	if (load_exec(L, "CREATE TEMP TABLE IF NOT EXISTS st_del(entity INTEGER, id TEXT, "
+	                 "PRIMARY KEY (entity, id)) WITHOUT ROWID") < 0)
 		return -1;
-	s = ld_prepare(L, "INSERT OR IGNORE INTO st_del VALUES (?1, ?2)");
+	s = load_prepare(L, "INSERT OR IGNORE INTO st_del VALUES (?1, ?2)");
 	if (!s)
 		return -1;
 	while (rc == SQLITE_DONE && cl_idmap_next(x->old, &iter, &k, &n, &v)) {
@@ -507,7 +512,7 @@ ld_index_stage_deletes(struct ld *L, enum ld_ent e)
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "staging");
+		load_db_error(L, "staging");
 		return -1;
 	}
 	return 0;

@@ -3,7 +3,7 @@
  * parent is reduced to its canonical fields and their hash and checked
  * against the previous state's index (index.c): only new and changed
  * records are staged. Enrolments and agent links are kept as pairs of
- * indexes until the users are known (ld_join).
+ * indexes until the users are known (load_join).
  */
 #include <string.h>
 #include <unistd.h>
@@ -12,27 +12,14 @@
 #include "idmap.h"
 #include "load.h"
 
+/* What the pass reads besides the model's fields (load_model's paths). */
 enum {
 	P_ID,
 	P_STATUS,
 	P_ROLE,
-	P_TITLE,
-	P_CODE,
-	P_COURSE,
-	P_SCHOOL,
-	P_TERMS,
-	P_PERIODS,
 	P_ECLASS,
 	P_EUSER,
-	P_GIVEN,
-	P_FAMILY,
-	P_GRADES,
-	P_IDENT,
-	P_ORGS,
 	P_AGENTS,
-	P_EMAIL,
-	P_PHONE,
-	P_SMS,
 	P_MATCH,
 	P_MID,
 	P_UNMATCHED,
@@ -44,23 +31,9 @@ static const char *const paths[P_N] = {
 	"data.sourcedId",
 	"data.status",
 	"data.role",
-	"data.title",
-	"data.classCode",
-	"data.course.sourcedId",
-	"data.school.sourcedId",
-	"data.terms[].sourcedId",
-	"data.periods[]",
 	"data.class.sourcedId",
 	"data.user.sourcedId",
-	"data.givenName",
-	"data.familyName",
-	"data.grades[]",
-	"data.identifier",
-	"data.orgs[].sourcedId",
 	"data.agents[].sourcedId",
-	"data.email",
-	"data.phone",
-	"data.sms",
 	"match",
 	"match.id",
 	"unmatched",
@@ -68,9 +41,10 @@ static const char *const paths[P_N] = {
 };
 
 struct pass {
-	struct ld *L;
+	struct load *L;
 	struct cl_reader *r;
 	size_t idx[P_N];
+	size_t fidx[LOAD_NENT][LOAD_FIELDS_MAX]; /* the reader's index of each field's path */
 	struct cl_buf f, tmp, id, a, b;
 	const struct cl_line *ln;
 };
@@ -81,36 +55,26 @@ field(struct pass *p, int i)
 	return cl_reader_field(p->r, p->idx[i]);
 }
 
-/* Decodes a string span into b; 0, or -1 when it is absent, not a string or empty. */
-static int
-str(const struct cl_json_span *s, struct cl_buf *b)
-{
-	cl_buf_reset(b);
-	if (!s || s->type != CL_JSON_STRING || cl_json_str(s, b) < 0 || b->len == 0)
-		return -1;
-	return 0;
-}
-
 static void
-skip(struct ld *L, const char *why)
+skip(struct load *L, const char *why)
 {
-	jv n = jv_object_get(jv_copy(L->skipped), jv_string(why));
+	jv n = jv_object_get(jv_copy(L->tally.skipped), jv_string(why));
 	double v = jv_get_kind(n) == JV_KIND_NUMBER ? jv_number_value(n) : 0;
 
 	jv_free(n);
-	L->skipped = jv_object_set(L->skipped, jv_string(why), jv_number(v + 1));
+	L->tally.skipped = jv_object_set(L->tally.skipped, jv_string(why), jv_number(v + 1));
 }
 
 /* The record's id into p->id; reports CL402 and returns -1 without one. */
 static int
 record_id(struct pass *p)
 {
-	if (str(field(p, P_ID), &p->id) == 0 && !memchr(p->id.p, 0x1f, p->id.len))
+	if (cl_json_str_set(field(p, P_ID), &p->id) == 0 && p->id.len > 0 &&
+	    !memchr(p->id.p, 0x1f, p->id.len))
 		return 0;
-	ld_error(p->L, "CL402", "%s:%llu: a %s without a usable sourcedId",
-	         p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno,
-	         cl_kind_name(p->ln->kind));
-	p->L->failed = 1;
+	load_error(p->L, "CL402", "%s:%llu: a %s without a usable sourcedId",
+	           p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno,
+	           cl_kind_name(p->ln->kind));
 	return -1;
 }
 
@@ -123,86 +87,81 @@ to_be_deleted(struct pass *p)
 
 /* A duplicate (dup set): the first one wins (CL413). */
 static int
-duplicate(struct pass *p, enum ld_ent e, int dup)
+duplicate(struct pass *p, enum load_ent e, int dup)
 {
 	if (!dup)
 		return 0;
-	ld_error(p->L, "CL413", "%s:%llu: %s '%s' appears twice in the stream; the first was used",
-	         p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno, ld_ent_name(e), p->id.p);
+	load_error(p->L, "CL413",
+	           "%s:%llu: %s '%s' appears twice in the stream; the first was used",
+	           p->L->o.input ? p->L->o.input : "<stdin>", p->ln->lineno, load_model[e].name,
+	           p->id.p);
 	skip(p->L, "duplicate");
 	return 1;
 }
 
+/* Builds the record's fields from the line (sm_id: the School Manager id, if e has one). */
 static int
-stage_rec(struct pass *p, enum ld_ent e)
+stage_rec(struct pass *p, enum load_ent e, const char *sm_id, size_t sm_n)
 {
-	return ld_index_record(p->L, e, p->id.p, p->id.len, p->f.p, p->f.len);
+	struct load_vals v = { cl_reader_result(p->r), p->fidx[e], sm_id, sm_n, NULL };
+
+	load_build(&p->f, e, &v, &p->tmp);
+	return load_index_record(p->L, e, p->id.p, p->id.len, p->f.p, p->f.len);
 }
 
 static int
 do_class(struct pass *p)
 {
-	const struct cl_json_result *r = cl_reader_result(p->r);
-
 	if (record_id(p) < 0)
 		return -1;
 	if (to_be_deleted(p)) {
 		skip(p->L, "tobedeleted");
 		return 0;
 	}
-	if (duplicate(p, LD_CLASS, ld_index_class(p->L, p->id.p, p->id.len)))
+	if (duplicate(p, LOAD_CLASS, load_index_class(p->L, p->id.p, p->id.len)))
 		return 0;
-	ld_obj_begin(&p->f);
-	ld_put_str(&p->f, "title", field(p, P_TITLE), &p->tmp);
-	ld_put_str(&p->f, "classCode", field(p, P_CODE), &p->tmp);
-	ld_put_str(&p->f, "course", field(p, P_COURSE), &p->tmp);
-	ld_put_str(&p->f, "school", field(p, P_SCHOOL), &p->tmp);
-	ld_put_list(&p->f, "terms", r, p->idx[P_TERMS], &p->tmp);
-	ld_put_list(&p->f, "periods", r, p->idx[P_PERIODS], &p->tmp);
-	ld_obj_end(&p->f);
-	return stage_rec(p, LD_CLASS);
+	return stage_rec(p, LOAD_CLASS, NULL, 0);
 }
 
 static int
 do_enrollment(struct pass *p)
 {
 	const struct cl_json_span *role = field(p, P_ROLE);
-	int rs;
+	enum cl_role rs;
 
 	if (to_be_deleted(p)) {
 		skip(p->L, "tobedeleted");
 		return 0;
 	}
-	if (cl_json_str_eq(role, "student"))
-		rs = LD_R_STUDENT;
-	else if (cl_json_str_eq(role, "teacher"))
-		rs = LD_R_TEACHER;
-	else {
+	rs = cl_role_of(role);
+	if (rs != CL_ROLE_STUDENT && rs != CL_ROLE_TEACHER) {
 		skip(p->L, "enrollment-role");
 		return 0;
 	}
-	if (str(field(p, P_ECLASS), &p->a) < 0 || str(field(p, P_EUSER), &p->b) < 0 ||
+	if (cl_json_str_set(field(p, P_ECLASS), &p->a) < 0 || p->a.len == 0 ||
+	    cl_json_str_set(field(p, P_EUSER), &p->b) < 0 || p->b.len == 0 ||
 	    memchr(p->a.p, 0x1f, p->a.len)) {
 		skip(p->L, "enrollment-incomplete");
 		return 0;
 	}
-	ld_index_enrol(p->L, p->a.p, p->a.len, p->b.p, p->b.len, rs);
+	load_index_enrol(p->L, p->a.p, p->a.len, p->b.p, p->b.len, rs);
 	return 0;
 }
 
 static void
-count_unmatched(struct ld *L, const struct cl_json_span *why, struct cl_buf *tmp)
+count_unmatched(struct load *L, const struct cl_json_span *why, struct cl_buf *tmp)
 {
 	jv n;
 	double v;
 
-	L->unmatched++;
-	if (str(why, tmp) < 0)
+	L->tally.unmatched++;
+	if (cl_json_str_set(why, tmp) < 0 || tmp->len == 0)
 		cl_buf_adds(tmp, "unknown");
-	n = jv_object_get(jv_copy(L->unmatched_by), jv_string(tmp->p));
+	n = jv_object_get(jv_copy(L->tally.unmatched_by), jv_string(tmp->p));
 	v = jv_get_kind(n) == JV_KIND_NUMBER ? jv_number_value(n) : 0;
 	jv_free(n);
-	L->unmatched_by = jv_object_set(L->unmatched_by, jv_string(tmp->p), jv_number(v + 1));
+	L->tally.unmatched_by =
+	        jv_object_set(L->tally.unmatched_by, jv_string(tmp->p), jv_number(v + 1));
 }
 
 /* Keeps agent links: (parent, student) pairs, whichever side names the other. */
@@ -213,30 +172,29 @@ keep_agents(struct pass *p, int self_is_parent)
 	size_t n = cl_json_result_count(r, p->idx[P_AGENTS]), i;
 
 	for (i = 0; i < n; i++) {
-		if (str(cl_json_result_get(r, p->idx[P_AGENTS], i), &p->a) < 0)
+		if (cl_json_str_set(cl_json_result_get(r, p->idx[P_AGENTS], i), &p->a) < 0 ||
+		    p->a.len == 0)
 			continue;
 		if (self_is_parent)
-			ld_index_agent(p->L, p->id.p, p->id.len, p->a.p, p->a.len);
+			load_index_agent(p->L, p->id.p, p->id.len, p->a.p, p->a.len);
 		else
-			ld_index_agent(p->L, p->a.p, p->a.len, p->id.p, p->id.len);
+			load_index_agent(p->L, p->a.p, p->a.len, p->id.p, p->id.len);
 	}
 }
 
 static int
 do_user(struct pass *p)
 {
-	const struct cl_json_result *r = cl_reader_result(p->r);
 	const struct cl_json_span *m = field(p, P_MATCH), *role = field(p, P_ROLE), *mid;
-	struct ld *L = p->L;
+	struct load *L = p->L;
 	int matched, rc;
 
 	if (record_id(p) < 0)
 		return -1;
 	if (!m) {
-		ld_error(L, "CL401",
-		         "%s:%llu: user '%s' has no \"match\": run cl-match before cl-load",
-		         L->o.input ? L->o.input : "<stdin>", p->ln->lineno, p->id.p);
-		L->failed = 1;
+		load_error(L, "CL401",
+		           "%s:%llu: user '%s' has no \"match\": run cl-match before cl-load",
+		           L->o.input ? L->o.input : "<stdin>", p->ln->lineno, p->id.p);
 		return -1;
 	}
 	if (to_be_deleted(p)) {
@@ -248,37 +206,26 @@ do_user(struct pass *p)
 	if (m->type == CL_JSON_OBJECT && mid && mid->type == CL_JSON_NUMBER)
 		cl_buf_add(&p->a, mid->p, mid->n);
 	else if (m->type == CL_JSON_OBJECT)
-		str(mid, &p->a);
+		cl_json_str_set(mid, &p->a);
 	matched = p->a.len > 0;
-	rc = cl_json_str_eq(role, "student")   ? LD_R_STUDENT
-	     : cl_json_str_eq(role, "teacher") ? LD_R_TEACHER
-	                                       : LD_R_OTHER;
-	if (duplicate(p, LD_USER,
-	              ld_index_user(L, p->id.p, p->id.len, LD_U_STREAM, rc, p->a.p, p->a.len)))
+	rc = cl_role_of(role); /* never CL_ROLE_PARENT: the reader made those CL_K_PARENT */
+	if (duplicate(p, LOAD_USER,
+	              load_index_user(L, p->id.p, p->id.len, LOAD_U_STREAM, rc, p->a.p, p->a.len)))
 		return 0;
 	if (!matched) {
 		count_unmatched(L, field(p, P_UNMATCHED), &p->tmp);
 		return 0;
 	}
-	if (rc == LD_R_STUDENT)
-		L->matched_students++;
-	else if (rc == LD_R_TEACHER)
-		L->matched_teachers++;
+	if (rc == CL_ROLE_STUDENT)
+		L->tally.matched_students++;
+	else if (rc == CL_ROLE_TEACHER)
+		L->tally.matched_teachers++;
 	else
-		L->matched_other++;
-	ld_obj_begin(&p->f);
-	ld_put_raw_str(&p->f, "sm_id", p->a.p, p->a.len);
-	ld_put_str(&p->f, "role", role, &p->tmp);
-	ld_put_str(&p->f, "givenName", field(p, P_GIVEN), &p->tmp);
-	ld_put_str(&p->f, "familyName", field(p, P_FAMILY), &p->tmp);
-	ld_put_list(&p->f, "grades", r, p->idx[P_GRADES], &p->tmp);
-	ld_put_str(&p->f, "identifier", field(p, P_IDENT), &p->tmp);
-	ld_put_list(&p->f, "schools", r, p->idx[P_ORGS], &p->tmp);
-	ld_obj_end(&p->f);
-	if (stage_rec(p, LD_USER) < 0)
+		L->tally.matched_other++;
+	if (stage_rec(p, LOAD_USER, p->a.p, p->a.len) < 0)
 		return -1;
 	/* Only a linked student can have a relationship: keep its agents. */
-	if (rc == LD_R_STUDENT)
+	if (rc == CL_ROLE_STUDENT)
 		keep_agents(p, 0);
 	return 0;
 }
@@ -288,23 +235,16 @@ do_parent(struct pass *p)
 {
 	if (record_id(p) < 0)
 		return -1;
-	p->L->has_parents = 1;
+	p->L->stream.has_parents = 1;
 	if (to_be_deleted(p)) {
 		skip(p->L, "tobedeleted");
 		return 0;
 	}
-	if (duplicate(p, LD_CONTACT,
-	              ld_index_user(p->L, p->id.p, p->id.len, LD_U_CONTACT, LD_R_OTHER, NULL, 0)))
+	if (duplicate(p, LOAD_CONTACT,
+	              load_index_user(p->L, p->id.p, p->id.len, LOAD_U_CONTACT, CL_ROLE_PARENT,
+	                              NULL, 0)))
 		return 0;
-	ld_obj_begin(&p->f);
-	ld_put_str(&p->f, "role", field(p, P_ROLE), &p->tmp);
-	ld_put_str(&p->f, "givenName", field(p, P_GIVEN), &p->tmp);
-	ld_put_str(&p->f, "familyName", field(p, P_FAMILY), &p->tmp);
-	ld_put_str(&p->f, "email", field(p, P_EMAIL), &p->tmp);
-	ld_put_str(&p->f, "phone", field(p, P_PHONE), &p->tmp);
-	ld_put_str(&p->f, "sms", field(p, P_SMS), &p->tmp);
-	ld_obj_end(&p->f);
-	if (stage_rec(p, LD_CONTACT) < 0)
+	if (stage_rec(p, LOAD_CONTACT, NULL, 0) < 0)
 		return -1;
 	keep_agents(p, 1);
 	return 0;
@@ -314,11 +254,11 @@ do_parent(struct pass *p)
 static void
 do_header(struct pass *p)
 {
-	struct ld *L = p->L;
+	struct load *L = p->L;
 	jv h = jv_parse_sized(p->ln->p, (int)p->ln->n), stages, out = jv_array(), src;
 	int i, n;
 
-	L->delta = field(p, P_DELTA) && field(p, P_DELTA)->type == CL_JSON_TRUE;
+	L->stream.delta = field(p, P_DELTA) && field(p, P_DELTA)->type == CL_JSON_TRUE;
 	if (jv_get_kind(h) != JV_KIND_OBJECT) {
 		jv_free(h);
 		jv_free(out);
@@ -340,7 +280,7 @@ do_header(struct pass *p)
 			v = jv_object_get(jv_copy(s), jv_string(keys[k]));
 			if (jv_get_kind(v) == JV_KIND_STRING) {
 				if (i == 0 && k == 2)
-					snprintf(L->fetched, sizeof L->fetched, "%s",
+					snprintf(L->stream.fetched, sizeof L->stream.fetched, "%s",
 					         jv_string_value(v));
 				o = jv_object_set(o, jv_string(keys[k]), v);
 			} else {
@@ -353,18 +293,18 @@ do_header(struct pass *p)
 		if (jv_get_kind(v) == JV_KIND_OBJECT) {
 			v = jv_object_get(v, jv_string("sync_classes"));
 			if (jv_get_kind(v) == JV_KIND_FALSE)
-				L->no_classes = 1;
+				L->stream.no_classes = 1;
 		}
 		jv_free(v);
 		out = jv_array_append(out, o);
 		jv_free(s);
 	}
 	jv_free(stages);
-	jv_free(L->summary);
-	L->summary = jv_object_set(jv_object(), jv_string("stages"), out);
+	jv_free(L->stream.summary);
+	L->stream.summary = jv_object_set(jv_object(), jv_string("stages"), out);
 	src = jv_object_get(h, jv_string("source"));
 	if (jv_get_kind(src) == JV_KIND_OBJECT)
-		L->summary = jv_object_set(L->summary, jv_string("source"), src);
+		L->stream.summary = jv_object_set(L->stream.summary, jv_string("source"), src);
 	else
 		jv_free(src);
 }
@@ -387,12 +327,11 @@ has_str(jv arr, const char *want)
 static void
 do_trailer(struct pass *p)
 {
-	struct ld *L = p->L;
+	struct load *L = p->L;
 	jv t = jv_parse_sized(p->ln->p, (int)p->ln->n), stages;
 	int i, j, n, m;
 
-	L->have_trailer = 1;
-	L->complete = cl_reader_upstream_complete(p->r) == 1;
+	L->stream.complete = cl_reader_upstream_complete(p->r) == 1;
 	if (jv_get_kind(t) != JV_KIND_OBJECT) {
 		jv_free(t);
 		return;
@@ -413,8 +352,9 @@ do_trailer(struct pass *p)
 			               ? jv_object_get(jv_copy(e), jv_string("code"))
 			               : jv_invalid();
 			if (jv_get_kind(code) == JV_KIND_STRING &&
-			    !has_str(L->upstream_codes, jv_string_value(code)))
-				L->upstream_codes = jv_array_append(L->upstream_codes, code);
+			    !has_str(L->stream.upstream_codes, jv_string_value(code)))
+				L->stream.upstream_codes =
+				        jv_array_append(L->stream.upstream_codes, code);
 			else
 				jv_free(code);
 			jv_free(e);
@@ -426,15 +366,20 @@ do_trailer(struct pass *p)
 }
 
 static void
-pass_init(struct pass *p, struct ld *L, int fd, const char *name)
+pass_init(struct pass *p, struct load *L, int fd, const char *name)
 {
-	int i;
+	size_t k;
+	int i, e;
 
 	memset(p, 0, sizeof *p);
 	p->L = L;
 	p->r = cl_reader_new(fd, name, 0);
 	for (i = 0; i < P_N; i++)
 		p->idx[i] = cl_reader_want(p->r, paths[i]);
+	for (e = 0; e < LOAD_NENT; e++)
+		for (k = 0; k < load_model[e].nfield; k++)
+			if (load_model[e].field[k].path)
+				p->fidx[e][k] = cl_reader_want(p->r, load_model[e].field[k].path);
 	cl_buf_init(&p->f);
 	cl_buf_init(&p->tmp);
 	cl_buf_init(&p->id);
@@ -454,7 +399,7 @@ pass_release(struct pass *p)
 }
 
 int
-ld_ingest(struct ld *L, int fd, const char *name)
+load_ingest(struct load *L, int fd, const char *name)
 {
 	struct pass p;
 	struct cl_line ln;
@@ -489,8 +434,7 @@ ld_ingest(struct ld *L, int fd, const char *name)
 	if (!err && rc < 0) {
 		const struct cl_stream_err *e = cl_reader_error(p.r);
 
-		ld_error(L, e->code, "%s", e->msg);
-		L->failed = 1;
+		load_error(L, e->code, "%s", e->msg);
 		err = 1;
 	}
 	pass_release(&p);

@@ -2,8 +2,8 @@
  * load.h: cl-load's parts (state.c, fields.c, ingest.c, diff.c, report.c).
  * Not shared outside load/.
  */
-#ifndef LD_LOAD_H
-#define LD_LOAD_H
+#ifndef LOAD_H
+#define LOAD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -17,24 +17,26 @@
 #include "stream.h"
 
 /* The state's schema: PRAGMA application_id ("CLLD") and user_version. */
-#define LD_APP_ID 0x434c4c44
-#define LD_SCHEMA 1
+#define LOAD_APP_ID 0x434c4c44
+#define LOAD_SCHEMA 1
 
 /*
  * Entity types, in the order of the change set's first phase (the second
  * phase, deletions, runs in the reverse order). The numbers are stored in
  * the state: never renumber.
  */
-enum ld_ent { LD_USER, LD_CLASS, LD_MEMBER, LD_CONTACT, LD_REL, LD_NENT };
+enum load_ent { LOAD_USER, LOAD_CLASS, LOAD_MEMBER, LOAD_CONTACT, LOAD_REL, LOAD_NENT };
 
-/* index.c: user roles and flags. */
-enum { LD_R_STUDENT = 1, LD_R_TEACHER = 2, LD_R_OTHER = 3 };
-enum { LD_U_STREAM = 1, LD_U_LINKED = 2, LD_U_CONTACT = 4, LD_U_STATE = 8 };
+/*
+ * index.c: user flags. Roles are stream.h's enum cl_role (CL_ROLE_NONE, 0,
+ * for a user only referred to so far).
+ */
+enum { LOAD_U_STREAM = 1, LOAD_U_LINKED = 2, LOAD_U_CONTACT = 4, LOAD_U_STATE = 8 };
 
-struct ld_index;
+struct load_index;
 
 /* What became of one entity type in this sync. */
-struct ld_counts {
+struct load_counts {
 	long long staged; /* records of this type the stream holds (after joins) */
 	long long old;    /* records of this type in the state before this sync */
 	long long created, updated, deleted, unchanged;
@@ -43,93 +45,175 @@ struct ld_counts {
 	int guard;          /* 1: the deletion guard tripped */
 };
 
-struct ld_opts {
+/* The command line. */
+struct load_opts {
 	const char *state;
 	const char *report;
 	const char *input; /* NULL or "-": stdin */
 	int dry_run;
 	int allow_deletes;
 	double max_delete; /* percent */
-	int mode;          /* LD_M_* */
+	int mode;          /* LOAD_M_* */
 	long history_n;
 	long long show_id;
 };
 
-enum { LD_M_SYNC, LD_M_RESET, LD_M_LAST, LD_M_HISTORY, LD_M_SHOW };
+enum { LOAD_M_SYNC, LOAD_M_RESET, LOAD_M_LAST, LOAD_M_HISTORY, LOAD_M_SHOW };
 
-/* One run. */
-struct ld {
-	struct ld_opts o;
+/* The state database. state.c opens, reports on and closes it; cl-load.c commits. */
+struct load_state {
 	sqlite3 *db;
-	struct ld_index *ix;
-	int db_absent; /* the state file does not exist (read-only modes) */
-	int in_txn;
-	int state_bad;  /* a state error was reported: record nothing more */
-	int out_closed; /* stdout failed and was closed */
-	long long sync_id;
-	char started[32], finished[32];
-	jv prev; /* {"sync","finished","last_sync"} of the state before, or null */
-
-	/* the stream */
-	jv summary; /* the header's stages (tool, version, at) and source */
-	int have_trailer, complete, delta, has_parents;
-	int no_classes; /* a stage upstream ran with sync_classes false */
-	int failed;     /* the stream could not be read: nothing applied */
-	jv upstream_codes;
-	char fetched[32]; /* the first stage's "at": what --last-sync records */
-
-	/* counts */
-	struct ld_counts c[LD_NENT];
-	long long matched_students, matched_teachers, matched_other, unmatched;
-	jv unmatched_by;    /* reason -> count */
-	jv skipped;         /* what was read and not synced, by reason -> count */
-	struct cl_stage st; /* errors (the trailer-style list), diagnostics */
-	int status;         /* exit status so far */
+	int absent; /* no state (file missing, or empty in a read-only mode): nothing recorded */
+	int in_txn; /* a transaction is open (BEGIN IMMEDIATE): closing rolls it back */
+	int bad;    /* a state error was reported (load_db_error): record nothing more */
 };
 
-/* Entity names and op names. Static strings. */
-const char *ld_ent_name(enum ld_ent e);
-const char *ld_ent_plural(enum ld_ent e);
-/* which: 0 create, 1 update, 2 delete. */
-const char *ld_op_name(enum ld_ent e, int which);
+/* This sync and the one before it. cl-load.c writes it (previous(), sync_run). */
+struct load_sync {
+	long long id; /* one more than the last recorded */
+	char started[32], finished[32];
+	jv prev; /* {"sync","finished","status","last_sync"} of the sync before, or null */
+};
+
+/* What the pass learned about the stream as a whole. ingest.c writes it; the rest read it. */
+struct load_stream {
+	jv summary;        /* the header's stages (tool, version, at) and source */
+	int complete;      /* the trailer was read and says every stage upstream was complete */
+	int delta;         /* the header says the stream holds only changes */
+	int has_parents;   /* parent lines were read: contacts and relationships are synced */
+	int no_classes;    /* a stage upstream ran with sync_classes false */
+	jv upstream_codes; /* the codes the upstream stages reported, each once */
+	char fetched[32];  /* the first stage's "at": what --last-sync records */
+};
 
 /*
- * Reports an error: one diagnostic line, an entry in the report's errors,
- * and the exit status raised to the code's (a failure status wins over 1).
+ * The Sync Details' counts. ingest.c counts the users and what it skipped;
+ * index.c counts each entity's staged records and the joins' skips; diff.c
+ * the rest of ent[] (old, created... withheld, managed, guard). report.c
+ * reads it; a failed sync's run (cl-load.c) zeroes all but skipped.
  */
-void ld_error(struct ld *L, const char *code, const char *fmt, ...)
+struct load_tally {
+	struct load_counts ent[LOAD_NENT];
+	long long matched_students, matched_teachers, matched_other, unmatched;
+	jv unmatched_by; /* reason -> count */
+	jv skipped;      /* what was read and not synced, by reason -> count */
+};
+
+/* One run: each part's comment says who writes it. */
+struct load {
+	struct load_opts o;      /* cl-load.c's parse_options; read-only after */
+	struct load_state state; /* state.c */
+	struct load_index *ix;   /* index.c: the previous state's index and the pass's references */
+	struct load_sync sync;   /* cl-load.c */
+	struct load_stream stream; /* ingest.c */
+	struct load_tally tally;   /* ingest.c, index.c, diff.c */
+	struct cl_stage st;        /* load_error (report.c): the errors, and so the exit status */
+};
+
+/*
+ * Reports an error: one diagnostic line and an entry in the report's errors
+ * (cl_stage_fail on L->st). The exit status is the catalog's for the codes
+ * reported (lib/errors/load.def): the first failure's, a failure (over 1)
+ * outranking a partial (1) reported before it.
+ */
+void load_error(struct load *L, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 /* Reports a SQLite error as the right CL42x code; what names the step. */
-void ld_db_error(struct ld *L, const char *what);
+void load_db_error(struct load *L, const char *what);
+/* The exit status so far: cl_stage_status of the codes reported. */
+int load_status(const struct load *L);
+/* 1 when a failure (a code whose status is over 1) was reported: nothing is applied. */
+int load_failed(const struct load *L);
 
-/* fields.c: canonical encoding of the fields a record reports, and its hash. */
+/*
+ * fields.c: the entity model, described once (load_model): each entity's
+ * names, ops, id, and its canonical fields in order with where each comes
+ * from. The builders, the diff and the state's fields hash are driven by it.
+ */
+
+/* Where a field's value comes from. */
+enum load_src {
+	LOAD_SRC_STR,  /* the stream line's string at path, decoded ("" when absent or not one) */
+	LOAD_SRC_LIST, /* the strings at a "[]" path: decoded, sorted, unique, empty ones dropped */
+	LOAD_SRC_SM_ID, /* the School Manager id: the user's match.id (users); the linked user's
+	                   (memberships) or the linked student's (relationships) */
+	LOAD_SRC_ROLE,  /* memberships: "teacher" when one of the (class, user) enrolments is */
+};
+
+struct load_field {
+	const char *name; /* its key in the canonical object, the change set and the state */
+	enum load_src src;
+	const char *path; /* STR and LIST: the path in the stream line (json.h syntax); else NULL */
+};
+
+#define LOAD_FIELDS_MAX 16 /* the most fields an entity has */
+
+struct load_entity {
+	const char *name, *plural; /* "membership", "memberships" */
+	const char *op[3];         /* create, update, delete: "add", "update", "remove" */
+	const char *id_part[2];    /* a composite id's two parts ("class", "user"), or NULL: "id" */
+	const struct load_field *field;
+	size_t nfield;
+};
+
+/* The model, indexed by enum load_ent. */
+extern const struct load_entity load_model[LOAD_NENT];
+
+/* What load_build fills a record's fields from. Everything borrowed. */
+struct load_vals {
+	const struct cl_json_result *r; /* STR, LIST: the stream line's spans */
+	const size_t *idx;              /* STR, LIST: per field of the entity, r's path index */
+	const char *sm_id;              /* SM_ID */
+	size_t sm_n;
+	const char *role; /* ROLE */
+};
+
+/* Writes into f (reset first) the canonical object of an e record from v. */
+void load_build(struct cl_buf *f, enum load_ent e, const struct load_vals *v, struct cl_buf *tmp);
+/*
+ * The hash of the field list: every entity's name and its fields' names, in
+ * order. The state records it (state.c); another value at open is a
+ * migration.
+ */
+int64_t load_fields_hash(void);
+/*
+ * Re-encodes a stored canonical object f of e under the model's field list
+ * into out (reset first): a field the model has keeps its stored value
+ * (byte for byte), one the object lacks is null (not known), one the model
+ * no longer has is dropped. Returns 0, or -1 when f is not a JSON object.
+ */
+int load_reproject(struct cl_buf *out, enum load_ent e, const char *f, size_t n);
+
+/* The primitives load_build writes with (and unit_fields tests). */
 
 /* Starts the canonical object: b is reset to "{". */
-void ld_obj_begin(struct cl_buf *b);
+void load_obj_begin(struct cl_buf *b);
 /* Ends it with "}". */
-void ld_obj_end(struct cl_buf *b);
+void load_obj_end(struct cl_buf *b);
 /* Adds "name": the decoded string s re-encoded (not a string or absent: ""). */
-void ld_put_str(struct cl_buf *b, const char *name, const struct cl_json_span *s,
-                struct cl_buf *tmp);
+void load_put_str(struct cl_buf *b, const char *name, const struct cl_json_span *s,
+                  struct cl_buf *tmp);
 /* Adds "name": the plain string v (n bytes). */
-void ld_put_raw_str(struct cl_buf *b, const char *name, const char *v, size_t n);
+void load_put_raw_str(struct cl_buf *b, const char *name, const char *v, size_t n);
 /*
  * Adds "name": [strings], the path's string spans in r decoded, sorted in
  * byte order, duplicates and empty strings dropped.
  */
-void ld_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
-                 struct cl_buf *tmp);
+void load_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
+                   struct cl_buf *tmp);
 /* The first 64 bits of the SHA-256 of p, as a signed number for SQLite. */
-int64_t ld_hash(const char *p, size_t n);
+int64_t load_hash(const char *p, size_t n);
 /*
  * Appends to out "name":{"old":V,"new":V},... for every field of e whose
  * value differs between the canonical objects oldf and newf; returns how
- * many. A field absent from one side shows as null.
+ * many, or -1 when one is not a JSON object. A field absent from one side
+ * shows as null; a field whose old value is null (added by a migration, not
+ * known) is not a change.
  */
-int ld_changed(struct cl_buf *out, enum ld_ent e, const char *oldf, size_t on, const char *newf,
-               size_t nn);
-/* Frees the queries ld_changed compiled. */
-void ld_fields_release(void);
+int load_changed(struct cl_buf *out, enum load_ent e, const char *oldf, size_t on, const char *newf,
+                 size_t nn);
+/* Frees the queries load_changed compiled. */
+void load_fields_release(void);
 
 /* state.c: the SQLite state. */
 
@@ -139,63 +223,65 @@ void ld_fields_release(void);
  * set (CL424: another cl-load holds it), migrates the schema. Returns 0, or
  * -1 with the error reported.
  */
-int ld_state_open(struct ld *L, int create, int lock);
-void ld_state_close(struct ld *L);
-int ld_exec(struct ld *L, const char *sql);
+int load_state_open(struct load *L, int create, int lock);
+void load_state_close(struct load *L);
+int load_exec(struct load *L, const char *sql);
 /* Prepares sql; on failure reports and returns NULL. */
-sqlite3_stmt *ld_prepare(struct ld *L, const char *sql);
+sqlite3_stmt *load_prepare(struct load *L, const char *sql);
 /* The meta value for key, owned by the caller, or NULL. */
-char *ld_meta_get(struct ld *L, const char *key);
-int ld_meta_set(struct ld *L, const char *key, const char *value);
+char *load_meta_get(struct load *L, const char *key);
+int load_meta_set(struct load *L, const char *key, const char *value);
 
 /* index.c: the previous state's index and the pass's references. */
 
 /* Loads the state's (entity, id) -> hash index; creates temp.st_rec. */
-int ld_index_open(struct ld *L);
-void ld_index_free(struct ld *L);
+int load_index_open(struct load *L);
+void load_index_free(struct load *L);
 /* Records of e in the state before this sync. */
-long long ld_index_old(struct ld *L, enum ld_ent e);
+long long load_index_old(struct load *L, enum load_ent e);
 /*
  * A record of the stream: its fields f (canonical) are hashed and looked up;
  * staged only when new or changed. Counts it in L->c[e].staged.
  */
-int ld_index_record(struct ld *L, enum ld_ent e, const char *id, size_t n, const char *f,
-                    size_t fn);
+int load_index_record(struct load *L, enum load_ent e, const char *id, size_t n, const char *f,
+                      size_t fn);
 /* A class of the stream; returns 1 when it was already seen (a duplicate). */
-int ld_index_class(struct ld *L, const char *id, size_t n);
+int load_index_class(struct load *L, const char *id, size_t n);
 /*
- * A user (flag LD_U_STREAM) or a parent (LD_U_CONTACT) of the stream, with
+ * A user (flag LOAD_U_STREAM) or a parent (LOAD_U_CONTACT) of the stream, with
  * its role and School Manager id (sm NULL or smn 0: unmatched); returns 1
  * when it was already seen.
  */
-int ld_index_user(struct ld *L, const char *id, size_t n, int flag, int role, const char *sm,
-                  size_t smn);
-void ld_index_enrol(struct ld *L, const char *cls, size_t cn, const char *usr, size_t un, int role);
-void ld_index_agent(struct ld *L, const char *parent, size_t pn, const char *student, size_t sn);
+int load_index_user(struct load *L, const char *id, size_t n, int flag, int role, const char *sm,
+                    size_t smn);
+void load_index_enrol(struct load *L, const char *cls, size_t cn, const char *usr, size_t un,
+                      int role);
+void load_index_agent(struct load *L, const char *parent, size_t pn, const char *student,
+                      size_t sn);
 /*
  * After the pass: memberships and relationships from the kept pairs, the
  * pending deletions counted, the staged records indexed.
  */
-int ld_join(struct ld *L);
+int load_join(struct load *L);
 /* Records of e the stream did not visit. */
-long long ld_index_unseen(struct ld *L, enum ld_ent e);
+long long load_index_unseen(struct load *L, enum load_ent e);
 /* Puts them in temp.st_del(entity, id). */
-int ld_index_stage_deletes(struct ld *L, enum ld_ent e);
+int load_index_stage_deletes(struct load *L, enum load_ent e);
 
 /* ingest.c: one pass over the stream. */
-int ld_ingest(struct ld *L, int fd, const char *name);
+int load_ingest(struct load *L, int fd, const char *name);
 
 /* diff.c: the change set, written to out, and the new state. */
-int ld_diff(struct ld *L, FILE *out);
+int load_diff(struct load *L, FILE *out);
 
 /* report.c: the begin line, the Sync Details (end line, report, history). */
-jv ld_begin(struct ld *L);
-jv ld_details(struct ld *L, int with_kind);
-const char *ld_status_name(struct ld *L);
-int ld_record_sync(struct ld *L);
-int ld_write_report(struct ld *L, const char *path);
-int ld_show_history(struct ld *L, long n);
-int ld_show_sync(struct ld *L, long long id);
-void ld_put_jv(FILE *out, jv v);
+jv load_begin(struct load *L);
+jv load_details(struct load *L, int with_kind);
+const char *load_status_name(struct load *L);
+int load_record_sync(struct load *L);
+int load_write_report(struct load *L, const char *path);
+int load_show_history(struct load *L, long n);
+int load_show_sync(struct load *L, long long id);
+void load_put_jv(FILE *out, jv v);
 
 #endif

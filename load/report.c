@@ -15,24 +15,32 @@
 #include "load.h"
 
 void
-ld_error(struct ld *L, const char *code, const char *fmt, ...)
+load_error(struct load *L, const char *code, const char *fmt, ...)
 {
-	const struct cl_error_def *d = cl_error_lookup(code);
-	int st = d ? d->status : CL_EX_SOFTWARE;
 	struct cl_buf msg = CL_BUF_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
 	cl_buf_vaddf(&msg, fmt, ap);
 	va_end(ap);
-	cl_stage_warn(&L->st, code, "%s", msg.p);
+	cl_stage_fail(&L->st, code, "%s", msg.p);
 	cl_buf_release(&msg);
-	if (L->status == 0 || (L->status == CL_EX_PARTIAL && st != 0))
-		L->status = st;
+}
+
+int
+load_status(const struct load *L)
+{
+	return cl_stage_status(&L->st);
+}
+
+int
+load_failed(const struct load *L)
+{
+	return load_status(L) > CL_EX_PARTIAL;
 }
 
 void
-ld_put_jv(FILE *out, jv v)
+load_put_jv(FILE *out, jv v)
 {
 	jv s = jv_dump_string(v, 0);
 
@@ -47,40 +55,40 @@ num(long long v)
 }
 
 static jv
-stream_obj(struct ld *L)
+stream_obj(struct load *L)
 {
 	jv s = jv_object();
 
-	s = jv_object_set(s, jv_string("complete"), jv_bool(L->complete));
-	s = jv_object_set(s, jv_string("delta"), jv_bool(L->delta));
-	s = jv_object_set(s, jv_string("parents"), jv_bool(L->has_parents));
+	s = jv_object_set(s, jv_string("complete"), jv_bool(L->stream.complete));
+	s = jv_object_set(s, jv_string("delta"), jv_bool(L->stream.delta));
+	s = jv_object_set(s, jv_string("parents"), jv_bool(L->stream.has_parents));
 	return s;
 }
 
 jv
-ld_begin(struct ld *L)
+load_begin(struct load *L)
 {
 	jv b = jv_object_set(jv_object(), jv_string("kind"), jv_string("begin"));
 
-	b = jv_object_set(b, jv_string("sync"), num(L->sync_id));
-	b = jv_object_set(b, jv_string("started"), jv_string(L->started));
+	b = jv_object_set(b, jv_string("sync"), num(L->sync.id));
+	b = jv_object_set(b, jv_string("started"), jv_string(L->sync.started));
 	b = jv_object_set(b, jv_string("dry_run"), jv_bool(L->o.dry_run));
-	b = jv_object_set(b, jv_string("previous"), jv_copy(L->prev));
+	b = jv_object_set(b, jv_string("previous"), jv_copy(L->sync.prev));
 	b = jv_object_set(b, jv_string("stream"),
-	                  jv_object_merge(stream_obj(L), jv_copy(L->summary)));
+	                  jv_object_merge(stream_obj(L), jv_copy(L->stream.summary)));
 	return b;
 }
 
 const char *
-ld_status_name(struct ld *L)
+load_status_name(struct load *L)
 {
-	if (L->failed || (L->status != 0 && L->status != CL_EX_PARTIAL))
+	if (load_failed(L))
 		return "failed";
-	return L->status == CL_EX_PARTIAL ? "partial" : "success";
+	return load_status(L) == CL_EX_PARTIAL ? "partial" : "success";
 }
 
 static jv
-codes(struct ld *L)
+codes(struct load *L)
 {
 	jv out = jv_array();
 	int i, j, n = jv_array_length(jv_copy(L->st.errors)), dup;
@@ -99,28 +107,28 @@ codes(struct ld *L)
 }
 
 jv
-ld_details(struct ld *L, int with_kind)
+load_details(struct load *L, int with_kind)
 {
 	jv d = jv_object(), c = jv_object(), e;
-	long long imported =
-	        L->c[LD_CLASS].created + L->c[LD_CLASS].updated + L->c[LD_CLASS].unchanged;
+	long long imported = L->tally.ent[LOAD_CLASS].created + L->tally.ent[LOAD_CLASS].updated +
+	                     L->tally.ent[LOAD_CLASS].unchanged;
 	int i;
 
 	if (with_kind)
 		d = jv_object_set(d, jv_string("kind"), jv_string("end"));
-	d = jv_object_set(d, jv_string("sync"), num(L->sync_id));
-	d = jv_object_set(d, jv_string("started"), jv_string(L->started));
-	d = jv_object_set(d, jv_string("finished"), jv_string(L->finished));
-	d = jv_object_set(d, jv_string("status"), jv_string(ld_status_name(L)));
+	d = jv_object_set(d, jv_string("sync"), num(L->sync.id));
+	d = jv_object_set(d, jv_string("started"), jv_string(L->sync.started));
+	d = jv_object_set(d, jv_string("finished"), jv_string(L->sync.finished));
+	d = jv_object_set(d, jv_string("status"), jv_string(load_status_name(L)));
 	d = jv_object_set(d, jv_string("dry_run"), jv_bool(L->o.dry_run));
 	d = jv_object_set(d, jv_string("stream"), stream_obj(L));
-	c = jv_object_set(c, jv_string("unmatched_users"), num(L->unmatched));
-	c = jv_object_set(c, jv_string("matched_students"), num(L->matched_students));
-	c = jv_object_set(c, jv_string("matched_teachers"), num(L->matched_teachers));
-	c = jv_object_set(c, jv_string("matched_other"), num(L->matched_other));
-	c = jv_object_set(c, jv_string("imported_classes"), num(L->failed ? 0 : imported));
-	for (i = 0; i < LD_NENT; i++) {
-		const struct ld_counts *k = &L->c[i];
+	c = jv_object_set(c, jv_string("unmatched_users"), num(L->tally.unmatched));
+	c = jv_object_set(c, jv_string("matched_students"), num(L->tally.matched_students));
+	c = jv_object_set(c, jv_string("matched_teachers"), num(L->tally.matched_teachers));
+	c = jv_object_set(c, jv_string("matched_other"), num(L->tally.matched_other));
+	c = jv_object_set(c, jv_string("imported_classes"), num(load_failed(L) ? 0 : imported));
+	for (i = 0; i < LOAD_NENT; i++) {
+		const struct load_counts *k = &L->tally.ent[i];
 
 		e = jv_object();
 		e = jv_object_set(e, jv_string("created"), num(k->created));
@@ -130,54 +138,55 @@ ld_details(struct ld *L, int with_kind)
 		e = jv_object_set(e, jv_string("withheld"), num(k->withheld));
 		if (!k->managed)
 			e = jv_object_set(e, jv_string("synced"), jv_false());
-		c = jv_object_set(c, jv_string(ld_ent_plural(i)), e);
+		c = jv_object_set(c, jv_string(load_model[i].plural), e);
 	}
 	d = jv_object_set(d, jv_string("counts"), c);
-	d = jv_object_set(d, jv_string("unmatched"), jv_copy(L->unmatched_by));
-	d = jv_object_set(d, jv_string("skipped"), jv_copy(L->skipped));
+	d = jv_object_set(d, jv_string("unmatched"), jv_copy(L->tally.unmatched_by));
+	d = jv_object_set(d, jv_string("skipped"), jv_copy(L->tally.skipped));
 	d = jv_object_set(d, jv_string("codes"), codes(L));
 	d = jv_object_set(d, jv_string("errors"), jv_copy(L->st.errors));
-	d = jv_object_set(d, jv_string("upstream_codes"), jv_copy(L->upstream_codes));
+	d = jv_object_set(d, jv_string("upstream_codes"), jv_copy(L->stream.upstream_codes));
 	return d;
 }
 
 int
-ld_record_sync(struct ld *L)
+load_record_sync(struct load *L)
 {
 	sqlite3_stmt *s;
-	jv d = ld_details(L, 0), str = jv_dump_string(d, 0);
+	jv d = load_details(L, 0), str = jv_dump_string(d, 0);
 	int rc;
 
-	s = ld_prepare(L, "INSERT INTO syncs(id, started, finished, status, details)"
-	                  " VALUES (?1, ?2, ?3, ?4, ?5)");
+	s = load_prepare(L, "INSERT INTO syncs(id, started, finished, status, details)"
+	                    " VALUES (?1, ?2, ?3, ?4, ?5)");
 	if (!s) {
 		jv_free(str);
 		return -1;
 	}
-	sqlite3_bind_int64(s, 1, L->sync_id);
-	sqlite3_bind_text(s, 2, L->started, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, L->finished, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, ld_status_name(L), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 1, L->sync.id);
+	sqlite3_bind_text(s, 2, L->sync.started, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, L->sync.finished, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, load_status_name(L), -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 5, jv_string_value(str), -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	jv_free(str);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "recording the sync");
+		load_db_error(L, "recording the sync");
 		return -1;
 	}
 	/* The date a delta fetch may start from: only a complete stream moves it. */
-	if (!L->failed && L->complete &&
-	    ld_meta_set(L, "last_sync", L->fetched[0] ? L->fetched : L->started) < 0)
+	if (!load_failed(L) && L->stream.complete &&
+	    load_meta_set(L, "last_sync",
+	                  L->stream.fetched[0] ? L->stream.fetched : L->sync.started) < 0)
 		return -1;
 	return 0;
 }
 
 int
-ld_write_report(struct ld *L, const char *path)
+load_write_report(struct load *L, const char *path)
 {
 	struct cl_buf tmp = CL_BUF_INIT;
-	jv d = ld_details(L, 0), s = jv_dump_string(d, 0);
+	jv d = load_details(L, 0), s = jv_dump_string(d, 0);
 	const char *p = jv_string_value(s);
 	size_t n = strlen(p), off = 0;
 	int fd, bad = 0;
@@ -185,7 +194,7 @@ ld_write_report(struct ld *L, const char *path)
 	cl_buf_addf(&tmp, "%s.XXXXXX", path);
 	fd = mkstemp(tmp.p);
 	if (fd < 0) {
-		ld_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
+		load_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
 		goto out;
 	}
 	fchmod(fd, 0600);
@@ -200,13 +209,13 @@ ld_write_report(struct ld *L, const char *path)
 			off += (size_t)w;
 	}
 	if (bad || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-		ld_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
+		load_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
 		close(fd);
 		unlink(tmp.p);
 		goto out;
 	}
 	if (close(fd) < 0 || rename(tmp.p, path) < 0) {
-		ld_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
+		load_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
 		unlink(tmp.p);
 		goto out;
 	}
@@ -220,19 +229,20 @@ out:
 }
 
 int
-ld_show_history(struct ld *L, long n)
+load_show_history(struct load *L, long n)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	if (L->db_absent)
+	if (L->state.absent)
 		return 0;
-	s = ld_prepare(L, "SELECT json_object('sync', id, 'started', started, 'finished', finished,"
-	                  " 'status', status,"
-	                  " 'counts', json(json_extract(details, '$.counts')),"
-	                  " 'codes', json(json_extract(details, '$.codes')),"
-	                  " 'upstream_codes', json(json_extract(details, '$.upstream_codes')))"
-	                  " FROM syncs ORDER BY id DESC LIMIT ?1");
+	s = load_prepare(L,
+	                 "SELECT json_object('sync', id, 'started', started, 'finished', finished,"
+	                 " 'status', status,"
+	                 " 'counts', json(json_extract(details, '$.counts')),"
+	                 " 'codes', json(json_extract(details, '$.codes')),"
+	                 " 'upstream_codes', json(json_extract(details, '$.upstream_codes')))"
+	                 " FROM syncs ORDER BY id DESC LIMIT ?1");
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, n);
@@ -241,23 +251,23 @@ ld_show_history(struct ld *L, long n)
 		              (size_t)sqlite3_column_bytes(s, 0));
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "reading the history");
+		load_db_error(L, "reading the history");
 		return -1;
 	}
 	return 0;
 }
 
 int
-ld_show_sync(struct ld *L, long long id)
+load_show_sync(struct load *L, long long id)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	if (L->db_absent) {
-		ld_error(L, "CL431", "no sync %lld: state '%s' has no history", id, L->o.state);
+	if (L->state.absent) {
+		load_error(L, "CL431", "no sync %lld: state '%s' has no history", id, L->o.state);
 		return -1;
 	}
-	s = ld_prepare(L, "SELECT details FROM syncs WHERE id = ?1");
+	s = load_prepare(L, "SELECT details FROM syncs WHERE id = ?1");
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
@@ -266,9 +276,10 @@ ld_show_sync(struct ld *L, long long id)
 		cl_write_line(stdout, (const char *)sqlite3_column_text(s, 0),
 		              (size_t)sqlite3_column_bytes(s, 0));
 	else if (rc == SQLITE_DONE)
-		ld_error(L, "CL431", "no sync %lld in state '%s' (see --history)", id, L->o.state);
+		load_error(L, "CL431", "no sync %lld in state '%s' (see --history)", id,
+		           L->o.state);
 	else
-		ld_db_error(L, "reading the history");
+		load_db_error(L, "reading the history");
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 0 : -1;
 }

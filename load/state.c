@@ -21,54 +21,54 @@
 #define BUSY_MS 1000
 
 void
-ld_db_error(struct ld *L, const char *what)
+load_db_error(struct load *L, const char *what)
 {
-	int rc = sqlite3_extended_errcode(L->db) & 0xff;
-	const char *msg = sqlite3_errmsg(L->db);
+	int rc = sqlite3_extended_errcode(L->state.db) & 0xff;
+	const char *msg = sqlite3_errmsg(L->state.db);
 
-	L->state_bad = 1;
+	L->state.bad = 1;
 
 	switch (rc) {
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		ld_error(L, "CL424", "state '%s' is in use by another cl-load (%s): try later",
-		         L->o.state, what);
+		load_error(L, "CL424", "state '%s' is in use by another cl-load (%s): try later",
+		           L->o.state, what);
 		break;
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
-		ld_error(L, "CL422", "state '%s' is damaged (%s: %s)", L->o.state, what, msg);
+		load_error(L, "CL422", "state '%s' is damaged (%s: %s)", L->o.state, what, msg);
 		break;
 	case SQLITE_READONLY:
 	case SQLITE_CANTOPEN:
 	case SQLITE_PERM:
 	case SQLITE_AUTH:
-		ld_error(L, "CL420", "state '%s' cannot be written (%s: %s)", L->o.state, what,
-		         msg);
+		load_error(L, "CL420", "state '%s' cannot be written (%s: %s)", L->o.state, what,
+		           msg);
 		break;
 	case SQLITE_NOMEM:
 		cl_oom();
 	default:
-		ld_error(L, "CL425", "state '%s': %s: %s", L->o.state, what, msg);
+		load_error(L, "CL425", "state '%s': %s: %s", L->o.state, what, msg);
 	}
 }
 
 int
-ld_exec(struct ld *L, const char *sql)
+load_exec(struct load *L, const char *sql)
 {
-	if (sqlite3_exec(L->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-		ld_db_error(L, "updating the state");
+	if (sqlite3_exec(L->state.db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		load_db_error(L, "updating the state");
 		return -1;
 	}
 	return 0;
 }
 
 sqlite3_stmt *
-ld_prepare(struct ld *L, const char *sql)
+load_prepare(struct load *L, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
-	if (sqlite3_prepare_v2(L->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		ld_db_error(L, "prepare");
+	if (sqlite3_prepare_v2(L->state.db, sql, -1, &s, NULL) != SQLITE_OK) {
+		load_db_error(L, "prepare");
 		sqlite3_finalize(s);
 		return NULL;
 	}
@@ -77,9 +77,9 @@ ld_prepare(struct ld *L, const char *sql)
 
 /* One integer from a query, or -1 with the error reported. */
 static long long
-query_int(struct ld *L, const char *sql)
+query_int(struct load *L, const char *sql)
 {
-	sqlite3_stmt *s = ld_prepare(L, sql);
+	sqlite3_stmt *s = load_prepare(L, sql);
 	long long v = -1;
 
 	if (!s)
@@ -87,15 +87,15 @@ query_int(struct ld *L, const char *sql)
 	if (sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int64(s, 0);
 	else
-		ld_db_error(L, "reading the state");
+		load_db_error(L, "reading the state");
 	sqlite3_finalize(s);
 	return v;
 }
 
 char *
-ld_meta_get(struct ld *L, const char *key)
+load_meta_get(struct load *L, const char *key)
 {
-	sqlite3_stmt *s = ld_prepare(L, "SELECT value FROM meta WHERE key = ?1");
+	sqlite3_stmt *s = load_prepare(L, "SELECT value FROM meta WHERE key = ?1");
 	char *v = NULL;
 
 	if (!s)
@@ -108,9 +108,10 @@ ld_meta_get(struct ld *L, const char *key)
 }
 
 int
-ld_meta_set(struct ld *L, const char *key, const char *value)
+load_meta_set(struct load *L, const char *key, const char *value)
 {
-	sqlite3_stmt *s = ld_prepare(L, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
+	sqlite3_stmt *s =
+	        load_prepare(L, "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)");
 	int rc;
 
 	if (!s)
@@ -123,7 +124,7 @@ ld_meta_set(struct ld *L, const char *key, const char *value)
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
-		ld_db_error(L, "meta");
+		load_db_error(L, "meta");
 		return -1;
 	}
 	return 0;
@@ -131,54 +132,133 @@ ld_meta_set(struct ld *L, const char *key, const char *value)
 
 /* Schema steps: migrate[v] takes a state at version v to v + 1. */
 static int
-migrate_0(struct ld *L)
+migrate_0(struct load *L)
 {
 	char sql[128];
 
-	snprintf(sql, sizeof sql, "PRAGMA application_id = %d", LD_APP_ID);
-	return ld_exec(L, sql) < 0 ||
-	                       ld_exec(L, "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) "
-	                                  "WITHOUT ROWID;"
-	                                  "CREATE TABLE records("
-	                                  " entity INTEGER NOT NULL,"
-	                                  " id TEXT NOT NULL,"
-	                                  " hash INTEGER NOT NULL,"
-	                                  " fields TEXT NOT NULL,"
-	                                  " sync INTEGER NOT NULL,"
-	                                  " PRIMARY KEY (entity, id)) WITHOUT ROWID;"
-	                                  "CREATE TABLE syncs("
-	                                  " id INTEGER PRIMARY KEY,"
-	                                  " started TEXT NOT NULL,"
-	                                  " finished TEXT,"
-	                                  " status TEXT NOT NULL,"
-	                                  " details TEXT NOT NULL);") < 0
+	snprintf(sql, sizeof sql, "PRAGMA application_id = %d", LOAD_APP_ID);
+	return load_exec(L, sql) < 0 ||
+	                       load_exec(L, "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT) "
+	                                    "WITHOUT ROWID;"
+	                                    "CREATE TABLE records("
+	                                    " entity INTEGER NOT NULL,"
+	                                    " id TEXT NOT NULL,"
+	                                    " hash INTEGER NOT NULL,"
+	                                    " fields TEXT NOT NULL,"
+	                                    " sync INTEGER NOT NULL,"
+	                                    " PRIMARY KEY (entity, id)) WITHOUT ROWID;"
+	                                    "CREATE TABLE syncs("
+	                                    " id INTEGER PRIMARY KEY,"
+	                                    " started TEXT NOT NULL,"
+	                                    " finished TEXT,"
+	                                    " status TEXT NOT NULL,"
+	                                    " details TEXT NOT NULL);") < 0
 	               ? -1
 	               : 0;
 }
 
-static int (*const migrate[LD_SCHEMA])(struct ld *) = { migrate_0 };
+static int (*const migrate[LOAD_SCHEMA])(struct load *) = { migrate_0 };
 
 static int
-migrate_all(struct ld *L)
+migrate_all(struct load *L)
 {
 	long long v = query_int(L, "PRAGMA user_version");
 	char sql[64];
 
 	if (v < 0)
 		return -1;
-	if (v > LD_SCHEMA) {
-		ld_error(L, "CL423", "state '%s' has schema version %lld; this cl-load knows %d",
-		         L->o.state, v, LD_SCHEMA);
+	if (v > LOAD_SCHEMA) {
+		load_error(L, "CL423", "state '%s' has schema version %lld; this cl-load knows %d",
+		           L->o.state, v, LOAD_SCHEMA);
 		return -1;
 	}
-	for (; v < LD_SCHEMA; v++) {
+	for (; v < LOAD_SCHEMA; v++) {
 		if (migrate[v](L) < 0)
 			return -1;
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %lld", v + 1);
-		if (ld_exec(L, sql) < 0)
+		if (load_exec(L, sql) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+/*
+ * The field list the state's records are encoded with: meta "fields_hash",
+ * load_fields_hash() in hex. Another value (a field added, removed, renamed
+ * or moved in load_model), or none (a state from before the key: checked
+ * once), is a migration of the records, made here in the run's transaction:
+ *
+ * Each record is re-encoded under the current list (load_reproject): a
+ * field still in the list keeps its stored value byte for byte, a field no
+ * longer in it is dropped, a field added is null ("not known": the builders
+ * never write null), and its hash is recomputed from that encoding.
+ *  - Left as they were, the records would all be reported "updated" the
+ *    next night: the stream's encoding has the added field, the stored one
+ *    lacks it, so the hashes differ and the field shows as changed.
+ *  - The hash the next night will compute cannot be made here: the added
+ *    field's value is in the stream, not in the state.
+ *  - Re-encoded, a record that only lost a field is unchanged next night
+ *    (its encoding is the stream's, byte for byte). A record with an added
+ *    field has a hash no stream record has, so it is staged; load_changed
+ *    does not count a field whose old value is null, so no op is written
+ *    unless a known field really changed, and the state gets the record's
+ *    whole encoding (diff.c, "same fields under another hash"). The one
+ *    trace: a record deleted before that shows its added field as null in
+ *    the delete op's fields.
+ * A record whose re-encoding is the bytes it has is not rewritten: a state
+ * written with the same list costs one read of the records.
+ */
+static int
+migrate_fields(struct load *L)
+{
+	struct cl_buf f = CL_BUF_INIT;
+	sqlite3_stmt *q = NULL, *w = NULL;
+	char want[17], *have;
+	int rc, ret = -1;
+
+	snprintf(want, sizeof want, "%016llx", (unsigned long long)load_fields_hash());
+	have = load_meta_get(L, "fields_hash");
+	rc = have && strcmp(have, want) == 0;
+	free(have);
+	if (rc)
+		return 0;
+	if (load_exec(L, "CREATE TEMP TABLE migrated(entity INTEGER, id TEXT, hash INTEGER, "
+	                 "fields TEXT)") < 0 ||
+	    !(q = load_prepare(L, "SELECT entity, id, fields FROM main.records")) ||
+	    !(w = load_prepare(L, "INSERT INTO temp.migrated VALUES (?1, ?2, ?3, ?4)")))
+		goto out;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int e = sqlite3_column_int(q, 0);
+		const char *p = (const char *)sqlite3_column_text(q, 2);
+		size_t n = (size_t)sqlite3_column_bytes(q, 2);
+
+		if (e < 0 || e >= LOAD_NENT || !p || load_reproject(&f, e, p, n) < 0 ||
+		    (f.len == n && memcmp(f.p, p, n) == 0))
+			continue;
+		sqlite3_bind_int(w, 1, e);
+		sqlite3_bind_text(w, 2, (const char *)sqlite3_column_text(q, 1),
+		                  sqlite3_column_bytes(q, 1), SQLITE_TRANSIENT);
+		sqlite3_bind_int64(w, 3, load_hash(f.p, f.len));
+		sqlite3_bind_text(w, 4, f.p, (int)f.len, SQLITE_STATIC);
+		rc = sqlite3_step(w);
+		sqlite3_reset(w);
+		if (rc != SQLITE_DONE)
+			break;
+	}
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, "migrating the records to this field list");
+		goto out;
+	}
+	if (load_exec(L, "UPDATE main.records AS r SET hash = m.hash, fields = m.fields"
+	                 " FROM temp.migrated AS m WHERE r.entity = m.entity AND r.id = m.id;"
+	                 "DROP TABLE temp.migrated") < 0)
+		goto out;
+	ret = load_meta_set(L, "fields_hash", want);
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(w);
+	cl_buf_release(&f);
+	return ret;
 }
 
 /* CL_LOAD_TRACE=1: each statement's time on stderr (for benchmarks). */
@@ -198,7 +278,7 @@ trace(unsigned type, void *ctx, void *p, void *x)
 
 /* Checks what is at the path before SQLite touches it: 1 absent, 0 a file to open, -1 error. */
 static int
-precheck(struct ld *L, int *empty)
+precheck(struct load *L, int *empty)
 {
 	struct stat sb;
 	char head[16];
@@ -209,11 +289,11 @@ precheck(struct ld *L, int *empty)
 	if (stat(L->o.state, &sb) < 0) {
 		if (errno == ENOENT)
 			return 1;
-		ld_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
+		load_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		ld_error(L, "CL420", "state '%s' is not a regular file", L->o.state);
+		load_error(L, "CL420", "state '%s' is not a regular file", L->o.state);
 		return -1;
 	}
 	if (sb.st_size == 0) {
@@ -222,19 +302,19 @@ precheck(struct ld *L, int *empty)
 	}
 	fd = open(L->o.state, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		ld_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
+		load_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
 		return -1;
 	}
 	n = read(fd, head, sizeof head);
 	close(fd);
 	if (n != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0) {
-		ld_error(L, "CL421", "state '%s' is not a cl-load state (not an SQLite database)",
-		         L->o.state);
+		load_error(L, "CL421", "state '%s' is not a cl-load state (not an SQLite database)",
+		           L->o.state);
 		return -1;
 	}
 	if (sb.st_size < 512) {
-		ld_error(L, "CL422", "state '%s' is damaged (%lld bytes: cut short)", L->o.state,
-		         (long long)sb.st_size);
+		load_error(L, "CL422", "state '%s' is damaged (%lld bytes: cut short)", L->o.state,
+		           (long long)sb.st_size);
 		return -1;
 	}
 	return 0;
@@ -242,21 +322,21 @@ precheck(struct ld *L, int *empty)
 
 /* 1 when the open database is ours, 0 when it is new (empty), -1 foreign or error. */
 static int
-identify(struct ld *L)
+identify(struct load *L)
 {
 	long long app = query_int(L, "PRAGMA application_id"), tables;
 
 	if (app < 0)
 		return -1;
-	if (app == LD_APP_ID) {
+	if (app == LOAD_APP_ID) {
 		long long v = query_int(L, "PRAGMA user_version");
 
 		if (v < 0)
 			return -1;
-		if (v > LD_SCHEMA) {
-			ld_error(L, "CL423",
-			         "state '%s' has schema version %lld; this cl-load knows %d",
-			         L->o.state, v, LD_SCHEMA);
+		if (v > LOAD_SCHEMA) {
+			load_error(L, "CL423",
+			           "state '%s' has schema version %lld; this cl-load knows %d",
+			           L->o.state, v, LOAD_SCHEMA);
 			return -1;
 		}
 		return 1;
@@ -266,8 +346,8 @@ identify(struct ld *L)
 		return -1;
 	if (app == 0 && tables == 0)
 		return 0;
-	ld_error(L, "CL421", "state '%s' is not a cl-load state (an SQLite database of %s)",
-	         L->o.state, app ? "another application" : "another program");
+	load_error(L, "CL421", "state '%s' is not a cl-load state (an SQLite database of %s)",
+	           L->o.state, app ? "another application" : "another program");
 	return -1;
 }
 
@@ -277,24 +357,24 @@ identify(struct ld *L)
  * cl-load writes it. SQLite gives its -wal and -shm files the same mode.
  */
 static int
-private_mode(struct ld *L)
+private_mode(struct load *L)
 {
 	struct stat sb;
 
 	if (stat(L->o.state, &sb) < 0) {
-		ld_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
+		load_error(L, "CL420", "state '%s': %s", L->o.state, strerror(errno));
 		return -1;
 	}
 	if ((sb.st_mode & 077) && chmod(L->o.state, sb.st_mode & 0700) < 0) {
-		ld_error(L, "CL420", "state '%s' has mode %04o and cannot be made 0600: %s",
-		         L->o.state, (unsigned)(sb.st_mode & 07777), strerror(errno));
+		load_error(L, "CL420", "state '%s' has mode %04o and cannot be made 0600: %s",
+		           L->o.state, (unsigned)(sb.st_mode & 07777), strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
 int
-ld_state_open(struct ld *L, int create, int lock)
+load_state_open(struct load *L, int create, int lock)
 {
 	int empty = 0, rc, fd, flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	const char *path = L->o.state;
@@ -305,7 +385,7 @@ ld_state_open(struct ld *L, int create, int lock)
 		return -1;
 	if (rc == 1 && !create) {
 		/* Nothing there: read-only modes see an empty state; a dry run uses memory. */
-		L->db_absent = 1;
+		L->state.absent = 1;
 		if (!lock)
 			return 0;
 		path = ":memory:";
@@ -313,55 +393,57 @@ ld_state_open(struct ld *L, int create, int lock)
 	} else if (rc == 1) {
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST) {
-			ld_error(L, "CL420", "cannot create state '%s': %s", path, strerror(errno));
+			load_error(L, "CL420", "cannot create state '%s': %s", path,
+			           strerror(errno));
 			return -1;
 		}
 		if (fd >= 0)
 			close(fd);
 		empty = 1;
 	}
-	if (sqlite3_open_v2(path, &L->db, flags, NULL) != SQLITE_OK) {
-		if (L->db)
-			ld_db_error(L, "open");
+	if (sqlite3_open_v2(path, &L->state.db, flags, NULL) != SQLITE_OK) {
+		if (L->state.db)
+			load_db_error(L, "open");
 		else
 			cl_oom();
 		return -1;
 	}
-	sqlite3_extended_result_codes(L->db, 1);
-	sqlite3_busy_timeout(L->db, BUSY_MS);
+	sqlite3_extended_result_codes(L->state.db, 1);
+	sqlite3_busy_timeout(L->state.db, BUSY_MS);
 	if (getenv("CL_LOAD_TRACE"))
-		sqlite3_trace_v2(L->db, SQLITE_TRACE_PROFILE, trace, NULL);
+		sqlite3_trace_v2(L->state.db, SQLITE_TRACE_PROFILE, trace, NULL);
 	ours = identify(L);
 	if (ours < 0)
 		return -1;
-	if (create && !L->o.dry_run && !L->db_absent && ld_exec(L, "PRAGMA journal_mode = WAL") < 0)
+	if (create && !L->o.dry_run && !L->state.absent &&
+	    load_exec(L, "PRAGMA journal_mode = WAL") < 0)
 		return -1;
 	(void)empty;
-	if (ld_exec(L, "PRAGMA cache_size = -32768; PRAGMA temp.cache_size = -65536") < 0)
+	if (load_exec(L, "PRAGMA cache_size = -32768; PRAGMA temp.cache_size = -65536") < 0)
 		return -1;
 	if (lock) {
-		if (ld_exec(L, "BEGIN IMMEDIATE") < 0)
+		if (load_exec(L, "BEGIN IMMEDIATE") < 0)
 			return -1;
-		L->in_txn = 1;
-		if (migrate_all(L) < 0)
+		L->state.in_txn = 1;
+		if (migrate_all(L) < 0 || migrate_fields(L) < 0)
 			return -1;
-		if (!L->o.dry_run && !L->db_absent && private_mode(L) < 0)
+		if (!L->o.dry_run && !L->state.absent && private_mode(L) < 0)
 			return -1;
 	} else if (ours == 0) {
 		/* An empty database in a read-only mode: nothing recorded yet. */
-		L->db_absent = 1;
+		L->state.absent = 1;
 	}
 	return 0;
 }
 
 void
-ld_state_close(struct ld *L)
+load_state_close(struct load *L)
 {
-	if (!L->db)
+	if (!L->state.db)
 		return;
-	if (L->in_txn)
-		sqlite3_exec(L->db, "ROLLBACK", NULL, NULL, NULL);
-	L->in_txn = 0;
-	sqlite3_close_v2(L->db);
-	L->db = NULL;
+	if (L->state.in_txn)
+		sqlite3_exec(L->state.db, "ROLLBACK", NULL, NULL, NULL);
+	L->state.in_txn = 0;
+	sqlite3_close_v2(L->state.db);
+	L->state.db = NULL;
 }
