@@ -227,7 +227,8 @@ check_header(struct cl_reader *r)
 
 	snprintf(want, sizeof want, "%d", CL_STREAM_VERSION);
 	if (!v || v->type != CL_JSON_NUMBER)
-		return fail(r, "CL009", "the header has no \"version\" number: not a roster stream");
+		return fail(r, "CL009",
+		            "the header has no \"version\" number: not a roster stream");
 	if (v->n != strlen(want) || memcmp(v->p, want, v->n) != 0)
 		return fail(r, "CL009",
 		            "the header says stream version %.*s; this %s reads version %s: "

@@ -37,7 +37,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!ready) {
 		cl_aliases_init(&al);
 		cl_aliases_add(&al, "students.example.org=example.org");
-		cl_aliases_add(&al, "\xC3\xA9" "cole.fr=ecole.fr");
+		cl_aliases_add(&al, "\xC3\xA9"
+		                    "cole.fr=ecole.fr");
 		ready = 1;
 	}
 	check(NULL, data, size);
