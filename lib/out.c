@@ -19,15 +19,17 @@ enum { K_STDOUT = 1, K_REPLACE, K_INPLACE };
 static struct {
 	dev_t dev;
 	ino_t ino;
+	int fd; /* the descriptor it was noted by, or -1 */
 } inputs[MAX_INPUTS];
 static size_t ninputs;
 
 static void
-note(const struct stat *sb)
+note(const struct stat *sb, int fd)
 {
 	if (S_ISREG(sb->st_mode) && ninputs < MAX_INPUTS) {
 		inputs[ninputs].dev = sb->st_dev;
 		inputs[ninputs].ino = sb->st_ino;
+		inputs[ninputs].fd = fd;
 		ninputs++;
 	}
 }
@@ -38,7 +40,7 @@ cl_out_note_input_fd(int fd)
 	struct stat sb;
 
 	if (fstat(fd, &sb) == 0)
-		note(&sb);
+		note(&sb, fd);
 }
 
 void
@@ -47,7 +49,7 @@ cl_out_note_input_path(const char *path)
 	struct stat sb;
 
 	if (stat(path, &sb) == 0)
-		note(&sb);
+		note(&sb, -1);
 }
 
 void
@@ -160,7 +162,13 @@ cl_out_check_stdout(struct cl_buf *why)
 {
 	struct stat sb;
 
+	size_t i;
+
 	cl_buf_reset(why);
+	/* stdout was closed, and an input was opened as descriptor 1: writing fails (EBADF) */
+	for (i = 0; i < ninputs; i++)
+		if (inputs[i].fd == STDOUT_FILENO)
+			return 0;
 	if (fstat(STDOUT_FILENO, &sb) == 0 && is_input(&sb)) {
 		cl_buf_adds(why, "the standard output is also an input: the shell has emptied it; "
 		                 "write the output to another file");

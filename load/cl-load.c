@@ -231,14 +231,30 @@ commit(struct load *L)
 static void
 sync_run(struct load *L)
 {
+	struct cl_buf why = CL_BUF_INIT;
 	int fd = 0, rc, began = 0;
 
-	if (load_state_open(L, !L->o.dry_run, 1) < 0)
-		return;
 	if (L->o.input && (fd = open(L->o.input, O_RDONLY | O_CLOEXEC)) < 0) {
 		load_error(L, "CL007", "cannot open '%s': %s", L->o.input, strerror(errno));
 		return;
 	}
+	/* no output may be an input or the state: asked before anything is read */
+	cl_out_note_input_fd(fd);
+	cl_out_note_input_path(L->o.state);
+	if (cl_out_check_stdout(&why) == CL_OUT_SAME) {
+		load_error(L, "CL010", "%s", why.p);
+		goto out;
+	}
+	if (L->o.report && !strcmp(L->o.report, L->o.state)) {
+		load_error(L, "CL010", "--report '%s' is the state", L->o.report);
+		goto out;
+	}
+	if (L->o.report && (rc = cl_out_open(&L->sync.report, L->o.report, &why)) != 0) {
+		load_error(L, rc == CL_OUT_SAME ? "CL010" : "CL430", "--report: %s", why.p);
+		goto out;
+	}
+	if (load_state_open(L, !L->o.dry_run, 1) < 0)
+		goto out;
 	if (previous(L) < 0 || load_exec(L, "SAVEPOINT work") < 0)
 		goto out;
 	rc = load_index_open(L);
@@ -273,12 +289,23 @@ sync_run(struct load *L)
 		if (load_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
 	}
-	if (!L->o.dry_run &&
-	    (load_record_sync(L) < 0 || load_exec(L, "RELEASE work") < 0 || commit(L) < 0))
+	if (!L->o.dry_run && load_record_sync(L) < 0)
 		goto out;
-	if (L->o.report)
-		load_write_report(L, L->o.report);
+	/*
+	 * The report is in place before the commit: when it cannot be written,
+	 * the sync is not committed (the change set's exit status says not to
+	 * apply it, and the next run writes it again).
+	 */
+	if (L->o.report && load_write_report(L) < 0) {
+		if (!L->o.dry_run)
+			load_exec(L, "ROLLBACK TO work");
+		goto out;
+	}
+	if (!L->o.dry_run && (load_exec(L, "RELEASE work") < 0 || commit(L) < 0))
+		goto out;
 out:
+	cl_out_abort(&L->sync.report);
+	cl_buf_release(&why);
 	if (fd > 0)
 		close(fd);
 }

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "out.h"
 #include "stream.h"
 
 /* The state's schema: PRAGMA application_id ("CLLD") and user_version. */
@@ -70,7 +71,8 @@ struct load_state {
 
 /* This sync and the one before it. cl-load.c writes it (previous(), sync_run). */
 struct load_sync {
-	long long id; /* one more than the last recorded */
+	struct cl_out report; /* --report, opened before anything is read (lib/out.h) */
+	long long id;         /* one more than the last recorded */
 	char started[32], finished[32];
 	jv prev; /* {"sync","finished","status","last_sync"} of the sync before, or null */
 };
@@ -279,7 +281,11 @@ jv load_begin(struct load *L);
 jv load_details(struct load *L, int with_kind);
 const char *load_status_name(struct load *L);
 int load_record_sync(struct load *L);
-int load_write_report(struct load *L, const char *path);
+/*
+ * Writes the Sync Details into the --report output opened by sync_run and
+ * renames it into place (lib/out.h). Returns 0, or -1 after CL430.
+ */
+int load_write_report(struct load *L);
 int load_show_history(struct load *L, long n);
 int load_show_sync(struct load *L, long long id);
 void load_put_jv(FILE *out, jv v);

@@ -183,49 +183,21 @@ load_record_sync(struct load *L)
 }
 
 int
-load_write_report(struct load *L, const char *path)
+load_write_report(struct load *L)
 {
-	struct cl_buf tmp = CL_BUF_INIT;
-	jv d = load_details(L, 0), s = jv_dump_string(d, 0);
-	const char *p = jv_string_value(s);
-	size_t n = strlen(p), off = 0;
-	int fd, bad = 0;
+	struct cl_buf why = CL_BUF_INIT;
+	jv s = jv_dump_string(load_details(L, 0), 0);
+	int rc = 0;
 
-	cl_buf_addf(&tmp, "%s.XXXXXX", path);
-	fd = mkstemp(tmp.p);
-	if (fd < 0) {
-		load_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
-		goto out;
+	fputs(jv_string_value(s), L->sync.report.f);
+	putc('\n', L->sync.report.f);
+	if (cl_out_commit(&L->sync.report, &why) < 0) {
+		load_error(L, "CL430", "--report: %s", why.p);
+		rc = -1;
 	}
-	fchmod(fd, 0600);
-	while (off < n && !bad) {
-		ssize_t w = write(fd, p + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			bad = 1;
-		else
-			off += (size_t)w;
-	}
-	if (bad || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-		load_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
-		close(fd);
-		unlink(tmp.p);
-		goto out;
-	}
-	if (close(fd) < 0 || rename(tmp.p, path) < 0) {
-		load_error(L, "CL430", "cannot write report '%s': %s", path, strerror(errno));
-		unlink(tmp.p);
-		goto out;
-	}
-	cl_buf_release(&tmp);
+	cl_buf_release(&why);
 	jv_free(s);
-	return 0;
-out:
-	cl_buf_release(&tmp);
-	jv_free(s);
-	return -1;
+	return rc;
 }
 
 int
