@@ -250,14 +250,18 @@ sync_run(struct load *L)
 		goto out;
 	}
 	if (L->o.report && (rc = cl_out_open(&L->sync.report, L->o.report, &why)) != 0) {
-		load_error(L, rc == CL_OUT_SAME ? "CL010" : "CL430", "--report: %s", why.p);
-		goto out;
+		if (rc == CL_OUT_SAME) {
+			load_error(L, "CL010", "--report: %s", why.p);
+			goto out;
+		}
+		/* a failed night: recorded as one in the history, nothing applied */
+		load_error(L, "CL430", "--report: %s", why.p);
 	}
 	if (load_state_open(L, !L->o.dry_run, 1) < 0)
 		goto out;
 	if (previous(L) < 0 || load_exec(L, "SAVEPOINT work") < 0)
 		goto out;
-	rc = load_index_open(L);
+	rc = load_failed(L) ? -1 : load_index_open(L);
 	if (rc == 0)
 		rc = load_ingest(L, fd, L->o.input ? L->o.input : "<stdin>");
 	if (rc == 0)
@@ -296,7 +300,7 @@ sync_run(struct load *L)
 	 * the sync is not committed (the change set's exit status says not to
 	 * apply it, and the next run writes it again).
 	 */
-	if (L->o.report && load_write_report(L) < 0) {
+	if (L->sync.report.f && load_write_report(L) < 0) {
 		if (!L->o.dry_run)
 			load_exec(L, "ROLLBACK TO work");
 		goto out;
