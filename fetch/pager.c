@@ -271,7 +271,8 @@ note_date(struct fetch_run *r, const struct fetch_xfer *x)
 	t = curl_getdate(x->date, NULL);
 	if (t == -1)
 		return;
-	cl_iso8601(t, iso);
+	if (cl_iso8601(t, iso) < 0)
+		return; /* a Date no ISO 8601 year can name: the start time is ours */
 	r->server_date = cl_xstrdup(iso);
 }
 

@@ -106,7 +106,14 @@ getopt_error(const struct cl_getopt *g, int c)
 int
 cl_getopt_next(struct cl_getopt *g)
 {
-	int c = getopt_long(g->argc, g->argv, g->optstring, g->longopts, NULL);
+	int c;
+
+	if (!g->env_checked) {
+		g->env_checked = 1;
+		if ((g->status = cl_check_time_env()) != 0)
+			return CL_OPT_EXIT;
+	}
+	c = getopt_long(g->argc, g->argv, g->optstring, g->longopts, NULL);
 
 	g->arg = optarg;
 	g->id = c;

@@ -59,6 +59,7 @@ struct cl_getopt {
 	int id;          /* the current option's id */
 	int status;      /* after CL_OPT_EXIT: the status to exit with */
 	/* private */
+	int env_checked;
 	char optstring[2 + 3 * (CL_OPT_MAX + 2) + 1];
 	struct option longopts[CL_OPT_MAX + 3];
 };
@@ -72,8 +73,9 @@ void cl_getopt_init(struct cl_getopt *g, const struct cl_cmd *cmd, int argc, cha
 /*
  * The next option: its id, with g->arg set; -1 when the options have ended
  * (the operands are argv[optind..argc-1]); CL_OPT_EXIT after --help or
- * --version (printed on stdout, status 0) or a bad command line (reported
- * with the usage on stderr, status 64).
+ * --version (printed on stdout, status 0), a bad command line (reported
+ * with the usage on stderr, status 64), or, on the first call, a bad
+ * SOURCE_DATE_EPOCH (CL011, cl_check_time_env).
  */
 int cl_getopt_next(struct cl_getopt *g);
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "diag.h"
 #include "errors.h"
 
@@ -560,27 +561,54 @@ cl_abandon_stdout(void)
 	stdout_state = 1;
 }
 
+/* SOURCE_DATE_EPOCH: 1 and *out set when it is set and valid, 0 when unset, -1 when bad. */
+static int
+source_date_epoch(time_t *out)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	long long v;
+
+	if (!e || !*e)
+		return 0;
+	if (cl_parse_num(e, 0, CL_TIME_MAX, &v) < 0)
+		return -1;
+	*out = (time_t)v;
+	return 1;
+}
+
+int
+cl_check_time_env(void)
+{
+	time_t t;
+
+	if (source_date_epoch(&t) >= 0)
+		return 0;
+	return cl_fail("CL011",
+	               "SOURCE_DATE_EPOCH '%s' is not a number of seconds from 0 to %lld "
+	               "(9999-12-31T23:59:59Z): unset it, or give a time this program can write",
+	               getenv("SOURCE_DATE_EPOCH"), (long long)CL_TIME_MAX);
+}
+
 time_t
 cl_now(void)
 {
-	const char *e = getenv("SOURCE_DATE_EPOCH");
-	char *end;
-	long long v;
+	time_t t;
 
-	if (e && *e) {
-		errno = 0;
-		v = strtoll(e, &end, 10);
-		if (errno == 0 && *end == '\0' && v >= 0)
-			return (time_t)v;
-	}
+	if (source_date_epoch(&t) > 0)
+		return t;
 	return time(NULL);
 }
 
-void
+int
 cl_iso8601(time_t t, char *buf)
 {
 	struct tm tm;
 
-	gmtime_r(&t, &tm);
-	strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	buf[0] = '\0';
+	if (t < 0 || (long long)t > CL_TIME_MAX || !gmtime_r(&t, &tm) ||
+	    strftime(buf, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) != 20) {
+		buf[0] = '\0';
+		return -1;
+	}
+	return 0;
 }

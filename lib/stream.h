@@ -189,9 +189,21 @@ int cl_close_stdout(void);
  */
 void cl_abandon_stdout(void);
 
-/* Now, or SOURCE_DATE_EPOCH when set (reproducible test output). */
+/* The last time an ISO 8601 date with a four-digit year can name: 9999-12-31T23:59:59Z. */
+#define CL_TIME_MAX 253402300799LL
+
+/*
+ * Checks SOURCE_DATE_EPOCH (the fixed "now" of reproducible test output):
+ * unset, or whole seconds from 0 to CL_TIME_MAX. Returns 0, or the status of
+ * the CL011 reported. The skeleton asks before the first option (cli.h).
+ */
+int cl_check_time_env(void);
+/* Now, or SOURCE_DATE_EPOCH when set (and valid: cl_check_time_env). */
 time_t cl_now(void);
-/* Writes t as 2026-11-29T18:00:02Z into buf (at least 21 bytes). */
-void cl_iso8601(time_t t, char *buf);
+/*
+ * Writes t as 2026-11-29T18:00:02Z into buf (at least 21 bytes). Returns 0,
+ * or -1 (buf "") when t is before 1970 or after CL_TIME_MAX.
+ */
+int cl_iso8601(time_t t, char *buf);
 
 #endif

@@ -227,6 +227,23 @@ commit(struct load *L)
 	return 0;
 }
 
+/*
+ * Undoes what the sync did to the state (its changes and its record) and
+ * forgets its counts: a failed sync records only that it failed.
+ */
+static int
+undo(struct load *L)
+{
+	if (L->state.bad || load_exec(L, "ROLLBACK TO work") < 0)
+		return -1;
+	memset(L->tally.ent, 0, sizeof L->tally.ent);
+	L->tally.matched_students = L->tally.matched_teachers = L->tally.matched_other =
+	        L->tally.unmatched = 0;
+	jv_free(L->tally.unmatched_by);
+	L->tally.unmatched_by = jv_object();
+	return 0;
+}
+
 /* A sync: the pass, the change set, then the commit. */
 static void
 sync_run(struct load *L)
@@ -275,13 +292,8 @@ sync_run(struct load *L)
 		/* Nothing applied: only the record of a failed sync is kept. */
 		if (!load_failed(L))
 			load_error(L, "CL425", "the sync failed");
-		if (L->state.bad || load_exec(L, "ROLLBACK TO work") < 0)
+		if (undo(L) < 0)
 			goto out;
-		memset(L->tally.ent, 0, sizeof L->tally.ent);
-		L->tally.matched_students = L->tally.matched_teachers = L->tally.matched_other =
-		        L->tally.unmatched = 0;
-		jv_free(L->tally.unmatched_by);
-		L->tally.unmatched_by = jv_object();
 		if (!began)
 			load_put_jv(stdout, load_begin(L));
 	}
@@ -297,14 +309,13 @@ sync_run(struct load *L)
 		goto out;
 	/*
 	 * The report is in place before the commit: when it cannot be written,
-	 * the sync is not committed (the change set's exit status says not to
-	 * apply it, and the next run writes it again).
+	 * the sync's changes are not committed, only the record of a failed
+	 * night with what it would have done (the change set's exit status says
+	 * not to apply it, and the next run writes it again).
 	 */
-	if (L->sync.report.f && load_write_report(L) < 0) {
-		if (!L->o.dry_run)
-			load_exec(L, "ROLLBACK TO work");
+	if (L->sync.report.f && load_write_report(L) < 0 && !L->o.dry_run &&
+	    (load_exec(L, "ROLLBACK TO work") < 0 || load_record_sync(L) < 0))
 		goto out;
-	}
 	if (!L->o.dry_run && (load_exec(L, "RELEASE work") < 0 || commit(L) < 0))
 		goto out;
 out:

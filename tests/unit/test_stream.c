@@ -148,5 +148,17 @@ main(void)
 	limit(1000 + 102, 1000, 0, NULL);
 	limit(1000 + 101, 1000, -1, "CL004");
 	limit(4 << 20, 5 << 20, -1, "CL004"); /* found before the newline arrives */
+	{
+		char iso[32];
+
+		CHECK_INT(cl_iso8601(0, iso), 0);
+		CHECK_STR(iso, "1970-01-01T00:00:00Z");
+		CHECK_INT(cl_iso8601((time_t)CL_TIME_MAX, iso), 0);
+		CHECK_STR(iso, "9999-12-31T23:59:59Z");
+		CHECK_INT(cl_iso8601((time_t)CL_TIME_MAX + 1, iso), -1);
+		CHECK_STR(iso, "");
+		CHECK_INT(cl_iso8601((time_t)67768036191676800LL, iso), -1);
+		CHECK_INT(cl_iso8601(-1, iso), -1);
+	}
 	return T_DONE();
 }
