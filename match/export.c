@@ -193,10 +193,35 @@ find_column(struct reader *r, int k, const char *flag, const char *given, const 
 	return hit >= 0 && again < 0 ? 0 : -1;
 }
 
+/*
+ * A header that is one column holding semicolons or tabs: the file was saved
+ * with another separator (Excel's "CSV" in regions where the decimal mark is
+ * a comma, or "Text (Tab delimited)"). Returns 1 after a message.
+ */
+static int
+other_separator(struct reader *r)
+{
+	struct cl_buf list = CL_BUF_INIT;
+	const char *sep;
+
+	if (r->nfields != 1 || (!strchr(r->hnames[0], ';') && !strchr(r->hnames[0], '\t')))
+		return 0;
+	sep = strchr(r->hnames[0], ';') ? "semicolons" : "tabs";
+	list_headers(r, &list);
+	r->failed = cl_fail("CL311",
+	                    "%s: the columns are separated by %s, not commas (the header is %s): "
+	                    "save the export as \"CSV UTF-8 (Comma delimited)\"",
+	                    r->x->path, sep, list.p);
+	cl_buf_release(&list);
+	return 1;
+}
+
 static void
 header_done(struct reader *r)
 {
 	r->header_done = 1;
+	if (other_separator(r))
+		return;
 	if (find_column(r, 0, "--email-column", r->want->email, email_names, 1) < 0 ||
 	    find_column(r, 1, "--id-column", r->want->id, id_names, 1) < 0 ||
 	    find_column(r, 2, "--role-column", r->want->role, role_names, 0) < 0)
@@ -444,6 +469,16 @@ read_all(struct reader *r, int fd, struct csv_parser *p)
 		have += (size_t)got;
 		if (first && got > 0 && have < 3)
 			continue; /* need three bytes to see a BOM */
+		/* UTF-16 (Excel's "Unicode Text"): a BOM, or a NUL in the first two bytes */
+		if (first && have >= 2 &&
+		    ((buf[0] == '\xFF' && buf[1] == '\xFE') ||
+		     (buf[0] == '\xFE' && buf[1] == '\xFF') || buf[0] == '\0' || buf[1] == '\0')) {
+			rc = cl_fail("CL310",
+			             "%s: the School Manager export is UTF-16 text, not UTF-8 CSV: "
+			             "save it as \"CSV UTF-8 (Comma delimited)\"",
+			             r->x->path);
+			break;
+		}
 		off = 0;
 		if (first && have >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
 			off = 3;
