@@ -73,6 +73,17 @@ $$(B)/tests/$(1)/unit_%: tests/$(1)/unit_%.c $$(filter-out $$(B)/$(1)/cl-$(1).o,
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
 
+# Every libFuzzer harness, linked with a plain driver that replays files
+# (tests/fuzz/t-replay runs them over tests/fuzz/corpus/ in make check).
+FUZZ_SRC := $(sort $(wildcard tests/*/fuzz_*.c))
+REPLAY_BIN := $(foreach h,$(FUZZ_SRC),$(B)/tests/replay/$(basename $(notdir $(h))))
+define replay_rule
+$(B)/tests/replay/$(basename $(notdir $(1))): $(1) tests/fuzz/replay.c tests/fuzz/fuzz.h $(B)/libcl.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CPPFLAGS) -Itests/fuzz $$(ALL_CFLAGS) -Wno-missing-prototypes -o $$@ $$(filter %.c %.a,$$^) $$(LDLIBS)
+endef
+$(foreach h,$(FUZZ_SRC),$(eval $(call replay_rule,$(h))))
+
 $(B)/tests/unit/test_%: tests/unit/test_%.c $(B)/libcl.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)
@@ -84,7 +95,7 @@ $(B)/tests/%: tests/%.c $(B)/libcl.a
 
 TOOLS := $(B)/tests/errors-md $(B)/tests/stream-cat
 
-check: $(BINS) $(UNIT_BIN) $(TOOLS)
+check: $(BINS) $(UNIT_BIN) $(TOOLS) $(REPLAY_BIN)
 	@scripts/install-deps check
 	@B=$(B) VALGRIND=$(VALGRIND) tests/run
 
@@ -103,7 +114,7 @@ lint: $(DEPS_OK)
 	@scripts/install-deps lint
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	mandoc -Tlint -W warning $(MANS)
-	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run
+	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run tests/fuzz/t-replay
 	$(MAKE) --no-print-directory B=build/analyzer analyze
 
 analyze:
