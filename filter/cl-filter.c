@@ -118,11 +118,8 @@ parse_options(struct opts *o, int argc, char *argv[])
 			o->f.parents = 1;
 			break;
 		case 'r':
-			if (strcmp(g.arg, "-") == 0)
-				return cl_usage_error(&cmd,
-				                      "--rejects -: the standard output carries "
-				                      "the stream; name a file");
-			o->rejects = g.arg;
+			if (cl_getopt_file(&g, &o->rejects) != 0)
+				return CL_EX_USAGE;
 			break;
 		case OPT_MAX_LINE:
 			if (cl_getopt_bytes(&g, &o->max_line) != 0)

@@ -135,20 +135,41 @@ cl_getopt_next(struct cl_getopt *g)
 	}
 }
 
+static const char *opt_name(const struct cl_getopt *g);
+
 int
 cl_getopt_bytes(const struct cl_getopt *g, size_t *out)
 {
-	const struct option *lo;
 	long long v;
 
 	if (cl_parse_num(g->arg, 1, LLONG_MAX, &v) == 0 && (unsigned long long)v <= SIZE_MAX) {
 		*out = (size_t)v;
 		return 0;
 	}
+	return cl_usage_error(g->cmd, "--%s '%s' is not a positive number of bytes", opt_name(g),
+	                      g->arg);
+}
+
+/* The current option's long name, for messages. */
+static const char *
+opt_name(const struct cl_getopt *g)
+{
+	const struct option *lo;
+
 	for (lo = g->longopts; lo->name && lo->val != g->id; lo++)
 		;
-	return cl_usage_error(g->cmd, "--%s '%s' is not a positive number of bytes",
-	                      lo->name ? lo->name : "?", g->arg);
+	return lo->name ? lo->name : "?";
+}
+
+int
+cl_getopt_file(const struct cl_getopt *g, const char **out)
+{
+	if (strcmp(g->arg, "-") == 0)
+		return cl_usage_error(g->cmd,
+		                      "--%s -: the standard output carries the stream; name a file",
+		                      opt_name(g));
+	*out = g->arg;
+	return 0;
 }
 
 int

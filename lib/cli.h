@@ -86,6 +86,13 @@ int cl_getopt_next(struct cl_getopt *g);
 int cl_getopt_bytes(const struct cl_getopt *g, size_t *out);
 
 /*
+ * The current option's value as the name of a side output (--rejects,
+ * --unmatched): "-" is refused, since standard output carries the stream.
+ * Returns 0 with *out set, or the status of the usage error reported.
+ */
+int cl_getopt_file(const struct cl_getopt *g, const char **out);
+
+/*
  * After the options: the one input operand, if any. *input is its path, or
  * NULL for standard input (no operand, or "-"). Returns -1 to go on, or the
  * status of the usage error reported (more than one operand).

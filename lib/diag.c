@@ -8,6 +8,15 @@
 #include <string.h>
 
 static const char *progname = "cl";
+static void (*hook)(void *);
+static void *hook_arg;
+
+void
+cl_diag_hook(void (*fn)(void *), void *arg)
+{
+	hook = fn;
+	hook_arg = arg;
+}
 
 void
 cl_diag_init(const char *argv0)
@@ -33,6 +42,8 @@ cl_diag(const char *code, const char *fmt, ...)
 	size_t n = strlen(fmt);
 	va_list ap;
 
+	if (hook)
+		hook(hook_arg);
 	fprintf(stderr, "%s: ", progname);
 	if (code)
 		fprintf(stderr, "%s: ", code);

@@ -28,6 +28,12 @@ const char *cl_progname(void);
  */
 void cl_diag(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Runs fn(arg) before every diagnostic line cl_diag prints (NULL: none):
+ * cl-fetch clears its progress line there, so that no message lands on it.
+ */
+void cl_diag_hook(void (*fn)(void *), void *arg);
+
 /* Out of memory: one diagnostic, exit 70. */
 _Noreturn void cl_oom(void);
 

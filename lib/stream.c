@@ -368,8 +368,12 @@ static void
 stage_note(struct cl_stage *s, const char *code, const char *fmt, va_list ap)
 {
 	struct cl_buf msg = CL_BUF_INIT;
+	size_t n = strlen(fmt);
+	int e = errno;
 
 	cl_buf_vaddf(&msg, fmt, ap);
+	if (n > 0 && fmt[n - 1] == ':') /* as cl_diag: the reason follows */
+		cl_buf_addf(&msg, " %s", strerror(e));
 	cl_diag(code, "%s", msg.p);
 	s->errors = jv_array_append(
 	        s->errors,
@@ -379,13 +383,9 @@ stage_note(struct cl_stage *s, const char *code, const char *fmt, va_list ap)
 }
 
 void
-cl_stage_fail(struct cl_stage *s, const char *code, const char *fmt, ...)
+cl_stage_vfail(struct cl_stage *s, const char *code, const char *fmt, va_list ap)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
 	stage_note(s, code, fmt, ap);
-	va_end(ap);
 	s->complete = 0;
 	/* the first failure decides; a later failure still outranks a partial */
 	if (!s->fatal ||
@@ -394,12 +394,28 @@ cl_stage_fail(struct cl_stage *s, const char *code, const char *fmt, ...)
 }
 
 void
+cl_stage_vwarn(struct cl_stage *s, const char *code, const char *fmt, va_list ap)
+{
+	stage_note(s, code, fmt, ap);
+}
+
+void
+cl_stage_fail(struct cl_stage *s, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	cl_stage_vfail(s, code, fmt, ap);
+	va_end(ap);
+}
+
+void
 cl_stage_warn(struct cl_stage *s, const char *code, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	stage_note(s, code, fmt, ap);
+	cl_stage_vwarn(s, code, fmt, ap);
 	va_end(ap);
 }
 

@@ -6,6 +6,7 @@
 #ifndef CL_STREAM_H
 #define CL_STREAM_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <time.h>
@@ -131,7 +132,8 @@ void cl_stage_release(struct cl_stage *s);
 
 /*
  * Reports a problem: one diagnostic line on stderr ("prog: CODE: message"),
- * and an entry in the trailer's errors. cl_stage_fail also marks the stage
+ * and an entry in the trailer's errors (a fmt ending in ':' appends the
+ * current errno's strerror, as cl_diag does). cl_stage_fail also marks the stage
  * incomplete and, the first time, records code as fatal (it decides the exit
  * status); cl_stage_warn changes neither.
  */
@@ -139,6 +141,11 @@ void cl_stage_fail(struct cl_stage *s, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 void cl_stage_warn(struct cl_stage *s, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* The same with a va_list, for a program's own reporting function. */
+void cl_stage_vfail(struct cl_stage *s, const char *code, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
+void cl_stage_vwarn(struct cl_stage *s, const char *code, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 /* Reports the reader's error through cl_stage_fail. */
 void cl_stage_fail_read(struct cl_stage *s, const struct cl_reader *r);
 /* Sets counts[name] = v. */

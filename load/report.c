@@ -17,14 +17,11 @@
 void
 load_error(struct load *L, const char *code, const char *fmt, ...)
 {
-	struct cl_buf msg = CL_BUF_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
-	cl_buf_vaddf(&msg, fmt, ap);
+	cl_stage_vfail(&L->st, code, fmt, ap);
 	va_end(ap);
-	cl_stage_fail(&L->st, code, "%s", msg.p);
-	cl_buf_release(&msg);
 }
 
 int

@@ -143,11 +143,8 @@ parse_options(struct opts *o, int argc, char *argv[])
 			o->alias_args = jv_array_append(o->alias_args, jv_string(g.arg));
 			break;
 		case 'o':
-			if (strcmp(g.arg, "-") == 0)
-				return cl_usage_error(&cmd,
-				                      "--unmatched -: the standard output carries "
-				                      "the stream; name a file");
-			o->unmatched = g.arg;
+			if (cl_getopt_file(&g, &o->unmatched) != 0)
+				return CL_EX_USAGE;
 			break;
 		case 'm':
 			if (cl_getopt_bytes(&g, &o->max_line) != 0)
