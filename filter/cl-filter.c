@@ -214,7 +214,7 @@ run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, 
 			continue;
 		}
 		if (ln.kind == CL_K_TRAILER) {
-			cl_stage_take_trailer(st, &ln);
+			cl_stage_take_trailer(st, r, &ln);
 			continue;
 		}
 		why = filter_line(f, &ln);
@@ -224,9 +224,10 @@ run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, 
 			              filter_error_message(f));
 			return;
 		}
-		if (why == FILTER_KEEP)
+		if (why == FILTER_KEEP) {
 			cl_write_line(stdout, ln.p, ln.n);
-		else if (rj)
+			cl_stage_wrote(st, ln.kind, 1);
+		} else if (rj)
 			write_reject(rj, ln.kind, filter_sourced_id(f), (enum filter_reason)why);
 		if ((++n & 0xfff) == 0 && ferror(stdout))
 			return; /* cl_close_stdout reports it */
@@ -252,6 +253,7 @@ main(int argc, char *argv[])
 	o.f.classes = 1;
 	o.f.exclude = cl_idmap_new();
 	cl_stage_init(&st, "cl-filter");
+	st.lines_counted = 1;
 
 	if ((status = parse_options(&o, argc, argv)) >= 0)
 		goto out;

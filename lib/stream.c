@@ -24,6 +24,12 @@ static const char *const kind_names[CL_K_COUNT] = {
 	"user",   "user", "demographic",     "trailer",
 };
 
+/* The trailer's "lines" keys: the kinds of record lines, parents apart. */
+static const char *const line_keys[CL_K_COUNT] = {
+	NULL,         "org",  "academicSession", "course",      "class",
+	"enrollment", "user", "parent",          "demographic", NULL,
+};
+
 struct cl_reader {
 	int fd;
 	const char *name;
@@ -35,6 +41,8 @@ struct cl_reader {
 	unsigned long long lineno, bytes;
 	enum cl_kind last;
 	int upstream_complete;
+	unsigned long long seen[CL_K_COUNT]; /* lines read, by kind */
+	char lost[256];                      /* why the upstream trailer's lines disagree, or "" */
 	const char **paths;
 	size_t npaths;
 	struct cl_json_query *q;
@@ -240,6 +248,55 @@ check_header(struct cl_reader *r)
 	return 0;
 }
 
+/*
+ * The trailer's last stage says how many lines of each kind it wrote
+ * ("lines"); what was read must agree, or lines were lost between the
+ * stages (a truncated file, a grep in a hand-made pipeline): r->lost says
+ * which, and the stream counts as incomplete. A stage that wrote no "lines"
+ * (a stream made by hand) is not checked.
+ */
+static void
+check_lines(struct cl_reader *r, const char *p, size_t n)
+{
+	jv t = jv_parse_sized(p, (int)(n > INT_MAX ? INT_MAX : n)), stages, last, lines, v;
+	int i, len;
+
+	r->lost[0] = '\0';
+	stages = jv_get_kind(t) == JV_KIND_OBJECT ? jv_object_get(jv_copy(t), jv_string("stages"))
+	                                          : jv_invalid();
+	len = jv_get_kind(stages) == JV_KIND_ARRAY ? jv_array_length(jv_copy(stages)) : 0;
+	last = len > 0 ? jv_array_get(jv_copy(stages), len - 1) : jv_invalid();
+	lines = jv_get_kind(last) == JV_KIND_OBJECT
+	                ? jv_object_get(jv_copy(last), jv_string("lines"))
+	                : jv_invalid();
+	for (i = 0; i < CL_K_COUNT && jv_get_kind(lines) == JV_KIND_OBJECT; i++) {
+		double want;
+
+		if (!line_keys[i])
+			continue;
+		v = jv_object_get(jv_copy(lines), jv_string(line_keys[i]));
+		want = jv_get_kind(v) == JV_KIND_NUMBER ? jv_number_value(v) : 0;
+		jv_free(v);
+		if (want != (double)r->seen[i]) {
+			jv tool = jv_object_get(jv_copy(last), jv_string("tool"));
+
+			snprintf(r->lost, sizeof r->lost,
+			         "the trailer says %s wrote %.0f %s lines, and %llu arrived: lines "
+			         "were "
+			         "lost between the stages",
+			         jv_get_kind(tool) == JV_KIND_STRING ? jv_string_value(tool)
+			                                             : "the stage before",
+			         want, line_keys[i], r->seen[i]);
+			jv_free(tool);
+			break;
+		}
+	}
+	jv_free(lines);
+	jv_free(last);
+	jv_free(stages);
+	jv_free(t);
+}
+
 int
 cl_reader_next(struct cl_reader *r, struct cl_line *line)
 {
@@ -301,7 +358,11 @@ cl_reader_next(struct cl_reader *r, struct cl_line *line)
 		const struct cl_json_span *c = cl_json_result_first(r->res, Q_COMPLETE);
 
 		r->upstream_complete = c && c->type == CL_JSON_TRUE;
+		check_lines(r, p, n);
+		if (r->lost[0])
+			r->upstream_complete = 0;
 	}
+	r->seen[line->kind]++;
 	r->last = line->kind;
 	line->p = p;
 	line->n = n;
@@ -331,6 +392,12 @@ unsigned long long
 cl_reader_bytes(const struct cl_reader *r)
 {
 	return r->bytes;
+}
+
+const char *
+cl_reader_lines_lost(const struct cl_reader *r)
+{
+	return r->lost[0] ? r->lost : NULL;
 }
 
 int
@@ -426,6 +493,12 @@ cl_stage_fail_read(struct cl_stage *s, const struct cl_reader *r)
 }
 
 void
+cl_stage_wrote(struct cl_stage *s, enum cl_kind k, unsigned long long n)
+{
+	s->lines[k] += n;
+}
+
+void
 cl_stage_count(struct cl_stage *s, const char *name, double v)
 {
 	s->counts = jv_object_set(s->counts, jv_string(name), jv_number(v));
@@ -484,7 +557,7 @@ cl_stage_write_header(struct cl_stage *s, FILE *out, const struct cl_line *hdr, 
 }
 
 void
-cl_stage_take_trailer(struct cl_stage *s, const struct cl_line *tr)
+cl_stage_take_trailer(struct cl_stage *s, const struct cl_reader *r, const struct cl_line *tr)
 {
 	jv t = jv_parse_sized(tr->p, (int)(tr->n > INT_MAX ? INT_MAX : tr->n));
 	jv stages, complete;
@@ -505,12 +578,16 @@ cl_stage_take_trailer(struct cl_stage *s, const struct cl_line *tr)
 		jv_free(complete);
 	}
 	jv_free(t);
+	if (cl_reader_lines_lost(r))
+		cl_stage_fail(s, "CL012", "%s:%llu: %s", r->name, tr->lineno,
+		              cl_reader_lines_lost(r));
 }
 
 void
 cl_stage_write_trailer(struct cl_stage *s, FILE *out)
 {
-	jv t, me, stages;
+	jv t, me, stages, lines;
+	int i;
 
 	if (!s->header_done)
 		cl_stage_write_header(s, out, NULL, jv_invalid());
@@ -526,6 +603,14 @@ cl_stage_write_trailer(struct cl_stage *s, FILE *out)
 	me = jv_object_set(jv_object(), jv_string("tool"), jv_string(s->tool));
 	me = jv_object_set(me, jv_string("complete"), jv_bool(s->complete));
 	me = jv_object_set(me, jv_string("counts"), jv_copy(s->counts));
+	if (s->lines_counted) {
+		lines = jv_object();
+		for (i = 0; i < CL_K_COUNT; i++)
+			if (line_keys[i])
+				lines = jv_object_set(lines, jv_string(line_keys[i]),
+				                      jv_number((double)s->lines[i]));
+		me = jv_object_set(me, jv_string("lines"), lines);
+	}
 	me = jv_object_set(me, jv_string("errors"), jv_copy(s->errors));
 	t = jv_object_set(jv_object(), jv_string("kind"), jv_string("trailer"));
 	t = jv_object_set(t, jv_string("complete"), jv_bool(s->complete && s->upstream_complete));

@@ -104,9 +104,16 @@ unsigned long long cl_reader_bytes(const struct cl_reader *r);
 
 /*
  * The upstream trailer: after cl_reader_next returned the trailer line, 1 if
- * it says "complete":true, 0 otherwise; -1 before any trailer was read.
+ * it says "complete":true and the lines read agree with the "lines" its last
+ * stage says it wrote, 0 otherwise; -1 before any trailer was read.
  */
 int cl_reader_upstream_complete(const struct cl_reader *r);
+/*
+ * After the trailer: why the lines read disagree with what the upstream
+ * stage says it wrote (report it as CL012), or NULL when they agree (or the
+ * stage said nothing). Borrowed.
+ */
+const char *cl_reader_lines_lost(const struct cl_reader *r);
 
 /*
  * A stage: what it adds to the header and the trailer. Fill options before
@@ -125,6 +132,9 @@ struct cl_stage {
 	int delta;   /* the first stage: the stream holds only changes ("delta":true) */
 	jv upstream; /* the upstream trailer's "stages", or jv_invalid() */
 	int upstream_complete;
+	unsigned long long lines[CL_K_COUNT]; /* lines written, by kind (cl_stage_wrote) */
+	int lines_counted; /* set by a stage that counts every record line it writes: the
+	                      trailer then says "lines", and the next stage checks them */
 };
 
 void cl_stage_init(struct cl_stage *s, const char *tool);
@@ -148,6 +158,12 @@ void cl_stage_vwarn(struct cl_stage *s, const char *code, const char *fmt, va_li
         __attribute__((format(printf, 3, 0)));
 /* Reports the reader's error through cl_stage_fail. */
 void cl_stage_fail_read(struct cl_stage *s, const struct cl_reader *r);
+/*
+ * Counts n lines of kind k written (the trailer's "lines", which the next
+ * stage checks what it read against). Every stage that writes the stream
+ * counts every record line it writes.
+ */
+void cl_stage_wrote(struct cl_stage *s, enum cl_kind k, unsigned long long n);
 /* Sets counts[name] = v. */
 void cl_stage_count(struct cl_stage *s, const char *name, double v);
 
@@ -160,10 +176,11 @@ void cl_stage_count(struct cl_stage *s, const char *name, double v);
 int cl_stage_write_header(struct cl_stage *s, FILE *out, const struct cl_line *hdr, jv source);
 
 /*
- * Takes the upstream trailer line (the reader returned it) so that its
- * stages are carried into this stage's trailer.
+ * Takes the upstream trailer line (the reader r returned it) so that its
+ * stages are carried into this stage's trailer; lines lost between the
+ * stages (cl_reader_lines_lost) fail the stage with CL012.
  */
-void cl_stage_take_trailer(struct cl_stage *s, const struct cl_line *tr);
+void cl_stage_take_trailer(struct cl_stage *s, const struct cl_reader *r, const struct cl_line *tr);
 
 /*
  * Writes the trailer, after a header if none was written yet: the upstream

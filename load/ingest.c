@@ -332,6 +332,9 @@ do_trailer(struct pass *p)
 	int i, j, n, m;
 
 	L->stream.complete = cl_reader_upstream_complete(p->r) == 1;
+	if (cl_reader_lines_lost(p->r))
+		load_error(L, "CL012", "%s:%llu: %s", L->o.input ? L->o.input : "<stdin>",
+		           p->ln->lineno, cl_reader_lines_lost(p->r));
 	if (jv_get_kind(t) != JV_KIND_OBJECT) {
 		jv_free(t);
 		return;

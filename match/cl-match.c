@@ -320,6 +320,7 @@ replay(struct run *r)
 				report_user(r, line, n, why);
 		}
 		write_annotated(line, n, r->out.p, r->out.len);
+		cl_stage_wrote(&r->st, CL_K_USER, 1);
 	}
 	if (rc == 0)
 		return 0;
@@ -401,14 +402,16 @@ process(struct run *r)
 				return -1;
 			break;
 		case CL_K_TRAILER:
-			cl_stage_take_trailer(&r->st, &ln);
+			cl_stage_take_trailer(&r->st, r->rd, &ln);
 			break;
 		case CL_K_PARENT:
 			r->parents++;
 			cl_write_line(stdout, ln.p, ln.n);
+			cl_stage_wrote(&r->st, ln.kind, 1);
 			break;
 		default:
 			cl_write_line(stdout, ln.p, ln.n);
+			cl_stage_wrote(&r->st, ln.kind, 1);
 			break;
 		}
 	}
@@ -463,6 +466,7 @@ main(int argc, char *argv[])
 	cl_buf_init(&r.tmp);
 	cl_buf_init(&r.out);
 	cl_stage_init(&r.st, "cl-match");
+	r.st.lines_counted = 1;
 
 	if ((status = parse_options(&o, argc, argv)) >= 0)
 		goto out;

@@ -45,6 +45,7 @@ main(int argc, char *argv[])
 	setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
 	r = cl_reader_new(fd, name, max);
 	cl_stage_init(&st, "stream-cat");
+	st.lines_counted = 1;
 	while ((rc = cl_reader_next(r, &ln)) > 0) {
 		kinds[ln.kind]++;
 		if (ln.kind == CL_K_HEADER) {
@@ -53,9 +54,10 @@ main(int argc, char *argv[])
 				break;
 			}
 		} else if (ln.kind == CL_K_TRAILER) {
-			cl_stage_take_trailer(&st, &ln);
+			cl_stage_take_trailer(&st, r, &ln);
 		} else {
 			cl_write_line(stdout, ln.p, ln.n);
+			cl_stage_wrote(&st, ln.kind, 1);
 		}
 	}
 	if (rc < 0)
