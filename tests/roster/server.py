@@ -326,7 +326,10 @@ def matches(rec, groups):
 # faults
 
 FAULT_TYPES = {"latency", "status", "reset", "truncate", "trickle", "wrong_total", "drift",
-               "missing_envelope"}
+               "missing_envelope", "no_total", "repeat", "invent"}
+# the faults that shape a collection page's body or headers, decided at pre-fault time
+BODY_FAULTS = ("reset", "truncate", "trickle", "wrong_total", "missing_envelope", "drift", "no_total",
+               "repeat", "invent")
 
 
 def parse_fault_arg(s):
@@ -654,7 +657,7 @@ class Handler(BaseHTTPRequestHandler):
                 }.get(code, "server error %d (injected fault)" % code)
                 raise HTTPError(code, desc, headers=h, note="fault:status:%d" % code)
         for i, f in due:
-            if f["type"] in ("reset", "truncate", "trickle", "wrong_total", "missing_envelope", "drift"):
+            if f["type"] in BODY_FAULTS:
                 self.body_faults.append((i, f))
         return note
 
@@ -807,6 +810,7 @@ class Handler(BaseHTTPRequestHandler):
         coll, items = self.view(parts, route, rel, filt, sort, order)
         # body faults chosen at pre-fault time
         mode, total_delta, total_value, missing = None, 0, None, None
+        no_total, no_link, invent, src_offset = False, False, False, offset
         drift_faults = []
         for i, f in self.body_faults:
             t = f["type"]
@@ -825,11 +829,36 @@ class Handler(BaseHTTPRequestHandler):
                 missing = f.get("body", "{}")
             elif t == "drift":
                 drift_faults.append((i, f))
+            elif t == "no_total":
+                no_total = True
+                no_link = no_link or f.get("link") in (False, 0, "no", "false")
+            elif t == "repeat":
+                # a server that ignores offset (back absent: every page is the first) or
+                # steps back by `back` records (pages overlap: records come twice)
+                back = f.get("back")
+                src_offset = 0 if back is None else max(0, offset - int(back))
+            elif t == "invent":
+                invent = True
         total = len(items)
-        ckey = (rel, st.version, filt, sort, order, fields, offset, limit)
-        cached = st.cache_get(ckey)
-        if cached is None:
-            page = items[offset:offset + limit]
+        ckey = (rel, st.version, filt, sort, order, fields, src_offset, limit)
+        cached = st.cache_get(ckey) if not invent else None
+        if invent:
+            # every page is full: past the data, records are made up (copies of stored ones
+            # with the sourcedId inv-<position>), for ever
+            recs = []
+            for k in range(src_offset, src_offset + limit):
+                if k < len(items):
+                    x = items[k]
+                else:
+                    r = json.loads(items[k % len(items)]) if items else {}
+                    r["sourcedId"] = "inv-%d" % k
+                    x = rosterdata.dumps(r).encode()
+                if fields:
+                    x = rosterdata.dumps(select_fields(json.loads(x), fields, coll)).encode()
+                recs.append(x)
+            body = b'{"' + key.encode() + b'":[' + b",".join(recs) + b"]}"
+        elif cached is None:
+            page = items[src_offset:src_offset + limit]
             if fields:
                 recs = b",".join(rosterdata.dumps(select_fields(json.loads(x), fields, coll)).encode() for x in page)
             else:
@@ -841,7 +870,11 @@ class Handler(BaseHTTPRequestHandler):
         if missing is not None:
             body = missing.encode("utf-8")
         headers = {"X-Total-Count": str(total_value if total_value is not None else total + total_delta),
-                   "Link": self.link(url, offset, limit, total)}
+                   "Link": self.link(url, offset, limit, offset + limit + 1 if invent else total)}
+        if no_total:
+            del headers["X-Total-Count"]
+        if no_link:
+            del headers["Link"]
         notes = [f["type"] for _, f in self.body_faults if f["type"] != "drift" or offset == 0]
         note = ("fault:" + "+".join(notes)) if notes else None
         self.log_ctx[1] = note
