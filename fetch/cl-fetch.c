@@ -32,7 +32,8 @@ static const char usage[] =
         "usage: cl-fetch [--client-id ID] [--secret-file FILE] [-c LIST] [-l N] [-p N]\n"
         "                [-t SECONDS] [-r N] [--retry-time SECONDS] [--since TIMESTAMP]\n"
         "                [--fields LIST] [--oauth2-token-url URL] [--max-page-bytes N]\n"
-        "                [-o FILE] [--progress | --no-progress] ENDPOINT\n";
+        "                [--max-pages N] [--max-records N] [-o FILE]\n"
+        "                [--progress | --no-progress] ENDPOINT\n";
 
 enum {
 	OPT_CLIENT_ID = CL_OPT_LONG,
@@ -42,6 +43,8 @@ enum {
 	OPT_FIELDS,
 	OPT_TOKEN_URL,
 	OPT_MAX_PAGE,
+	OPT_MAX_PAGES,
+	OPT_MAX_RECORDS,
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS
 };
@@ -67,6 +70,10 @@ static const struct cl_opt options[] = {
 	  "OAuth 2.0 client credentials instead of OAuth 1.0a" },
 	{ OPT_MAX_PAGE, "max-page-bytes", CL_ARG_REQUIRED, "N",
 	  "the largest page body accepted (default 256 MiB)" },
+	{ OPT_MAX_PAGES, "max-pages", CL_ARG_REQUIRED, "N",
+	  "pages one reading of a collection may take\n(default 1000000)" },
+	{ OPT_MAX_RECORDS, "max-records", CL_ARG_REQUIRED, "N",
+	  "records one collection may have (default 30000000)" },
 	{ 'o', "output", CL_ARG_REQUIRED, "FILE", "write FILE (mode 0600) instead of stdout" },
 	{ OPT_PROGRESS, "progress", CL_ARG_NONE, NULL,
 	  "a progress line on stderr (default: when a tty)" },
@@ -270,6 +277,20 @@ parse_options(struct fetch_opts *o, struct args *a, int argc, char *argv[])
 				        &cmd, "--max-page-bytes '%s': not a number from 1024",
 				        g.arg);
 			o->max_body = v;
+			break;
+		case OPT_MAX_PAGES:
+			if (cl_parse_num(g.arg, 1, FETCH_MAX_PAGES_DEFAULT * 1000, &v) < 0)
+				return cl_usage_error(
+				        &cmd, "--max-pages '%s': not a number from 1 to %lld",
+				        g.arg, FETCH_MAX_PAGES_DEFAULT * 1000);
+			o->max_pages = v;
+			break;
+		case OPT_MAX_RECORDS:
+			if (cl_parse_num(g.arg, 1, FETCH_MAX_RECORDS_DEFAULT * 1000, &v) < 0)
+				return cl_usage_error(
+				        &cmd, "--max-records '%s': not a number from 1 to %lld",
+				        g.arg, FETCH_MAX_RECORDS_DEFAULT * 1000);
+			o->max_records = v;
 			break;
 		case 'o':
 			o->output = g.arg;
@@ -521,6 +542,13 @@ stage_options(struct cl_stage *st, const struct fetch_opts *o)
 		st->options = jv_object_set(st->options, jv_string("since"), jv_string(o->since));
 	if (o->fields)
 		st->options = jv_object_set(st->options, jv_string("fields"), jv_string(o->fields));
+	/* the limits, when they are not the defaults (a run told to stop early says so) */
+	if (o->max_pages != FETCH_MAX_PAGES_DEFAULT)
+		st->options = jv_object_set(st->options, jv_string("max_pages"),
+		                            jv_number((double)o->max_pages));
+	if (o->max_records != FETCH_MAX_RECORDS_DEFAULT)
+		st->options = jv_object_set(st->options, jv_string("max_records"),
+		                            jv_number((double)o->max_records));
 }
 
 /* Every collection asked for, in stream order; the parents after the other users. */
@@ -629,7 +657,9 @@ main(int argc, char *argv[])
 		                .retry_time = 600,
 		                .backoff_ms = 1000,
 		                .collections = DEFAULT_COLLECTIONS,
-		                .max_body = (long long)256 << 20 };
+		                .max_body = (long long)256 << 20,
+		                .max_pages = FETCH_MAX_PAGES_DEFAULT,
+		                .max_records = FETCH_MAX_RECORDS_DEFAULT };
 	struct args a = { NULL, NULL, -1 };
 	struct fetch_run r;
 	struct sigaction sa;

@@ -36,6 +36,17 @@ extern const struct fetch_coll_def fetch_colls[FETCH_COLL_COUNT];
 
 #define FETCH_LIMIT_MAX 10000
 #define FETCH_PARALLEL_MAX 64
+/*
+ * The defaults of --max-pages and --max-records: what no district reaches.
+ * The largest collection of the largest (New York City, about 1,000,000
+ * students) is its enrollments, about 10,000,000: 10,000 pages at the
+ * default --limit, 100,000 from a server that caps pages at 100. Thirty
+ * million records hold about 2.3 GB of sourcedIds in memory, well below the
+ * ID map's 4 GiB of keys (lib/idmap.c). Beyond that, the server is making
+ * records up.
+ */
+#define FETCH_MAX_PAGES_DEFAULT 1000000LL
+#define FETCH_MAX_RECORDS_DEFAULT 30000000LL
 
 struct fetch_opts {
 	char *base;            /* the endpoint, normalised: ".../ims/oneroster/v1p1"; owned */
@@ -55,6 +66,8 @@ struct fetch_opts {
 	const char *output;    /* -o, or NULL: stdout */
 	int progress;          /* show the progress line */
 	long long max_body;    /* bytes a page body may have */
+	long long max_pages;   /* pages one reading of a collection may take */
+	long long max_records; /* records written for one collection */
 };
 
 /* OAuth 2.0 client credentials: the current token. */

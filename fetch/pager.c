@@ -17,6 +17,16 @@
  * records may have been skipped: the collection is read once more (only the
  * records not yet written are written) and, if still short, it is marked
  * incomplete (CL105).
+ *
+ * Every fetch ends, whatever the server does. A page that brings nothing
+ * new (every record on it seen before in this pass: a server that ignores
+ * offset sends the first page again and again) ends the pass: it counts as
+ * one that may have skipped records, unless the total agrees with what
+ * arrived; if the second pass ends the same way, the collection is marked
+ * incomplete (CL117). And a pass takes at most --max-pages pages, a
+ * collection at most --max-records records (a server that keeps inventing
+ * records, with or without a total): reaching either ends the collection,
+ * incomplete (CL118, CL119), without a second pass.
  */
 #include <errno.h>
 #include <math.h>
@@ -59,6 +69,9 @@ enum { JOB_PARSE, JOB_EMIT };
 /* An emit job's rc besides 0 and -1 (the output failed: gone or write_error is set). */
 #define EMIT_SPOOL_FAILED (-2)
 
+/* Why a pass ended before its last page (struct crun's stop, a page's halt). */
+enum stop { STOP_NONE, STOP_STALL, STOP_PAGES, STOP_RECORDS };
+
 struct crun;
 
 struct page {
@@ -78,6 +91,7 @@ struct page {
 	const char *where;          /* a parse job's: what is wrong with the JSON */
 	int err;                    /* an emit job's: errno of a failed write to the spool */
 	unsigned long long written; /* an emit job's: the collection's records so far */
+	enum stop halt;             /* an emit job's: the pass must end (stall or records) */
 };
 
 /*
@@ -91,9 +105,11 @@ struct emit_state {
 	struct cl_idmap *seen;     /* sourcedId -> the pass that wrote it */
 	struct cl_buf line, pline; /* a page's lines: all but parents, parents */
 	int emit_failed;           /* a write failed: the worker writes no more pages */
+	enum stop halt;            /* the pass ended (a stall, --max-records): no more pages */
 	uint32_t *hashes;          /* of the sourcedIds of the page being written */
 	size_t hcap;
 	unsigned long long records, dups, parents, noid, pass_unique;
+	unsigned long long pass_dups; /* records that came twice in this pass */
 };
 
 /*
@@ -117,6 +133,8 @@ struct crun {
 	char *next_url;        /* link mode: the next page's URL, owned */
 	long long next_offset; /* link mode without a Link: the next offset */
 	unsigned long long pages, retries, errors;
+	enum stop stop;        /* why the pass ended early (a page's halt, --max-pages) */
+	long long stop_offset; /* the offset of the page that ended it */
 	struct emit_state em;
 };
 
@@ -503,11 +521,19 @@ emit_job(struct fetch_job *j)
 	const char *pre = fetch_colls[cr->c].line_pre;
 	size_t pre_n = strlen(pre), i;
 	uint64_t *v;
+	size_t fresh = 0; /* records not seen before in this pass */
 	int added;
 
+	p->halt = STOP_NONE;
 	if (em->emit_failed) {
 		/* the main thread is told by the job that failed, and stops; never a gap */
 		j->rc = -1;
+		return;
+	}
+	if (em->halt) {
+		/* a page after the one that ended the pass: the main thread discards it */
+		p->written = em->records;
+		j->rc = 0;
 		return;
 	}
 	if (p->idx == 0 && p->x.total > 0)
@@ -539,17 +565,26 @@ emit_job(struct fetch_job *j)
 			v = cl_idmap_put_hashed(em->seen, body + sp->off + sp->id_off, sp->id_n,
 			                        em->hashes[i], &added);
 			if (!added) {
-				if (*v == (uint64_t)cr->pass)
+				if (*v == (uint64_t)cr->pass) {
 					em->dups++; /* seen twice in this pass: offset drift */
-				else
+					em->pass_dups++;
+				} else {
 					em->pass_unique++; /* written by the pass before */
+					fresh++;
+				}
 				*v = (uint64_t)cr->pass;
 				continue;
 			}
 			*v = (uint64_t)cr->pass;
-		} else {
-			em->noid++;
 		}
+		fresh++;
+		if (em->records >= (unsigned long long)r->o->max_records) {
+			/* one record more than the collection may have: the pass ends here */
+			em->halt = STOP_RECORDS;
+			break;
+		}
+		if (!sp->id_n)
+			em->noid++;
 		em->pass_unique++;
 		em->records++;
 		if (cr->c == FETCH_USERS && sp->parent) {
@@ -570,6 +605,10 @@ emit_job(struct fetch_job *j)
 		j->rc = EMIT_SPOOL_FAILED;
 		return;
 	}
+	/* a page of records all seen before in this pass: the server is repeating itself */
+	if (!em->halt && p->nspans > 0 && fresh == 0)
+		em->halt = STOP_STALL;
+	p->halt = em->halt;
 	if (em->line.len > 0) /* an empty page: nothing to write */
 		fwrite(em->line.p, 1, em->line.len, r->io.out);
 	/* keep the gathering buffers for the next page unless they grew unusually large */
@@ -607,6 +646,10 @@ wrote(struct fetch_run *r, struct crun *cr, struct page *p)
 	}
 	if (p->job.rc < 0)
 		return -1;
+	if (p->halt && !cr->stop) {
+		cr->stop = p->halt;
+		cr->stop_offset = p->offset;
+	}
 	page_state(p, P_FREE);
 	cr->emit_next++;
 	return 0;
@@ -649,7 +692,9 @@ pass(struct fetch_run *r, struct crun *cr)
 	cr->total = cr->tmin = cr->tmax = -1;
 	cr->eff_limit = r->o->limit;
 	cr->link_mode = 0;
-	cr->em.pass_unique = 0;
+	cr->em.pass_unique = cr->em.pass_dups = 0;
+	/* the worker is idle between passes: its halt is the main thread's to reset */
+	cr->em.halt = cr->stop = STOP_NONE;
 	for (;;) {
 		if (*r->interrupted) {
 			fetch_fail(r, "CL115", "interrupted by a signal");
@@ -666,8 +711,8 @@ pass(struct fetch_run *r, struct crun *cr)
 		}
 		/* refill the window: never more than n pages between the next to write and the last
 		 */
-		while (cr->req_next < cr->planned && cr->req_next - cr->emit_next < cr->n &&
-		       now >= r->hold_until) {
+		while (cr->req_next < cr->planned && cr->req_next < r->o->max_pages &&
+		       cr->req_next - cr->emit_next < cr->n && now >= r->hold_until) {
 			p = &cr->slots[cr->req_next % cr->n];
 			page_state(p, P_FREE);
 			p->idx = cr->req_next;
@@ -698,11 +743,17 @@ pass(struct fetch_run *r, struct crun *cr)
 			busy = 1;
 		}
 		/* what the worker has finished: pages checked, pages written */
-		while ((j = fetch_worker_take(&r->w)) != NULL) {
+		while (!cr->stop && (j = fetch_worker_take(&r->w)) != NULL) {
 			p = j->arg;
 			if ((j->kind == JOB_PARSE ? parsed(r, cr, p) : wrote(r, cr, p)) < 0)
 				return -1;
 			busy = 1;
+		}
+		if (cr->stop) {
+			/* a page brought nothing new, or one record too many: the rest is dropped
+			 */
+			abort_all(r, cr);
+			return 0;
 		}
 		/* hand over for writing, in order, every page that is whole */
 		while (cr->emit_sub < cr->req_next &&
@@ -711,8 +762,12 @@ pass(struct fetch_run *r, struct crun *cr)
 			cr->emit_sub++;
 			busy = 1;
 		}
-		if (cr->emit_next >= cr->planned && cr->emit_next == cr->req_next)
+		if (cr->emit_next == cr->req_next &&
+		    (cr->emit_next >= cr->planned || cr->req_next >= r->o->max_pages)) {
+			if (cr->emit_next < cr->planned)
+				cr->stop = STOP_PAGES; /* a page more than a pass may take */
 			return 0;
+		}
 		if (busy)
 			continue; /* the window has room again, or a retry is due: refill first */
 		/* wait for the network, or for the next retry to be due */
@@ -732,8 +787,8 @@ pass(struct fetch_run *r, struct crun *cr)
 static int
 accounted(struct fetch_run *r, struct crun *cr, int last)
 {
-	if (cr->tmax < 0)
-		return 1; /* no total to check against: the pages ended short */
+	if (cr->tmax < 0) /* no total to check against: the pages ended short, or repeated */
+		return cr->stop != STOP_STALL;
 	if (cr->tmin != cr->tmax)
 		return 0; /* the collection changed while it was read: records may have moved */
 	if ((long long)cr->em.pass_unique == cr->tmax)
@@ -768,6 +823,55 @@ count(struct fetch_run *r, struct crun *cr)
 		c = jv_object_set(c, jv_string("without_sourcedId"),
 		                  jv_number((double)cr->em.noid));
 	r->counts = jv_object_set(r->counts, jv_string(fetch_colls[cr->c].name), c);
+}
+
+/* The collection reached --max-pages or --max-records: it ends here, incomplete. */
+static void
+limit_reached(struct fetch_run *r, struct crun *cr)
+{
+	struct cl_buf tot = CL_BUF_INIT;
+
+	if (cr->tmax >= 0)
+		cl_buf_addf(&tot, "the server counts %lld", cr->tmax);
+	else
+		cl_buf_adds(&tot, "the server sent no total");
+	cr->errors++;
+	if (cr->stop == STOP_PAGES)
+		fetch_fail(r, "CL118",
+		           "%s: more than --max-pages %lld pages: stopped after %llu records (%s)",
+		           fetch_colls[cr->c].name, r->o->max_pages, cr->em.records, tot.p);
+	else
+		fetch_fail(r, "CL119",
+		           "%s: more than --max-records %lld records: stopped after %llu (%s)",
+		           fetch_colls[cr->c].name, r->o->max_records, cr->em.records, tot.p);
+	cl_buf_release(&tot);
+}
+
+/* The second pass did not account for every record either. */
+static void
+incomplete(struct fetch_run *r, struct crun *cr)
+{
+	const char *name = fetch_colls[cr->c].name;
+
+	cr->errors++;
+	if (cr->stop == STOP_STALL && cr->tmax < 0)
+		fetch_fail(r, "CL117",
+		           "%s: the page at offset %lld brought only records already sent, even "
+		           "after reading the collection again (does the server ignore offset?): "
+		           "stopped after %llu records; the server sent no total",
+		           name, cr->stop_offset, cr->em.pass_unique);
+	else if (cr->stop == STOP_STALL)
+		fetch_fail(r, "CL117",
+		           "%s: the page at offset %lld brought only records already sent, even "
+		           "after reading the collection again (does the server ignore offset?): "
+		           "stopped after %llu different records of the %lld it counts",
+		           name, cr->stop_offset, cr->em.pass_unique, cr->tmax);
+	else
+		fetch_fail(r, "CL105",
+		           "%s: %llu of %lld records arrived, even after reading the "
+		           "collection again%s",
+		           name, cr->em.pass_unique, cr->tmax,
+		           cr->tmin != cr->tmax ? " (the server's count kept changing)" : "");
 }
 
 int
@@ -819,16 +923,14 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 			rc = -1;
 			break;
 		}
+		if (cr.stop == STOP_PAGES || cr.stop == STOP_RECORDS) {
+			limit_reached(r, &cr);
+			break;
+		}
 		if (accounted(r, &cr, cr.pass == 2))
 			break;
-		if (cr.pass == 2) {
-			cr.errors++;
-			fetch_fail(r, "CL105",
-			           "%s: %llu of %lld records arrived, even after reading the "
-			           "collection again%s",
-			           fetch_colls[c].name, cr.em.pass_unique, cr.tmax,
-			           cr.tmin != cr.tmax ? " (the server's count kept changing)" : "");
-		}
+		if (cr.pass == 2)
+			incomplete(r, &cr);
 	}
 	if (cr.pass > 2)
 		cr.pass = 2;
