@@ -25,6 +25,15 @@ fetch_page_parser_init(struct fetch_page_parser *p, const char *envelope)
 	if (!p->q)
 		cl_oom(); /* the keys are ours: only allocation can fail */
 	p->r = cl_json_result_new(p->q);
+	{
+		static const char *const v[] = { "v" };
+
+		p->vq = cl_json_query_new(v, 1);
+		if (!p->vq)
+			cl_oom();
+		p->vr = cl_json_result_new(p->vq);
+	}
+	cl_buf_init(&p->wrap);
 	cl_buf_release(&all);
 	cl_buf_release(&id);
 	cl_buf_release(&role);
@@ -35,8 +44,74 @@ fetch_page_parser_release(struct fetch_page_parser *p)
 {
 	cl_json_result_free(p->r);
 	cl_json_query_free(p->q);
-	p->r = NULL;
-	p->q = NULL;
+	cl_json_result_free(p->vr);
+	cl_json_query_free(p->vq);
+	cl_buf_release(&p->wrap);
+	p->r = p->vr = NULL;
+	p->q = p->vq = NULL;
+}
+
+static int
+ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Is the span v all of body [b, b+n) but its surrounding whitespace? */
+static int
+whole(const char *b, size_t n, const struct cl_json_span *v)
+{
+	size_t i = 0, e = n;
+
+	while (i < n && ws(b[i]))
+		i++;
+	while (e > i && ws(b[e - 1]))
+		e--;
+	return v->p == b + i && v->n == e - i;
+}
+
+/*
+ * A body the scanner refused as "not a JSON object": is it JSON all the
+ * same (a bare array, a string)? The scanner reads objects only, so the body
+ * is scanned again wrapped in one, {"v":BODY}: a copy, on this error path
+ * only. Returns what it is ("an array"...), or NULL when it is not JSON.
+ */
+static const char *
+what_json(struct fetch_page_parser *p, const char *body, size_t n)
+{
+	const struct cl_json_span *v;
+	struct cl_json_err err;
+	const char *what = NULL;
+
+	cl_buf_reset(&p->wrap);
+	cl_buf_adds(&p->wrap, "{\"v\":");
+	cl_buf_add(&p->wrap, body, n);
+	cl_buf_addc(&p->wrap, '}');
+	/* and the value found must be the whole body: 1,"v":2 wrapped is an object too */
+	if (cl_json_scan(p->vq, p->wrap.p, p->wrap.len, p->vr, &err) == 0 &&
+	    (v = cl_json_result_first(p->vr, 0)) != NULL && whole(p->wrap.p + 5, n, v)) {
+		switch (v->type) {
+		case CL_JSON_ARRAY:
+			what = "an array";
+			break;
+		case CL_JSON_STRING:
+			what = "a string";
+			break;
+		case CL_JSON_NUMBER:
+			what = "a number";
+			break;
+		case CL_JSON_OBJECT:
+			what = "an object"; /* cannot be: the scanner took it */
+			break;
+		default:
+			what = "true, false or null";
+			break;
+		}
+	}
+	/* a page body may be large: do not keep its copy */
+	if (p->wrap.cap > ((size_t)1 << 20))
+		cl_buf_release(&p->wrap);
+	return what;
 }
 
 static int
@@ -56,6 +131,16 @@ fetch_page_parse(struct fetch_page_parser *p, const char *body, size_t n,
 	int all, flat;
 
 	if (cl_json_scan(p->q, body, n, p->r, &err) < 0) {
+		const char *what = NULL;
+		size_t k = 0;
+
+		while (k < n && ws(body[k]))
+			k++;
+		if (k < n && body[k] != '{' && (what = what_json(p, body, n)) != NULL) {
+			if (where)
+				*where = what;
+			return FETCH_PAGE_NOT_ENVELOPE;
+		}
 		if (where)
 			*where = err.msg;
 		return FETCH_PAGE_MALFORMED;

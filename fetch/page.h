@@ -12,10 +12,11 @@
 
 enum fetch_page_rc {
 	FETCH_PAGE_OK = 0,
-	FETCH_PAGE_MALFORMED = -1,   /* not one JSON object: cut short, or not JSON */
+	FETCH_PAGE_MALFORMED = -1,   /* not JSON: cut short, or not JSON at all */
 	FETCH_PAGE_NO_ENVELOPE = -2, /* a JSON object without the collection's key */
 	FETCH_PAGE_NOT_ARRAY = -3,   /* the key holds something other than an array */
-	FETCH_PAGE_NOT_OBJECT = -4   /* an element of the array is not an object */
+	FETCH_PAGE_NOT_OBJECT = -4,  /* an element of the array is not an object */
+	FETCH_PAGE_NOT_ENVELOPE = -5 /* valid JSON, but not an object: a bare array, say */
 };
 
 /* Where one record lies in the page body, and what the scan found in it. */
@@ -30,6 +31,9 @@ struct fetch_page_span {
 struct fetch_page_parser {
 	struct cl_json_query *q;
 	struct cl_json_result *r;
+	struct cl_json_query *vq; /* a body that is not an object, wrapped in one: is it JSON? */
+	struct cl_json_result *vr;
+	struct cl_buf wrap;
 };
 
 /* Prepares p for pages whose records are in envelope (borrowed during the call). */
@@ -41,7 +45,9 @@ void fetch_page_parser_release(struct fetch_page_parser *p);
  * envelope array to *spans (a growable array: *nspans used, *cap
  * allocated), with its top-level sourcedId and role as one scan finds them.
  * Returns FETCH_PAGE_OK or a negative enum fetch_page_rc; *where (may be
- * NULL) gets a static message for FETCH_PAGE_MALFORMED.
+ * NULL) gets a static message for FETCH_PAGE_MALFORMED, and for
+ * FETCH_PAGE_NOT_ENVELOPE what the body is instead ("an array", "a
+ * string"...).
  */
 int fetch_page_parse(struct fetch_page_parser *p, const char *body, size_t n,
                      struct fetch_page_span **spans, size_t *nspans, size_t *cap,

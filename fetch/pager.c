@@ -446,15 +446,22 @@ parsed(struct fetch_run *r, struct crun *cr, struct page *p)
 	case FETCH_PAGE_MALFORMED:
 		cl_buf_addf(&why, "malformed JSON (%s)", p->where ? p->where : "?");
 		break;
+	case FETCH_PAGE_NOT_ENVELOPE:
+		cl_buf_addf(&why,
+		            "valid JSON, but %s where an object with the \"%s\" key was expected",
+		            p->where ? p->where : "not an object", fetch_colls[cr->c].name);
+		break;
 	case FETCH_PAGE_NO_ENVELOPE:
-		cl_buf_addf(&why, "HTTP %ld without the \"%s\" key", p->x.status,
-		            fetch_colls[cr->c].name);
+		cl_buf_addf(&why, "valid JSON, but an object without the \"%s\" key (HTTP %ld)",
+		            fetch_colls[cr->c].name, p->x.status);
 		break;
 	case FETCH_PAGE_NOT_ARRAY:
-		cl_buf_addf(&why, "\"%s\" is not an array", fetch_colls[cr->c].name);
+		cl_buf_addf(&why, "valid JSON, but its \"%s\" is not an array",
+		            fetch_colls[cr->c].name);
 		break;
 	default:
-		cl_buf_addf(&why, "an element of \"%s\" is not an object", fetch_colls[cr->c].name);
+		cl_buf_addf(&why, "valid JSON, but an element of its \"%s\" is not an object",
+		            fetch_colls[cr->c].name);
 		break;
 	}
 	p->bad_body = 1;
@@ -852,8 +859,11 @@ static void
 incomplete(struct fetch_run *r, struct crun *cr)
 {
 	const char *name = fetch_colls[cr->c].name;
+	struct cl_buf rep = CL_BUF_INIT;
 
 	cr->errors++;
+	if (cr->em.pass_dups)
+		cl_buf_addf(&rep, " and %llu repeats of them", cr->em.pass_dups);
 	if (cr->stop == STOP_STALL && cr->tmax < 0)
 		fetch_fail(r, "CL117",
 		           "%s: the page at offset %lld brought only records already sent, even "
@@ -866,12 +876,20 @@ incomplete(struct fetch_run *r, struct crun *cr)
 		           "after reading the collection again (does the server ignore offset?): "
 		           "stopped after %llu different records of the %lld it counts",
 		           name, cr->stop_offset, cr->em.pass_unique, cr->tmax);
+	else if ((long long)cr->em.pass_unique < cr->tmax)
+		fetch_fail(r, "CL105",
+		           "%s: the server counts %lld records but sent %llu different ones%s, "
+		           "even after reading the collection again: %lld missing%s",
+		           name, cr->tmax, cr->em.pass_unique, rep.p,
+		           cr->tmax - (long long)cr->em.pass_unique,
+		           cr->tmin != cr->tmax ? " (the server's count kept changing)" : "");
 	else
 		fetch_fail(r, "CL105",
-		           "%s: %llu of %lld records arrived, even after reading the "
-		           "collection again%s",
-		           name, cr->em.pass_unique, cr->tmax,
-		           cr->tmin != cr->tmax ? " (the server's count kept changing)" : "");
+		           "%s: the server's count kept changing (from %lld to %lld) and %llu "
+		           "different records arrived%s, even after reading the collection "
+		           "again: some may be missing",
+		           name, cr->tmin, cr->tmax, cr->em.pass_unique, rep.p);
+	cl_buf_release(&rep);
 }
 
 int

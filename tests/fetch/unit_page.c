@@ -47,7 +47,15 @@ pages(void)
 	          FETCH_PAGE_MALFORMED);
 	CHECK_INT(parse("users", "", &sp, &n), FETCH_PAGE_MALFORMED);
 	CHECK_INT(parse("users", "<html>502 Bad Gateway</html>", &sp, &n), FETCH_PAGE_MALFORMED);
-	CHECK_INT(parse("users", "[]", &sp, &n), FETCH_PAGE_MALFORMED);
+	CHECK_INT(parse("users", "[]", &sp, &n), FETCH_PAGE_NOT_ENVELOPE);
+	CHECK_INT(parse("users", " [{\"users\":[]}]\n", &sp, &n), FETCH_PAGE_NOT_ENVELOPE);
+	CHECK_INT(parse("users", "\"users\"", &sp, &n), FETCH_PAGE_NOT_ENVELOPE);
+	CHECK_INT(parse("users", "null", &sp, &n), FETCH_PAGE_NOT_ENVELOPE);
+	CHECK_INT(parse("users", "[1,", &sp, &n), FETCH_PAGE_MALFORMED);
+	CHECK_INT(parse("users", "[] []", &sp, &n), FETCH_PAGE_MALFORMED);
+	CHECK_INT(parse("users", "nul", &sp, &n), FETCH_PAGE_MALFORMED);
+	CHECK_INT(parse("users", "1,\"v\":2", &sp, &n), FETCH_PAGE_MALFORMED);
+	CHECK_INT(parse("users", "1},{\"v\":2", &sp, &n), FETCH_PAGE_MALFORMED);
 	CHECK_INT(parse("users", "{\"users\":[]} {}", &sp, &n), FETCH_PAGE_MALFORMED);
 	/* the scan finds each record's own sourcedId and role, and which need minifying */
 	b = "{\"users\":[{\"sourcedId\":\"u1\",\"role\":\"guardian\",\"agents\":[{\"sourcedId\":"
