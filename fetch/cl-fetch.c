@@ -12,8 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <curl/curl.h>
 
@@ -409,6 +413,26 @@ out:
 }
 
 /*
+ * A process that holds the client secret leaves no core file, and no other
+ * process of its user may read its memory (ptrace, /proc/PID/mem) or its
+ * environment: a core limit of 0, and not dumpable (Linux), before the
+ * secret is read. Returns 0, or the status of the failure reported.
+ */
+static int
+no_core(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+		return cl_fail("CL090", "cannot turn core files off:");
+#ifdef __linux__
+	if (prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L) < 0)
+		return cl_fail("CL090", "cannot make the process undumpable:");
+#endif
+	return 0;
+}
+
+/*
  * The secret from --secret-file (like ssh: only its owner may read it) or
  * CL_CLIENT_SECRET. Returns 0 with *out set (owned, to be wiped), or the exit
  * status after a diagnostic.
@@ -690,6 +714,8 @@ main(int argc, char *argv[])
 		o.backoff_ms = (long)v;
 	}
 	o.connect_timeout = o.timeout < 30 ? o.timeout : 30;
+	if ((status = no_core()) != 0)
+		goto out;
 
 	/* the world: URLs, credentials, the output */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
