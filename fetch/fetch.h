@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jv.h>
@@ -166,7 +167,27 @@ enum fetch_outcome fetch_xfer_outcome(struct fetch_run *r, struct fetch_xfer *x,
 /* The delay before retry number attempt (1-based), honouring Retry-After. */
 double fetch_backoff_delay(const struct fetch_opts *o, int attempt, double retry_after);
 
+/* headers.c: a response's headers. Each takes a header's value, trimmed (borrowed). */
+/*
+ * The value of header line [p, p+n) when its name is name, trimmed; NULL
+ * otherwise, or when the line holds a NUL. Owned.
+ */
+char *fetch_header_value(const char *p, size_t n, const char *name);
+/* X-Total-Count: the count, or -1 when it is not a number. */
+long long fetch_header_total(const char *v);
+/* Link: the URL of its rel="next" entry, as written (relative or not), or NULL. Owned. */
+char *fetch_header_link_next(const char *v);
+/* Retry-After: seconds to wait from now (0 for a date past), or -1 when it is neither form. */
+double fetch_header_retry_after(const char *v, time_t now);
+
 /* oauth2.c */
+/*
+ * The token endpoint's answer (RFC 6749 section 5.1), body n bytes
+ * (borrowed). Returns 0 with *token (owned: one word of visible ASCII) and
+ * *life (seconds, from 1 to a day; an hour when the answer gives none), or
+ * -1 (*token NULL) when it holds no usable access_token.
+ */
+int fetch_oauth2_parse_token(const char *body, size_t n, char **token, double *life);
 /* Gets a token if there is none or it is about to expire. Returns 0, or -1 after reporting. */
 int fetch_oauth2_ensure(struct fetch_run *r, int force);
 void fetch_oauth2_release(struct fetch_oauth2 *t);

@@ -1,10 +1,8 @@
 /* http.c: one signed GET on a curl easy handle, and what to make of its result. */
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -79,71 +77,6 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	return n;
 }
 
-/* The value of header line [p, p+n) when its name is name, trimmed; NULL otherwise. */
-static char *
-header_value(const char *p, size_t n, const char *name)
-{
-	size_t k = strlen(name);
-
-	if (n <= k || p[k] != ':' || strncasecmp(p, name, k) != 0)
-		return NULL;
-	p += k + 1;
-	n -= k + 1;
-	while (n && (*p == ' ' || *p == '\t')) {
-		p++;
-		n--;
-	}
-	while (n && (p[n - 1] == '\r' || p[n - 1] == '\n' || p[n - 1] == ' ' || p[n - 1] == '\t'))
-		n--;
-	return cl_xmemdup(p, n);
-}
-
-/* The URL of the rel="next" entry of a Link header, or NULL. Owned. */
-static char *
-link_next(const char *v)
-{
-	const char *p = v, *lt, *gt, *end;
-
-	while ((lt = strchr(p, '<')) != NULL) {
-		gt = strchr(lt, '>');
-		if (!gt)
-			return NULL;
-		end = strchr(gt, ',');
-		if (!end)
-			end = gt + strlen(gt);
-		/* the parameters between '>' and the next entry */
-		{
-			char *params = cl_xmemdup(gt + 1, (size_t)(end - gt - 1));
-			char *q = params;
-			int next = 0;
-
-			for (; *q; q++)
-				if (*q >= 'A' && *q <= 'Z')
-					*q = (char)(*q - 'A' + 'a');
-			q = strstr(params, "rel=");
-			if (q) {
-				q += 4;
-				if (*q == '"')
-					q++;
-				/* rel may list several types */
-				while (*q && *q != '"' && *q != ';') {
-					if (!strncmp(q, "next", 4) &&
-					    (q[4] == '"' || q[4] == ' ' || q[4] == ';' || !q[4]))
-						next = 1;
-					q += strcspn(q, " \";");
-					while (*q == ' ')
-						q++;
-				}
-			}
-			free(params);
-			if (next)
-				return cl_xmemdup(lt + 1, (size_t)(gt - lt - 1));
-		}
-		p = end;
-	}
-	return NULL;
-}
-
 static size_t
 on_header(char *p, size_t size, size_t n, void *arg)
 {
@@ -154,40 +87,27 @@ on_header(char *p, size_t size, size_t n, void *arg)
 	/* a new response (after a 1xx, say): forget the last one's headers */
 	if (n > 5 && !strncmp(p, "HTTP/", 5))
 		headers_clear(x);
-	if ((v = header_value(p, n, "X-Total-Count")) != NULL) {
-		char *end;
-		long long t;
-
-		errno = 0;
-		t = strtoll(v, &end, 10);
-		x->total = (errno || end == v || *end || t < 0) ? -1 : t;
+	if ((v = fetch_header_value(p, n, "X-Total-Count")) != NULL) {
+		x->total = fetch_header_total(v);
 		free(v);
-	} else if ((v = header_value(p, n, "Link")) != NULL) {
-		char *u = link_next(v);
+	} else if ((v = fetch_header_value(p, n, "Link")) != NULL) {
+		char *u = fetch_header_link_next(v);
 
 		if (u) {
 			free(x->link_next);
 			x->link_next = u;
 		}
 		free(v);
-	} else if ((v = header_value(p, n, "Retry-After")) != NULL) {
-		char *end;
-		long s = strtol(v, &end, 10);
+	} else if ((v = fetch_header_value(p, n, "Retry-After")) != NULL) {
+		double ra = fetch_header_retry_after(v, time(NULL));
 
-		if (end != v && !*end && s >= 0) {
-			x->retry_after = (double)s;
-		} else {
-			time_t t = curl_getdate(v, NULL);
-
-			if (t != -1)
-				x->retry_after =
-				        difftime(t, time(NULL)) > 0 ? difftime(t, time(NULL)) : 0;
-		}
+		if (ra >= 0)
+			x->retry_after = ra;
 		free(v);
-	} else if ((v = header_value(p, n, "Date")) != NULL) {
+	} else if ((v = fetch_header_value(p, n, "Date")) != NULL) {
 		free(x->date);
 		x->date = v;
-	} else if ((v = header_value(p, n, "WWW-Authenticate")) != NULL) {
+	} else if ((v = fetch_header_value(p, n, "WWW-Authenticate")) != NULL) {
 		free(x->www_auth);
 		x->www_auth = v;
 	}

@@ -1,13 +1,19 @@
-/* oauth2.c: OAuth 2.0 client credentials (RFC 6749 section 4.4): a Bearer token. */
+/*
+ * oauth2.c: OAuth 2.0 client credentials (RFC 6749 section 4.4): a Bearer
+ * token. The token endpoint's answer is checked before it is used: the
+ * token goes into a request header, so it must be one visible ASCII word
+ * (a token with a line end in it would add headers of the server's
+ * choosing), and its lifetime a number of seconds within reason.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <jv.h>
 
 #include "diag.h"
+#include "json.h"
 #include "fetch.h"
 #include "oauth1.h"
 
@@ -23,6 +29,61 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	return n;
 }
 
+/* The longest a token is believed to last, and the lifetime when the answer gives none. */
+#define LIFE_MAX 86400.0
+#define LIFE_DEFAULT 3600.0
+
+int
+fetch_oauth2_parse_token(const char *body, size_t n, char **token, double *life)
+{
+	static const char *const paths[] = { "access_token", "expires_in" };
+	struct cl_json_query *q = cl_json_query_new(paths, 2);
+	struct cl_json_result *res;
+	const struct cl_json_span *tok, *exp;
+	struct cl_buf t = CL_BUF_INIT;
+	size_t i;
+	int rc = -1;
+
+	*token = NULL;
+	*life = LIFE_DEFAULT;
+	if (!q)
+		cl_oom();
+	res = cl_json_result_new(q);
+	/* the project's scanner, not libjq: jq 1.6 leaks on some malformed input */
+	if (cl_json_scan(q, body, n, res, NULL) == 0) {
+		tok = cl_json_result_first(res, 0);
+		exp = cl_json_result_first(res, 1);
+		if (tok && tok->type == CL_JSON_STRING && cl_json_str(tok, &t) == 0 && t.len > 0) {
+			for (i = 0; i < t.len; i++)
+				if (t.p[i] < 0x21 ||
+				    t.p[i] > 0x7e) /* NUL, space, line end, non-ASCII */
+					break;
+			if (i == t.len) {
+				*token = cl_buf_detach(&t, NULL);
+				rc = 0;
+			}
+		}
+		/* no expires_in, or nonsense: an hour (a 401 renews the token anyway) */
+		if (exp && exp->type == CL_JSON_NUMBER && exp->n < 64) {
+			char num[64];
+			double e;
+
+			memcpy(num, exp->p, exp->n);
+			num[exp->n] = '\0';
+			e = strtod(num, NULL);
+			if (e >= 1 && e <= LIFE_MAX)
+				*life = e;
+			else if (e > LIFE_MAX)
+				*life = LIFE_MAX;
+		}
+	}
+	explicit_bzero(t.p, t.cap);
+	cl_buf_release(&t);
+	cl_json_result_free(res);
+	cl_json_query_free(q);
+	return rc;
+}
+
 /* One token request. Returns 0 with the token stored, 1 when worth retrying, -1 on a fatal error.
  */
 static int
@@ -35,7 +96,7 @@ request(struct fetch_run *r, struct cl_buf *why)
 	long status = 0;
 	CURLcode cc;
 	CURL *h;
-	jv v, tok, exp;
+	char *tok;
 	double life;
 	int rc = -1;
 
@@ -84,28 +145,19 @@ request(struct fetch_run *r, struct cl_buf *why)
 		                                          : "");
 		goto out;
 	}
-	v = jv_parse_sized(body.p, (int)body.len);
-	tok = jv_invalid();
-	exp = jv_invalid();
-	if (jv_get_kind(v) == JV_KIND_OBJECT) {
-		tok = jv_object_get(jv_copy(v), jv_string("access_token"));
-		exp = jv_object_get(jv_copy(v), jv_string("expires_in"));
-	}
-	if (jv_get_kind(tok) == JV_KIND_STRING && jv_string_length_bytes(jv_copy(tok)) > 0) {
-		free(r->tok.token);
-		r->tok.token = cl_xstrdup(jv_string_value(tok));
+	if (fetch_oauth2_parse_token(body.p, body.len, &tok, &life) == 0) {
+		fetch_oauth2_release(&r->tok);
+		r->tok.token = tok;
 		r->tok.gen++;
-		/* renew a little early; no expires_in: an hour, and a 401 renews it anyway */
-		life = jv_get_kind(exp) == JV_KIND_NUMBER ? jv_number_value(exp) : 3600;
+		/* renew a little early */
 		r->tok.expires = fetch_now_mono() + (life > 60 ? life - 30 : life * 0.8);
 		rc = 0;
 	} else {
-		fetch_fail(r, "CL110", "the token response from '%s' has no access_token",
+		fetch_fail(r, "CL110",
+		           "the token response from '%s' has no usable access_token (one word "
+		           "of visible ASCII)",
 		           o->token_url);
 	}
-	jv_free(tok);
-	jv_free(exp);
-	jv_free(v);
 out:
 	explicit_bzero(cred.p, cred.cap);
 	explicit_bzero(hdr.p, hdr.cap);
