@@ -316,7 +316,8 @@ page_done(struct fetch_run *r, struct crun *cr, struct page *p)
 			/* a server that caps the page size below --limit: page by what it sends */
 			if (n > 0 && n < r->o->limit && t > n)
 				cr->eff_limit = n;
-			cr->planned = t > 0 ? (t + cr->eff_limit - 1) / cr->eff_limit : 1;
+			/* (t + limit - 1) / limit overflows for a total near LLONG_MAX */
+			cr->planned = t > 0 ? t / cr->eff_limit + (t % cr->eff_limit != 0) : 1;
 		} else {
 			cr->link_mode = 1;
 			cr->eff_limit = r->o->limit;
