@@ -111,6 +111,12 @@ wake_main(void *multi)
 }
 
 static void
+clear_progress(void *prog)
+{
+	fetch_progress_clear(prog);
+}
+
+static void
 on_signal(int sig)
 {
 	interrupted = sig;
@@ -698,6 +704,7 @@ main(int argc, char *argv[])
 	r.counts = jv_object();
 	cl_stage_init(&r.st, "cl-fetch");
 	r.st.first = 1;
+	r.st.lines_counted = 1;
 
 	if ((status = parse_options(&o, &a, argc, argv)) >= 0)
 		goto out;
@@ -773,6 +780,7 @@ main(int argc, char *argv[])
 	}
 	worker_up = 1;
 	r.prog = fetch_progress_new(o.progress);
+	cl_diag_hook(clear_progress, r.prog); /* no diagnostic lands on the progress line */
 	stage_options(&r.st, &o);
 
 	fetch_all(&r);
@@ -781,6 +789,7 @@ out:
 	if (worker_up)
 		fetch_worker_stop(&r.w);
 	cl_out_abort(&dst); /* -o FILE, given up before the end: the old file stays */
+	cl_diag_hook(NULL, NULL);
 	fetch_progress_free(r.prog);
 	if (r.multi)
 		curl_multi_cleanup(r.multi);

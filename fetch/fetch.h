@@ -215,7 +215,8 @@ void fetch_progress_clear(struct fetch_progress *p);
 /*
  * Report a failure (cl_stage_fail: it may decide the exit status) or a
  * warning (cl_stage_warn) of the run, main thread only. The progress line
- * is cleared first, so that the diagnostic is a line of its own on stderr.
+ * is cleared first (cl-fetch.c hooks fetch_progress_clear into every
+ * diagnostic: lib/diag.h), so that the diagnostic is a line of its own.
  */
 void fetch_fail(struct fetch_run *r, const char *code, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));

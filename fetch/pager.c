@@ -815,7 +815,17 @@ accounted(struct fetch_run *r, struct crun *cr, int last)
 static void
 count(struct fetch_run *r, struct crun *cr)
 {
+	/* the stream kind of each collection's lines (users: parents apart) */
+	static const enum cl_kind kind[FETCH_COLL_COUNT] = {
+		CL_K_ORG,        CL_K_SESSION, CL_K_COURSE,      CL_K_CLASS,
+		CL_K_ENROLLMENT, CL_K_USER,    CL_K_DEMOGRAPHIC,
+	};
 	jv c = jv_object();
+
+	/* the trailer's "lines": what the next stage checks it read */
+	cl_stage_wrote(&r->st, kind[cr->c], cr->em.records - cr->em.parents);
+	if (!r->spool_failed)
+		cl_stage_wrote(&r->st, CL_K_PARENT, cr->em.parents);
 
 	c = jv_object_set(c, jv_string("records"), jv_number((double)cr->em.records));
 	c = jv_object_set(c, jv_string("total"),

@@ -85,27 +85,19 @@ fetch_progress_clear(struct fetch_progress *p)
 void
 fetch_fail(struct fetch_run *r, const char *code, const char *fmt, ...)
 {
-	struct cl_buf msg = CL_BUF_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
-	cl_buf_vaddf(&msg, fmt, ap);
+	cl_stage_vfail(&r->st, code, fmt, ap);
 	va_end(ap);
-	fetch_progress_clear(r->prog);
-	cl_stage_fail(&r->st, code, "%s", msg.p);
-	cl_buf_release(&msg);
 }
 
 void
 fetch_warn(struct fetch_run *r, const char *code, const char *fmt, ...)
 {
-	struct cl_buf msg = CL_BUF_INIT;
 	va_list ap;
 
 	va_start(ap, fmt);
-	cl_buf_vaddf(&msg, fmt, ap);
+	cl_stage_vwarn(&r->st, code, fmt, ap);
 	va_end(ap);
-	fetch_progress_clear(r->prog);
-	cl_stage_warn(&r->st, code, "%s", msg.p);
-	cl_buf_release(&msg);
 }
