@@ -382,12 +382,16 @@ check_line(const char *p, size_t n, struct order *ord, struct result *res, jv *m
 			c = str_cmp(ord->id0, id0);
 			if (c == 0 && m->id_part[0])
 				c = str_cmp(ord->id1, id1);
-			if (c >= 0)
-				broken("%s %s: id \"%s\"%s%s not after \"%s\"%s%s", m->name,
-				       m->op[which], jv_string_value(id0), m->id_part[0] ? "/" : "",
-				       m->id_part[0] ? jv_string_value(id1) : "",
-				       jv_string_value(ord->id0), m->id_part[0] ? "/" : "",
-				       m->id_part[0] ? jv_string_value(ord->id1) : "");
+			if (c >= 0) {
+				jv a = jv_dump_string(jv_copy(ord->id0), 0),
+				   b = jv_dump_string(jv_copy(ord->id1), 0),
+				   x = jv_dump_string(jv_copy(id0), 0),
+				   y = jv_dump_string(jv_copy(id1), 0);
+
+				broken("%s %s: id %s/%s not after %s/%s", m->name, m->op[which],
+				       jv_string_value(x), jv_string_value(y), jv_string_value(a),
+				       jv_string_value(b));
+			}
 		}
 		ord->phase = phase;
 		ord->ent = e;
