@@ -334,7 +334,25 @@ has_str(jv arr, const char *want)
 	return eq;
 }
 
-/* The codes the upstream stages reported, in order, each once. */
+/* The last cl-match stage's matched_role_differs (only with an export role column). */
+static void
+role_differs(struct load *L, jv s)
+{
+	jv t = jv_object_get(jv_copy(s), jv_string("tool")), n = jv_invalid();
+
+	if (jv_get_kind(t) == JV_KIND_STRING && strcmp(jv_string_value(t), "cl-match") == 0) {
+		n = jv_object_get(jv_copy(s), jv_string("counts"));
+		if (jv_get_kind(n) == JV_KIND_OBJECT)
+			n = jv_object_get(n, jv_string("matched_role_differs"));
+		L->tally.role_differs_known = jv_get_kind(n) == JV_KIND_NUMBER;
+		L->tally.role_differs =
+		        L->tally.role_differs_known ? (long long)jv_number_value(n) : 0;
+	}
+	jv_free(n);
+	jv_free(t);
+}
+
+/* The codes the upstream stages reported, in order, each once; cl-match's counts. */
 static void
 do_trailer(struct pass *p)
 {
@@ -358,6 +376,8 @@ do_trailer(struct pass *p)
 		                  ? jv_object_get(jv_copy(s), jv_string("errors"))
 		                  : jv_invalid();
 
+		if (jv_get_kind(s) == JV_KIND_OBJECT)
+			role_differs(L, s);
 		m = jv_get_kind(errs) == JV_KIND_ARRAY ? jv_array_length(jv_copy(errs)) : 0;
 		for (j = 0; j < m; j++) {
 			jv e = jv_array_get(jv_copy(errs), j), code;

@@ -105,6 +105,8 @@ struct load_stream {
 struct load_tally {
 	struct load_counts ent[LOAD_NENT];
 	long long matched_students, matched_teachers, matched_other, unmatched;
+	long long role_differs; /* cl-match's trailer's matched_role_differs, when known */
+	int role_differs_known;
 	jv unmatched_by; /* reason -> count */
 	jv skipped;      /* what was read and not synced, by reason -> count */
 };
