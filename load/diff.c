@@ -172,9 +172,83 @@ deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 	return 0;
 }
 
-/* Decides whether e's deletions go out; reports why not. */
+/*
+ * The match collapse guard. The matched share (linked users over the users
+ * of the stream, parents aside) is compared with the last sync's: the last
+ * success or partial of a complete, full stream with at least COLLAPSE_MIN
+ * users that did not trip this guard itself (so a collapse that lasts is
+ * still one). More than COLLAPSE_FALL points down, or under COLLAPSE_FIRST
+ * percent with no such sync, trips it (CL414). A sync with fewer than
+ * COLLAPSE_MIN users, a delta and --allow-deletes are not judged.
+ */
+#define COLLAPSE_MIN 20
+#define COLLAPSE_FALL 20
+#define COLLAPSE_FIRST 50
+
 static int
-may_delete(struct load *L, enum load_ent e, long long pending, int whole)
+match_collapsed(struct load *L)
+{
+	const struct load_tally *t = &L->tally;
+	long long m = t->matched_students + t->matched_teachers + t->matched_other;
+	long long u = m + t->unmatched, pm = 0, pu = 0, pid = 0;
+	sqlite3_stmt *q;
+	int rc;
+
+	if (L->stream.delta || L->o.allow_deletes || u < COLLAPSE_MIN)
+		return 0;
+	q = load_prepare(
+	        L, "SELECT id, m, m + n FROM (SELECT id, details,"
+	           " ifnull(json_extract(details, '$.counts.matched_students'), 0)"
+	           " + ifnull(json_extract(details, '$.counts.matched_teachers'), 0)"
+	           " + ifnull(json_extract(details, '$.counts.matched_other'), 0) AS m,"
+	           " ifnull(json_extract(details, '$.counts.unmatched_users'), 0) AS n"
+	           " FROM main.syncs WHERE status IN ('success', 'partial')"
+	           " AND json_extract(details, '$.stream.complete') = 1"
+	           " AND json_extract(details, '$.stream.delta') = 0)"
+	           " WHERE m + n >= ?1 AND NOT EXISTS (SELECT 1 FROM json_each(details, '$.codes')"
+	           " WHERE value = 'CL414') ORDER BY id DESC LIMIT 1");
+	if (!q)
+		return -1;
+	sqlite3_bind_int(q, 1, COLLAPSE_MIN);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW) {
+		pid = sqlite3_column_int64(q, 0);
+		pm = sqlite3_column_int64(q, 1);
+		pu = sqlite3_column_int64(q, 2);
+	}
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		load_db_error(L, "reading the history");
+		return -1;
+	}
+	/* In integers: pm/pu - m/u > FALL/100, m/u < FIRST/100. */
+	if (pid > 0 && (pm * u - m * pu) * 100 > COLLAPSE_FALL * pu * u)
+		load_error(
+		        L, "CL414",
+		        "match collapse: %lld of %lld users (%.1f%%) matched a School Manager "
+		        "account, down from %.1f%% at sync %lld: check the School Manager export "
+		        "and its email column (unlinks withheld; --allow-deletes lets them "
+		        "through)",
+		        m, u, 100.0 * (double)m / (double)u, 100.0 * (double)pm / (double)pu, pid);
+	else if (pid == 0 && m * 100 < COLLAPSE_FIRST * u)
+		load_error(L, "CL414",
+		           "match collapse: %lld of %lld users (%.1f%%) matched a School Manager "
+		           "account, under %d%% with no earlier sync to compare: check the School "
+		           "Manager export and its email column (unlinks withheld; --allow-deletes "
+		           "lets them through)",
+		           m, u, 100.0 * (double)m / (double)u, COLLAPSE_FIRST);
+	else
+		return 0;
+	return 1;
+}
+
+/*
+ * Decides whether e's deletions go out; reports why not. collapsed: the
+ * match collapse guard tripped, so what depends on matching (unlinks,
+ * memberships, contacts, relationships) is withheld.
+ */
+static int
+may_delete(struct load *L, enum load_ent e, long long pending, int whole, int collapsed)
 {
 	struct load_counts *c = &L->tally.ent[e];
 
@@ -182,7 +256,7 @@ may_delete(struct load *L, enum load_ent e, long long pending, int whole)
 		return 0;
 	if (L->stream.delta)
 		return 0; /* absence means nothing in a delta: not even withheld */
-	if (!whole) {
+	if (!whole || (collapsed && e != LOAD_CLASS)) {
 		c->withheld = pending;
 		return 0;
 	}
@@ -205,7 +279,7 @@ int
 load_diff(struct load *L, FILE *out)
 {
 	struct cl_buf b = CL_BUF_INIT;
-	int whole = L->stream.complete && !L->stream.delta, e, ok[LOAD_NENT] = { 0 };
+	int whole = L->stream.complete && !L->stream.delta, e, ok[LOAD_NENT] = { 0 }, collapsed;
 	long long withheld = 0;
 
 	for (e = 0; e < LOAD_NENT; e++) {
@@ -220,11 +294,13 @@ load_diff(struct load *L, FILE *out)
 	for (e = 0; e < LOAD_NENT; e++)
 		if (L->tally.ent[e].managed && upserts(L, out, e, &b) < 0)
 			goto fail;
+	if ((collapsed = match_collapsed(L)) < 0)
+		goto fail;
 	for (e = 0; e < LOAD_NENT; e++) {
 		struct load_counts *c = &L->tally.ent[e];
 
 		if (c->managed)
-			ok[e] = may_delete(L, e, load_index_unseen(L, e), whole);
+			ok[e] = may_delete(L, e, load_index_unseen(L, e), whole, collapsed);
 		withheld += c->withheld;
 	}
 	if (L->stream.delta)

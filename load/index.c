@@ -392,6 +392,48 @@ composite(struct load_index *x, const struct refs *ra, uint32_t a, const struct 
 	cl_buf_add(&x->tmp, p, n);
 }
 
+/*
+ * A parent with no relationship to a linked student is not a contact: its
+ * record (staged by the pass) is dropped, and a contact of the last sync
+ * with its id is left unseen, so deleted. Counted under skipped.
+ */
+static int
+no_kin(struct load *L)
+{
+	struct load_index *x = L->ix;
+	sqlite3_stmt *d = NULL;
+	long long n = 0;
+	uint64_t *v;
+	size_t i, len;
+	const char *id;
+	int rc = SQLITE_DONE;
+
+	for (i = 0; i < x->usr.n && rc == SQLITE_DONE; i++) {
+		if ((x->usr.v[i].flags & (LOAD_U_CONTACT | LOAD_U_KIN)) != LOAD_U_CONTACT)
+			continue;
+		if (!d && !(d = load_prepare(L, "DELETE FROM temp.st_rec WHERE entity = ?1"
+		                                " AND id = ?2")))
+			return -1;
+		id = refs_id(&x->usr, (uint32_t)i, &len);
+		old_key(&x->key, LOAD_CONTACT, id, len);
+		if ((v = cl_idmap_get(x->old, x->key.p, x->key.len)))
+			*v &= ~SEEN;
+		sqlite3_bind_int(d, 1, LOAD_CONTACT);
+		sqlite3_bind_text(d, 2, id, (int)len, SQLITE_STATIC);
+		rc = sqlite3_step(d);
+		sqlite3_reset(d);
+		L->tally.ent[LOAD_CONTACT].staged--;
+		n++;
+	}
+	sqlite3_finalize(d);
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, "staging");
+		return -1;
+	}
+	skip_add(L, "parent-no-linked-student", n);
+	return 0;
+}
+
 int
 load_join(struct load *L)
 {
@@ -450,19 +492,33 @@ load_join(struct load *L)
 	skip_add(L, "enrollment-class-absent", cls_absent);
 	skip_add(L, "enrollment-user-unmatched", unmatched);
 	skip_add(L, "enrollment-user-absent", absent);
-	/* Relationships: a contact in the stream and a linked student. */
+	/*
+	 * Relationships: a contact in the stream and a linked student. One to
+	 * an unmatched student, or to one the stream lacks, is skipped; a
+	 * contact left with no relationship is no contact (unstaged below).
+	 */
 	if (L->stream.has_parents) {
 		if (x->npairs > 0)
 			qsort(x->pairs, x->npairs, sizeof *x->pairs, pair_cmp);
+		unmatched = absent = 0;
 		for (i = 0; i < x->npairs; i++) {
-			const struct ref *p = &x->usr.v[x->pairs[i].p],
-			                 *s = &x->usr.v[x->pairs[i].s];
+			struct ref *p = &x->usr.v[x->pairs[i].p];
+			const struct ref *s = &x->usr.v[x->pairs[i].s];
 
 			if (i > 0 && pair_cmp(&x->pairs[i - 1], &x->pairs[i]) == 0)
 				continue;
-			if (!(p->flags & LOAD_U_CONTACT) || !(s->flags & LOAD_U_LINKED) ||
-			    s->role != CL_ROLE_STUDENT)
+			if (!(p->flags & LOAD_U_CONTACT))
 				continue;
+			if (!(s->flags & LOAD_U_LINKED)) {
+				if (s->flags & LOAD_U_STREAM)
+					unmatched += s->role == CL_ROLE_STUDENT;
+				else if (!(s->flags & LOAD_U_CONTACT))
+					absent++;
+				continue;
+			}
+			if (s->role != CL_ROLE_STUDENT)
+				continue;
+			p->flags |= LOAD_U_KIN;
 			vals.sm_id = x->usr.arena.p + s->sm_off;
 			vals.sm_n = s->sm_len;
 			vals.role = NULL;
@@ -472,12 +528,17 @@ load_join(struct load *L)
 			    0)
 				return -1;
 		}
+		skip_add(L, "relationship-unmatched-student", unmatched);
+		skip_add(L, "relationship-student-absent", absent);
 	}
+	if (load_exec(L, "CREATE INDEX temp.st_rec_k ON st_rec(entity, id)") < 0 ||
+	    (L->stream.has_parents && no_kin(L) < 0))
+		return -1;
 	/* What the stream did not visit: pending deletions. */
 	while (cl_idmap_next(x->old, &iter, &k, &i, &v))
 		if (!(v & SEEN) && i > 0 && k[0] >= '0' && k[0] < '0' + LOAD_NENT)
 			x->unseen[k[0] - '0']++;
-	return load_exec(L, "CREATE INDEX temp.st_rec_k ON st_rec(entity, id)");
+	return 0;
 }
 
 long long

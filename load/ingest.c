@@ -164,7 +164,7 @@ count_unmatched(struct load *L, const struct cl_json_span *why, struct cl_buf *t
 	        jv_object_set(L->tally.unmatched_by, jv_string(tmp->p), jv_number(v + 1));
 }
 
-/* Keeps agent links: (parent, student) pairs, whichever side names the other. */
+/* Keeps agent links: (parent, student) pairs, whichever side names the other (uses p->b). */
 static void
 keep_agents(struct pass *p, int self_is_parent)
 {
@@ -172,13 +172,13 @@ keep_agents(struct pass *p, int self_is_parent)
 	size_t n = cl_json_result_count(r, p->idx[P_AGENTS]), i;
 
 	for (i = 0; i < n; i++) {
-		if (cl_json_str_set(cl_json_result_get(r, p->idx[P_AGENTS], i), &p->a) < 0 ||
-		    p->a.len == 0)
+		if (cl_json_str_set(cl_json_result_get(r, p->idx[P_AGENTS], i), &p->b) < 0 ||
+		    p->b.len == 0)
 			continue;
 		if (self_is_parent)
-			load_index_agent(p->L, p->id.p, p->id.len, p->a.p, p->a.len);
+			load_index_agent(p->L, p->id.p, p->id.len, p->b.p, p->b.len);
 		else
-			load_index_agent(p->L, p->a.p, p->a.len, p->id.p, p->id.len);
+			load_index_agent(p->L, p->b.p, p->b.len, p->id.p, p->id.len);
 	}
 }
 
@@ -212,6 +212,9 @@ do_user(struct pass *p)
 	if (duplicate(p, LOAD_USER,
 	              load_index_user(L, p->id.p, p->id.len, LOAD_U_STREAM, rc, p->a.p, p->a.len)))
 		return 0;
+	/* A student's agents, linked or not: the join counts what it skips. */
+	if (rc == CL_ROLE_STUDENT)
+		keep_agents(p, 0);
 	if (!matched) {
 		count_unmatched(L, field(p, P_UNMATCHED), &p->tmp);
 		return 0;
@@ -222,12 +225,7 @@ do_user(struct pass *p)
 		L->tally.matched_teachers++;
 	else
 		L->tally.matched_other++;
-	if (stage_rec(p, LOAD_USER, p->a.p, p->a.len) < 0)
-		return -1;
-	/* Only a linked student can have a relationship: keep its agents. */
-	if (rc == CL_ROLE_STUDENT)
-		keep_agents(p, 0);
-	return 0;
+	return stage_rec(p, LOAD_USER, p->a.p, p->a.len);
 }
 
 static int
@@ -236,6 +234,10 @@ do_parent(struct pass *p)
 	if (record_id(p) < 0)
 		return -1;
 	p->L->stream.has_parents = 1;
+	if (p->L->stream.parents_opt < 0) {
+		skip(p->L, "parent-not-synced"); /* sync_parents off upstream */
+		return 0;
+	}
 	if (to_be_deleted(p)) {
 		skip(p->L, "tobedeleted");
 		return 0;
@@ -288,9 +290,18 @@ do_header(struct pass *p)
 			}
 		}
 		/* Sync Classroom Data off upstream: the stream says nothing
-		 * about classes, so they are neither diffed nor deleted. */
+		 * about classes, so they are neither diffed nor deleted. Sync
+		 * Parent Data: on, the parents are managed even when none is
+		 * left; off (in any stage), they are not. */
 		v = jv_object_get(jv_copy(s), jv_string("options"));
 		if (jv_get_kind(v) == JV_KIND_OBJECT) {
+			jv sp = jv_object_get(jv_copy(v), jv_string("sync_parents"));
+
+			if (jv_get_kind(sp) == JV_KIND_FALSE)
+				L->stream.parents_opt = -1;
+			else if (jv_get_kind(sp) == JV_KIND_TRUE && L->stream.parents_opt == 0)
+				L->stream.parents_opt = 1;
+			jv_free(sp);
 			v = jv_object_get(v, jv_string("sync_classes"));
 			if (jv_get_kind(v) == JV_KIND_FALSE)
 				L->stream.no_classes = 1;
@@ -323,7 +334,25 @@ has_str(jv arr, const char *want)
 	return eq;
 }
 
-/* The codes the upstream stages reported, in order, each once. */
+/* The last cl-match stage's matched_role_differs (only with an export role column). */
+static void
+role_differs(struct load *L, jv s)
+{
+	jv t = jv_object_get(jv_copy(s), jv_string("tool")), n = jv_invalid();
+
+	if (jv_get_kind(t) == JV_KIND_STRING && strcmp(jv_string_value(t), "cl-match") == 0) {
+		n = jv_object_get(jv_copy(s), jv_string("counts"));
+		if (jv_get_kind(n) == JV_KIND_OBJECT)
+			n = jv_object_get(n, jv_string("matched_role_differs"));
+		L->tally.role_differs_known = jv_get_kind(n) == JV_KIND_NUMBER;
+		L->tally.role_differs =
+		        L->tally.role_differs_known ? (long long)jv_number_value(n) : 0;
+	}
+	jv_free(n);
+	jv_free(t);
+}
+
+/* The codes the upstream stages reported, in order, each once; cl-match's counts. */
 static void
 do_trailer(struct pass *p)
 {
@@ -347,6 +376,8 @@ do_trailer(struct pass *p)
 		                  ? jv_object_get(jv_copy(s), jv_string("errors"))
 		                  : jv_invalid();
 
+		if (jv_get_kind(s) == JV_KIND_OBJECT)
+			role_differs(L, s);
 		m = jv_get_kind(errs) == JV_KIND_ARRAY ? jv_array_length(jv_copy(errs)) : 0;
 		for (j = 0; j < m; j++) {
 			jv e = jv_array_get(jv_copy(errs), j), code;
@@ -440,6 +471,9 @@ load_ingest(struct load *L, int fd, const char *name)
 		load_error(L, e->code, "%s", e->msg);
 		err = 1;
 	}
+	/* The header's sync_parents decides; a stream no stage says it of, its parent lines. */
+	if (L->stream.parents_opt != 0)
+		L->stream.has_parents = L->stream.parents_opt > 0;
 	pass_release(&p);
 	return err ? -1 : 0;
 }

@@ -30,9 +30,16 @@ enum load_ent { LOAD_USER, LOAD_CLASS, LOAD_MEMBER, LOAD_CONTACT, LOAD_REL, LOAD
 
 /*
  * index.c: user flags. Roles are stream.h's enum cl_role (CL_ROLE_NONE, 0,
- * for a user only referred to so far).
+ * for a user only referred to so far). LOAD_U_KIN: a contact the join
+ * found a relationship to a linked student for.
  */
-enum { LOAD_U_STREAM = 1, LOAD_U_LINKED = 2, LOAD_U_CONTACT = 4, LOAD_U_STATE = 8 };
+enum {
+	LOAD_U_STREAM = 1,
+	LOAD_U_LINKED = 2,
+	LOAD_U_CONTACT = 4,
+	LOAD_U_STATE = 8,
+	LOAD_U_KIN = 16
+};
 
 struct load_index;
 
@@ -82,7 +89,8 @@ struct load_stream {
 	jv summary;        /* the header's stages (tool, version, at) and source */
 	int complete;      /* the trailer was read and says every stage upstream was complete */
 	int delta;         /* the header says the stream holds only changes */
-	int has_parents;   /* parent lines were read: contacts and relationships are synced */
+	int has_parents;   /* contacts and relationships are synced (load_ingest decides) */
+	int parents_opt;   /* the header's sync_parents: 1 on, -1 off (any stage), 0 unsaid */
 	int no_classes;    /* a stage upstream ran with sync_classes false */
 	jv upstream_codes; /* the codes the upstream stages reported, each once */
 	char fetched[32];  /* the first stage's "at": what --last-sync records */
@@ -97,6 +105,8 @@ struct load_stream {
 struct load_tally {
 	struct load_counts ent[LOAD_NENT];
 	long long matched_students, matched_teachers, matched_other, unmatched;
+	long long role_differs; /* cl-match's trailer's matched_role_differs, when known */
+	int role_differs_known;
 	jv unmatched_by; /* reason -> count */
 	jv skipped;      /* what was read and not synced, by reason -> count */
 };

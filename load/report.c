@@ -123,6 +123,8 @@ load_details(struct load *L, int with_kind)
 	c = jv_object_set(c, jv_string("matched_students"), num(L->tally.matched_students));
 	c = jv_object_set(c, jv_string("matched_teachers"), num(L->tally.matched_teachers));
 	c = jv_object_set(c, jv_string("matched_other"), num(L->tally.matched_other));
+	c = jv_object_set(c, jv_string("matched_role_differs"),
+	                  L->tally.role_differs_known ? num(L->tally.role_differs) : jv_null());
 	c = jv_object_set(c, jv_string("imported_classes"), num(load_failed(L) ? 0 : imported));
 	for (i = 0; i < LOAD_NENT; i++) {
 		const struct load_counts *k = &L->tally.ent[i];

@@ -32,10 +32,12 @@ def strs(vals):
 
 def records(path):
     recs = {e: {} for e in ENTS}
-    enr, agents, linked, contacts = [], [], {}, set()
+    enr, agents, linked, contacts, said = [], [], {}, set(), set()
     for line in open(path, encoding="utf-8"):
         o = json.loads(line)
         k, d = o["kind"], o.get("data") or {}
+        if k == "header":
+            said = set((st.get("options") or {}).get("sync_parents") for st in o["stages"])
         if k in ("header", "trailer") or d.get("status") == "tobedeleted":
             continue
         sid = s(d.get("sourcedId"))
@@ -76,8 +78,12 @@ def records(path):
     for p, st in agents:
         if p in contacts and st in linked and linked[st][1] == "student":
             recs["relationship"][p + "\x1f" + st] = {"sm_id": linked[st][0]}
-    if not contacts:
-        recs["contact"] = recs["relationship"] = None  # not synced: no parents
+    # a parent with no linked student is no contact
+    kin = set(r.split("\x1f")[0] for r in recs["relationship"])
+    recs["contact"] = {p: f for p, f in recs["contact"].items() if p in kin}
+    # synced when a stage ran with sync_parents on (none off); no stage says: parents present
+    if False in said or (True not in said and not contacts):
+        recs["contact"] = recs["relationship"] = None
     return recs
 
 
