@@ -83,7 +83,7 @@ PROG_SRC := $(foreach p,$(PROGS),$(wildcard $(p)/*.c $(p)/*.h))
 define replay_rule
 $(B)/tests/replay/$(basename $(notdir $(1))): $(1) tests/fuzz/replay.c tests/fuzz/fuzz.h $(PROG_SRC) $(B)/libcl.a
 	@mkdir -p $$(@D)
-	$$(CC) $$(CPPFLAGS) -Itests/fuzz $$(ALL_CFLAGS) -Wno-missing-prototypes -o $$@ $$(filter %.c %.a,$$^) $$(LDLIBS)
+	$$(CC) $$(CPPFLAGS) -Itests/fuzz $$(ALL_CFLAGS) -Wno-missing-prototypes -o $$@ $(1) tests/fuzz/replay.c $$(B)/libcl.a $$(LDLIBS)
 endef
 $(foreach h,$(FUZZ_SRC),$(eval $(call replay_rule,$(h))))
 
