@@ -357,8 +357,8 @@ change(struct apply *A, jv o, const char *where)
 			continue;
 		sqlite3_bind_text(st->need[i], 1, k[i], -1, SQLITE_STATIC);
 		if (step(st->need[i]) != SQLITE_ROW) {
-			rc = cl_fail("CL443", "%s: %s %s of %s '%s': the mirror has no such %s", where,
-			             en, op, t->key[i], k[i], t->need[i]);
+			rc = cl_fail("CL443", "%s: %s %s of %s '%s': the mirror holds no such %s",
+			             where, en, op, t->key[i], k[i], t->key[i]);
 			goto out;
 		}
 	}
