@@ -26,7 +26,15 @@ static const char usage[] =
         "       cl-load --state FILE.db --commit ID | --discard ID\n"
         "       cl-load --state FILE.db --reset | --last-sync | --history [N] | --show-sync ID\n";
 
-enum { OPT_RESET = CL_OPT_LONG, OPT_LAST, OPT_HISTORY, OPT_SHOW, OPT_PLAN, OPT_COMMIT, OPT_DISCARD };
+enum {
+	OPT_RESET = CL_OPT_LONG,
+	OPT_LAST,
+	OPT_HISTORY,
+	OPT_SHOW,
+	OPT_PLAN,
+	OPT_COMMIT,
+	OPT_DISCARD
+};
 
 static const struct cl_opt opts[] = {
 	{ 's', "state", CL_ARG_REQUIRED, "FILE.db",
@@ -37,10 +45,8 @@ static const struct cl_opt opts[] = {
 	{ 'm', "max-delete", CL_ARG_REQUIRED, "PERCENT",
 	  "the deletion guard's limit per entity type (10)" },
 	{ 'r', "report", CL_ARG_REQUIRED, "FILE.json", "write the Sync Details there (0600)" },
-	{ OPT_PLAN, "plan", CL_ARG_NONE, NULL,
-	  "write the change set; record the sync as pending" },
-	{ OPT_COMMIT, "commit", CL_ARG_REQUIRED, "ID",
-	  "record pending sync ID as applied" },
+	{ OPT_PLAN, "plan", CL_ARG_NONE, NULL, "write the change set; record the sync as pending" },
+	{ OPT_COMMIT, "commit", CL_ARG_REQUIRED, "ID", "record pending sync ID as applied" },
 	{ OPT_DISCARD, "discard", CL_ARG_REQUIRED, "ID",
 	  "forget pending sync ID: the next sync re-sends it" },
 	{ OPT_RESET, "reset", CL_ARG_NONE, NULL,
@@ -155,8 +161,9 @@ parse_options(struct load *L, int argc, char *argv[])
 	if (!o->state)
 		return cl_usage_error(&cmd, "--state is required");
 	if (modes > 1)
-		return cl_usage_error(&cmd, "--commit, --discard, --reset, --last-sync, --history and "
-		                            "--show-sync exclude each other");
+		return cl_usage_error(&cmd,
+		                      "--commit, --discard, --reset, --last-sync, --history and "
+		                      "--show-sync exclude each other");
 	if (o->plan && o->dry_run)
 		return cl_usage_error(&cmd, "--plan and --dry-run exclude each other");
 	if (o->mode == LOAD_M_HISTORY && argc == 1 && cl_parse_num(argv[0], 1, 1000000, &v) == 0) {
@@ -165,8 +172,9 @@ parse_options(struct load *L, int argc, char *argv[])
 	}
 	if (o->mode != LOAD_M_SYNC &&
 	    (argc > 0 || o->dry_run || o->plan || o->allow_deletes || o->report))
-		return cl_usage_error(&cmd, "--commit, --discard, --reset, --last-sync, --history and "
-		                            "--show-sync take no other option or operand");
+		return cl_usage_error(&cmd,
+		                      "--commit, --discard, --reset, --last-sync, --history and "
+		                      "--show-sync take no other option or operand");
 	if (argc > 1)
 		return cl_usage_error(&cmd, "one input at most");
 	if (argc == 1 && strcmp(argv[0], "-") != 0)
@@ -208,8 +216,8 @@ load_release(struct load *L)
 static int
 previous(struct load *L)
 {
-	sqlite3_stmt *s = load_prepare(
-	        L, "SELECT id, finished, status FROM syncs ORDER BY id DESC LIMIT 1");
+	sqlite3_stmt *s =
+	        load_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC LIMIT 1");
 	char *last;
 	int rc;
 
@@ -384,7 +392,8 @@ other_mode(struct load *L)
 		if (load_state_open(L, 0, 1) < 0 || L->state.absent)
 			return;
 		snprintf(gen, sizeof gen, "%lld", load_meta_int(L, "generation") + 1);
-		if (load_meta_set(L, "last_sync", NULL) == 0 && load_meta_set(L, "resend", "1") == 0 &&
+		if (load_meta_set(L, "last_sync", NULL) == 0 &&
+		    load_meta_set(L, "resend", "1") == 0 &&
 		    load_meta_set(L, "generation", gen) == 0)
 			commit(L);
 		break;

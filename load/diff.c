@@ -66,17 +66,19 @@ upserts(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 	struct load_counts *c = &L->tally.ent[e];
 	int rc;
 
-	q = load_prepare(L, "SELECT n.id, n.fields, o.fields, n.hash, n.resend FROM temp.st_rec n"
-	                    " LEFT JOIN main.records o ON o.entity = n.entity AND o.id = n.id"
-	                    " WHERE n.entity = ?1 AND (n.resend OR o.hash IS NULL OR o.hash <> n.hash)"
-	                    " ORDER BY n.id");
+	q = load_prepare(L,
+	                 "SELECT n.id, n.fields, o.fields, n.hash, n.resend FROM temp.st_rec n"
+	                 " LEFT JOIN main.records o ON o.entity = n.entity AND o.id = n.id"
+	                 " WHERE n.entity = ?1 AND (n.resend OR o.hash IS NULL OR o.hash <> n.hash)"
+	                 " ORDER BY n.id");
 	if (!q)
 		return -1;
 	if (!L->o.dry_run &&
-	    !(w = load_prepare(L, L->o.plan ? "INSERT OR REPLACE INTO main.pending_ops(entity, id,"
-	                                      " hash, fields, sync) VALUES (?1, ?2, ?3, ?4, ?5)"
-	                                    : "INSERT OR REPLACE INTO main.records(entity, id,"
-	                                      " hash, fields, sync) VALUES (?1, ?2, ?3, ?4, ?5)"))) {
+	    !(w = load_prepare(L, L->o.plan
+	                                  ? "INSERT OR REPLACE INTO main.pending_ops(entity, id,"
+	                                    " hash, fields, sync) VALUES (?1, ?2, ?3, ?4, ?5)"
+	                                  : "INSERT OR REPLACE INTO main.records(entity, id,"
+	                                    " hash, fields, sync) VALUES (?1, ?2, ?3, ?4, ?5)"))) {
 		sqlite3_finalize(q);
 		return -1;
 	}
@@ -84,8 +86,9 @@ upserts(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		size_t idn, fn, on;
 		const char *id = col(q, 0, &idn), *f = col(q, 1, &fn), *of = col(q, 2, &on);
-		int which = sqlite3_column_type(q, 2) == SQLITE_NULL || sqlite3_column_int(q, 4) ? 0
-		                                                                                  : 1;
+		int which = sqlite3_column_type(q, 2) == SQLITE_NULL || sqlite3_column_int(q, 4)
+		                    ? 0
+		                    : 1;
 
 		line_begin(b, e, which, id, idn);
 		cl_buf_adds(b, ",\"fields\":");

@@ -446,18 +446,18 @@ composite(struct load_index *x, const struct refs *ra, uint32_t a, const struct 
 }
 
 /* What an uncommitted change set created that the state and the stream lack. */
-#define UNSURE_GONE                                                                   \
-	" FROM temp.st_unsure u WHERE u.fields IS NOT NULL"                           \
-	" AND NOT EXISTS (SELECT 1 FROM main.records r"                               \
-	" WHERE r.entity = u.entity AND r.id = u.id)"                                 \
+#define UNSURE_GONE                                         \
+	" FROM temp.st_unsure u WHERE u.fields IS NOT NULL" \
+	" AND NOT EXISTS (SELECT 1 FROM main.records r"     \
+	" WHERE r.entity = u.entity AND r.id = u.id)"       \
 	" AND NOT EXISTS (SELECT 1 FROM temp.st_rec n WHERE n.entity = u.entity AND n.id = u.id)"
 
 /* Counts them among the pending deletions. */
 static int
 unsure_gone(struct load *L)
 {
-	sqlite3_stmt *s = load_prepare(L, "SELECT u.entity, count(*)" UNSURE_GONE
-	                                  " GROUP BY u.entity");
+	sqlite3_stmt *s =
+	        load_prepare(L, "SELECT u.entity, count(*)" UNSURE_GONE " GROUP BY u.entity");
 	int rc;
 
 	if (!s)

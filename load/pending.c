@@ -84,9 +84,9 @@ load_record_pending(struct load *L)
 }
 
 /* Adds the ops of the pending syncs but one (0: all) to main.unsure. */
-#define TO_UNSURE                                                                  \
-	"INSERT INTO main.unsure(entity, id, fields) SELECT entity, id, fields FROM"    \
-	" (SELECT * FROM main.pending_ops WHERE sync <> ?1 ORDER BY sync) WHERE true"  \
+#define TO_UNSURE                                                                     \
+	"INSERT INTO main.unsure(entity, id, fields) SELECT entity, id, fields FROM"  \
+	" (SELECT * FROM main.pending_ops WHERE sync <> ?1 ORDER BY sync) WHERE true" \
 	" ON CONFLICT (entity, id) DO UPDATE SET fields = coalesce(excluded.fields, fields)"
 
 int
@@ -97,8 +97,9 @@ load_settle(struct load *L, long long sync, int whole)
 	if (exec_id(L, TO_UNSURE, sync) < 0)
 		return -1;
 	/* what this sync sent is known now */
-	if (sync && exec_id(L, "DELETE FROM main.unsure WHERE (entity, id) IN"
-	                       " (SELECT entity, id FROM main.pending_ops WHERE sync = ?1)",
+	if (sync && exec_id(L,
+	                    "DELETE FROM main.unsure WHERE (entity, id) IN"
+	                    " (SELECT entity, id FROM main.pending_ops WHERE sync = ?1)",
 	                    sync) < 0)
 		return -1;
 	if (!sync && (load_exec(L, "CREATE TEMP TABLE IF NOT EXISTS st_del(entity INTEGER, id TEXT,"
@@ -124,8 +125,9 @@ load_settle(struct load *L, long long sync, int whole)
 static int
 find_pending(struct load *L, long long id, int commit, int *whole, char **last)
 {
-	sqlite3_stmt *s = load_prepare(L, "SELECT base, whole, last_sync,"
-	                                  " (SELECT max(id) FROM pending) FROM pending WHERE id = ?1");
+	sqlite3_stmt *s =
+	        load_prepare(L, "SELECT base, whole, last_sync,"
+	                        " (SELECT max(id) FROM pending) FROM pending WHERE id = ?1");
 	long long base = 0, newest = 0;
 	int rc;
 
@@ -152,8 +154,9 @@ find_pending(struct load *L, long long id, int commit, int *whole, char **last)
 			return 0;
 		sqlite3_bind_int64(s, 1, id);
 		if (sqlite3_step(s) == SQLITE_ROW)
-			load_error(L, "CL432", "sync %lld is not pending: it is recorded already (%s)",
-			           id, (const char *)sqlite3_column_text(s, 0));
+			load_error(L, "CL432",
+			           "sync %lld is not pending: it is recorded already (%s)", id,
+			           (const char *)sqlite3_column_text(s, 0));
 		else
 			load_error(L, "CL432", "no pending sync %lld in state '%s' (see --history)",
 			           id, L->o.state);
@@ -161,10 +164,11 @@ find_pending(struct load *L, long long id, int commit, int *whole, char **last)
 		return 0;
 	}
 	if (commit && newest != id) {
-		load_error(L, "CL433",
-		           "sync %lld is not the newest pending sync (%lld is): commit that one, or "
-		           "discard it and plan again",
-		           id, newest);
+		load_error(
+		        L, "CL433",
+		        "sync %lld is not the newest pending sync (%lld is): commit that one, or "
+		        "discard it and plan again",
+		        id, newest);
 	} else if (commit && base != load_meta_int(L, "generation")) {
 		load_error(L, "CL433",
 		           "sync %lld was planned from a state that changed since (a commit or a "
@@ -186,15 +190,18 @@ load_commit_pending(struct load *L, long long id)
 
 	if (!find_pending(L, id, 1, &whole, &last))
 		return -1;
-	if (exec_id(L, "INSERT OR REPLACE INTO main.records(entity, id, hash, fields, sync)"
-	               " SELECT entity, id, hash, fields, sync FROM main.pending_ops"
-	               " WHERE sync = ?1 AND hash IS NOT NULL",
+	if (exec_id(L,
+	            "INSERT OR REPLACE INTO main.records(entity, id, hash, fields, sync)"
+	            " SELECT entity, id, hash, fields, sync FROM main.pending_ops"
+	            " WHERE sync = ?1 AND hash IS NOT NULL",
 	            id) < 0 ||
-	    exec_id(L, "DELETE FROM main.records WHERE (entity, id) IN (SELECT entity, id"
-	               " FROM main.pending_ops WHERE sync = ?1 AND hash IS NULL)",
+	    exec_id(L,
+	            "DELETE FROM main.records WHERE (entity, id) IN (SELECT entity, id"
+	            " FROM main.pending_ops WHERE sync = ?1 AND hash IS NULL)",
 	            id) < 0 ||
-	    exec_id(L, "INSERT INTO syncs(id, started, finished, status, details)"
-	               " SELECT id, started, finished, status, details FROM pending WHERE id = ?1",
+	    exec_id(L,
+	            "INSERT INTO syncs(id, started, finished, status, details)"
+	            " SELECT id, started, finished, status, details FROM pending WHERE id = ?1",
 	            id) < 0 ||
 	    (last && load_meta_set(L, "last_sync", last) < 0) || load_settle(L, id, whole) < 0)
 		goto out;
@@ -215,16 +222,18 @@ load_discard_pending(struct load *L, long long id)
 		return -1;
 	free(last);
 	/* what it said may have reached the target: re-sent next time */
-	if (exec_id(L, "INSERT INTO main.unsure(entity, id, fields) SELECT entity, id, fields"
-	               " FROM main.pending_ops WHERE sync = ?1 AND true ON CONFLICT (entity, id)"
-	               " DO UPDATE SET fields = coalesce(excluded.fields, fields)",
+	if (exec_id(L,
+	            "INSERT INTO main.unsure(entity, id, fields) SELECT entity, id, fields"
+	            " FROM main.pending_ops WHERE sync = ?1 AND true ON CONFLICT (entity, id)"
+	            " DO UPDATE SET fields = coalesce(excluded.fields, fields)",
 	            id) < 0)
 		return -1;
 	cl_iso8601(cl_now(), now);
 	s = load_prepare(
 	        L, "INSERT INTO syncs(id, started, finished, status, details)"
 	           " SELECT id, started, ?2, 'failed', json_set(details, '$.status', 'failed',"
-	           " '$.finished', ?2, '$.codes', json_insert(json_extract(details, '$.codes'), '$[#]', 'CL434'),"
+	           " '$.finished', ?2, '$.codes', json_insert(json_extract(details, '$.codes'), "
+	           "'$[#]', 'CL434'),"
 	           " '$.errors', json_insert(json_extract(details, '$.errors'), '$[#]',"
 	           " json_object('code', 'CL434', 'message', 'the change set was not applied:"
 	           " discarded (cl-load --discard)')))"

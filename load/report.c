@@ -226,13 +226,13 @@ load_show_history(struct load *L, long n)
 	if (L->state.absent)
 		return 0;
 	snprintf(sql, sizeof sql,
-	                 "SELECT json_object('sync', id, 'started', started, 'finished', finished,"
-	                 " 'status', status,"
-	                 " 'counts', json(json_extract(details, '$.counts')),"
-	                 " 'codes', json(json_extract(details, '$.codes')),"
-	                 " 'upstream_codes', json(json_extract(details, '$.upstream_codes')))"
-	                 " FROM (SELECT id, started, finished, status, details FROM syncs%s)"
-	                 " ORDER BY id DESC LIMIT ?1",
+	         "SELECT json_object('sync', id, 'started', started, 'finished', finished,"
+	         " 'status', status,"
+	         " 'counts', json(json_extract(details, '$.counts')),"
+	         " 'codes', json(json_extract(details, '$.codes')),"
+	         " 'upstream_codes', json(json_extract(details, '$.upstream_codes')))"
+	         " FROM (SELECT id, started, finished, status, details FROM syncs%s)"
+	         " ORDER BY id DESC LIMIT ?1",
 	         pending_sql(L));
 	s = load_prepare(L, sql);
 	if (!s)

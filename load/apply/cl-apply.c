@@ -212,7 +212,8 @@ open_mirror(struct apply *A)
 	if (app < 0)
 		return db_fail(A, "reading it");
 	if (app != APPLY_APP_ID && (app != 0 || tables != 0))
-		return cl_fail("CL444", "'%s' is not a cl-apply mirror: the file was left as it was",
+		return cl_fail("CL444",
+		               "'%s' is not a cl-apply mirror: the file was left as it was",
 		               A->mirror);
 	if (sqlite3_exec(A->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(A->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -400,8 +401,9 @@ apply_all(struct apply *A, FILE *in, const char *name)
 		cl_buf_addf(&where, "%s:%lld", name, lineno);
 		if (n > MAX_LINE || line[n - 1] != '\n') {
 			rc = n > MAX_LINE ? cl_fail("CL440", "%s: line too long", where.p)
-			                  : cl_fail("CL441", "%s: the last line has no newline: cut "
-			                                     "short",
+			                  : cl_fail("CL441",
+			                            "%s: the last line has no newline: cut "
+			                            "short",
 			                            where.p);
 			break;
 		}
@@ -433,11 +435,14 @@ apply_all(struct apply *A, FILE *in, const char *name)
 			jv dry = jv_object_get(jv_copy(o), jv_string("dry_run"));
 
 			ended = 1;
-			if (!status || !strcmp(status, "failed") || jv_get_kind(dry) == JV_KIND_TRUE)
-				rc = cl_fail("CL442", "%s: the change set of sync %lld says not to apply "
-				                      "it (%s)",
+			if (!status || !strcmp(status, "failed") ||
+			    jv_get_kind(dry) == JV_KIND_TRUE)
+				rc = cl_fail("CL442",
+				             "%s: the change set of sync %lld says not to apply "
+				             "it (%s)",
 				             where.p, A->sync,
-				             jv_get_kind(dry) == JV_KIND_TRUE ? "a dry run" : "failed");
+				             jv_get_kind(dry) == JV_KIND_TRUE ? "a dry run"
+				                                              : "failed");
 			else
 				snprintf(status_name, sizeof status_name, "%s", status);
 			jv_free(dry);
@@ -449,7 +454,8 @@ apply_all(struct apply *A, FILE *in, const char *name)
 	if (rc == 0 && ferror(in))
 		rc = cl_fail("CL007", "cannot read '%s':", name);
 	else if (rc == 0 && !ended)
-		rc = cl_fail("CL441", "%s: the change set has no end line: cut short, nothing applied",
+		rc = cl_fail("CL441",
+		             "%s: the change set has no end line: cut short, nothing applied",
 		             name);
 	if (rc == 0) {
 		char at[32];
