@@ -83,6 +83,44 @@ load_record_pending(struct load *L)
 	return 0;
 }
 
+/*
+ * Records the pending syncs that cond (on their id, ?1 is id) selects in
+ * the history as failed, with CL434 and message: their change sets were
+ * not recorded as applied.
+ */
+static int
+record_failed(struct load *L, const char *cond, long long id, const char *message)
+{
+	struct cl_buf q = CL_BUF_INIT;
+	sqlite3_stmt *s;
+	char now[32];
+	int rc;
+
+	cl_iso8601(cl_now(), now);
+	cl_buf_adds(&q, "INSERT INTO syncs(id, started, finished, status, details)"
+	                " SELECT id, started, ?2, 'failed', json_set(details, '$.status', 'failed',"
+	                " '$.finished', ?2,"
+	                " '$.codes', json_insert(json_extract(details, '$.codes'), '$[#]', 'CL434'),"
+	                " '$.errors', json_insert(json_extract(details, '$.errors'), '$[#]',"
+	                " json_object('code', 'CL434', 'message', ?3)))"
+	                " FROM main.pending WHERE ");
+	cl_buf_adds(&q, cond);
+	s = load_prepare(L, q.p);
+	cl_buf_release(&q);
+	if (!s)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, message, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, "recording a sync that was not applied");
+		return -1;
+	}
+	return 0;
+}
+
 /* Adds the ops of the pending syncs but one (0: all) to main.unsure. */
 #define TO_UNSURE                                                                     \
 	"INSERT INTO main.unsure(entity, id, fields) SELECT entity, id, fields FROM"  \
@@ -94,7 +132,10 @@ load_settle(struct load *L, long long sync, int whole)
 {
 	char gen[32];
 
-	if (exec_id(L, TO_UNSURE, sync) < 0)
+	/* the others were never committed: failed nights in the history */
+	if (exec_id(L, TO_UNSURE, sync) < 0 ||
+	    record_failed(L, "id <> ?1", sync,
+	                  "the change set was not recorded as applied: a later sync was") < 0)
 		return -1;
 	/* what this sync sent is known now */
 	if (sync && exec_id(L,
@@ -214,9 +255,8 @@ out:
 int
 load_discard_pending(struct load *L, long long id)
 {
-	sqlite3_stmt *s;
-	char *last, now[32];
-	int whole, rc;
+	char *last;
+	int whole;
 
 	if (!find_pending(L, id, 0, &whole, &last))
 		return -1;
@@ -228,26 +268,9 @@ load_discard_pending(struct load *L, long long id)
 	            " DO UPDATE SET fields = coalesce(excluded.fields, fields)",
 	            id) < 0)
 		return -1;
-	cl_iso8601(cl_now(), now);
-	s = load_prepare(
-	        L, "INSERT INTO syncs(id, started, finished, status, details)"
-	           " SELECT id, started, ?2, 'failed', json_set(details, '$.status', 'failed',"
-	           " '$.finished', ?2, '$.codes', json_insert(json_extract(details, '$.codes'), "
-	           "'$[#]', 'CL434'),"
-	           " '$.errors', json_insert(json_extract(details, '$.errors'), '$[#]',"
-	           " json_object('code', 'CL434', 'message', 'the change set was not applied:"
-	           " discarded (cl-load --discard)')))"
-	           " FROM pending WHERE id = ?1");
-	if (!s)
+	if (record_failed(L, "id = ?1", id, "the change set was not applied: discarded"
+	                                    " (cl-load --discard)") < 0)
 		return -1;
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "recording the discarded sync");
-		return -1;
-	}
 	return exec_id(L, "DELETE FROM main.pending_ops WHERE sync = ?1", id) < 0 ||
 	                       exec_id(L, "DELETE FROM main.pending WHERE id = ?1", id) < 0
 	               ? -1
