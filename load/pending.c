@@ -97,13 +97,14 @@ record_failed(struct load *L, const char *cond, long long id, const char *messag
 	int rc;
 
 	cl_iso8601(cl_now(), now);
-	cl_buf_adds(&q, "INSERT INTO syncs(id, started, finished, status, details)"
-	                " SELECT id, started, ?2, 'failed', json_set(details, '$.status', 'failed',"
-	                " '$.finished', ?2,"
-	                " '$.codes', json_insert(json_extract(details, '$.codes'), '$[#]', 'CL434'),"
-	                " '$.errors', json_insert(json_extract(details, '$.errors'), '$[#]',"
-	                " json_object('code', 'CL434', 'message', ?3)))"
-	                " FROM main.pending WHERE ");
+	cl_buf_adds(&q,
+	            "INSERT INTO syncs(id, started, finished, status, details)"
+	            " SELECT id, started, ?2, 'failed', json_set(details, '$.status', 'failed',"
+	            " '$.finished', ?2,"
+	            " '$.codes', json_insert(json_extract(details, '$.codes'), '$[#]', 'CL434'),"
+	            " '$.errors', json_insert(json_extract(details, '$.errors'), '$[#]',"
+	            " json_object('code', 'CL434', 'message', ?3)))"
+	            " FROM main.pending WHERE ");
 	cl_buf_adds(&q, cond);
 	s = load_prepare(L, q.p);
 	cl_buf_release(&q);
@@ -143,11 +144,13 @@ load_settle(struct load *L, long long sync, int whole)
 	                    " (SELECT entity, id FROM main.pending_ops WHERE sync = ?1)",
 	                    sync) < 0)
 		return -1;
-	if (!sync && (load_exec(L, "CREATE TEMP TABLE IF NOT EXISTS st_del(entity INTEGER, id TEXT,"
-	                           " PRIMARY KEY (entity, id)) WITHOUT ROWID") < 0 ||
-	              load_exec(L, "DELETE FROM main.unsure WHERE (entity, id) IN"
-	                           " (SELECT entity, id FROM temp.st_rec UNION ALL"
-	                           " SELECT entity, id FROM temp.st_del)") < 0))
+	if (!sync &&
+	    (load_exec(L, "CREATE TEMP TABLE IF NOT EXISTS st_del(entity INTEGER, id TEXT,"
+	                  " PRIMARY KEY (entity, id)) WITHOUT ROWID") < 0 ||
+	     load_exec(L, "DELETE FROM main.unsure WHERE EXISTS (SELECT 1 FROM temp.st_rec n"
+	                  " WHERE n.entity = unsure.entity AND n.id = unsure.id)"
+	                  " OR EXISTS (SELECT 1 FROM temp.st_del d"
+	                  " WHERE d.entity = unsure.entity AND d.id = unsure.id)") < 0))
 		return -1;
 	if (load_exec(L, "DELETE FROM main.pending_ops; DELETE FROM main.pending") < 0)
 		return -1;
@@ -268,8 +271,9 @@ load_discard_pending(struct load *L, long long id)
 	            " DO UPDATE SET fields = coalesce(excluded.fields, fields)",
 	            id) < 0)
 		return -1;
-	if (record_failed(L, "id = ?1", id, "the change set was not applied: discarded"
-	                                    " (cl-load --discard)") < 0)
+	if (record_failed(L, "id = ?1", id,
+	                  "the change set was not applied: discarded"
+	                  " (cl-load --discard)") < 0)
 		return -1;
 	return exec_id(L, "DELETE FROM main.pending_ops WHERE sync = ?1", id) < 0 ||
 	                       exec_id(L, "DELETE FROM main.pending WHERE id = ?1", id) < 0
