@@ -1,6 +1,6 @@
 # The ClassLink roster pipeline: cl-fetch | cl-filter | cl-match | cl-load.
 #
-#   make                 build the four programs into build/bin
+#   make                 build the four programs and cl-apply into build/bin
 #   make check           build and run every test; ends with "N passed, N failed"
 #   make check SANITIZE=1   the same suite built with ASan+UBSan (in build/sanitize)
 #   make check VALGRIND=1   the same suite under valgrind, leaks fail it
@@ -36,12 +36,16 @@ ALL_CFLAGS := -std=c11 -pthread $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
 LDLIBS := -Wl,--as-needed -lcurl -lcrypto -lcsv -lsqlite3 -ljq -lm -pthread
 
 PROGS := fetch filter match load
-BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p))
+# Siblings of a stage in a subfolder of it, one program each (DESIGN.md,
+# Layout): load/apply/ is cl-apply, the reference applier.
+SUBPROGS := load/apply
+BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p)))
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c) $(foreach p,$(PROGS),$(wildcard tests/$(p)/unit_*.c))
 UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
-MANS := $(foreach p,$(PROGS),$(p)/cl-$(p).1) $(wildcard scripts/*.1)
+MANS := $(foreach p,$(PROGS),$(p)/cl-$(p).1) $(foreach p,$(SUBPROGS),$(p)/cl-$(notdir $(p)).1) \
+	$(wildcard scripts/*.1)
 DEPS_OK := build/.deps-ok
 
 all: $(BINS)
@@ -72,6 +76,17 @@ $$(B)/tests/$(1)/unit_%: tests/$(1)/unit_%.c $$(filter-out $$(B)/$(1)/cl-$(1).o,
 	$$(CC) $$(CPPFLAGS) -I$(1) -Itests/unit $$(ALL_CFLAGS) -o $$@ $$(filter %.c %.o %.a,$$^) $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
+
+# A program in a subfolder (load/apply -> cl-apply): every .c in it, linked
+# with libcl.a (not with its stage's objects).
+define subprog_rules
+$(1)_SRC := $$(wildcard $(1)/*.c)
+$(1)_OBJ := $$($(1)_SRC:%.c=$$(B)/%.o)
+$$(B)/bin/cl-$(notdir $(1)): $$($(1)_OBJ) $$(B)/libcl.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) -o $$@ $$(filter %.c %.o %.a,$$^) $$(LDLIBS)
+endef
+$(foreach p,$(SUBPROGS),$(eval $(call subprog_rules,$(p))))
 
 # Every libFuzzer harness, linked with a plain driver that replays files
 # (tests/fuzz/t-replay runs them over tests/fuzz/corpus/ in make check).
@@ -121,7 +136,7 @@ lint: $(DEPS_OK)
 	$(MAKE) --no-print-directory B=build/analyzer analyze
 
 analyze:
-	@for f in $(LIB_SRC) $(foreach p,$(PROGS),$(wildcard $(p)/*.c)); do \
+	@for f in $(LIB_SRC) $(foreach p,$(PROGS) $(SUBPROGS),$(wildcard $(p)/*.c)); do \
 		echo "gcc -fanalyzer $$f"; \
 		$(CC) $(CPPFLAGS) -std=c11 $(WARN) -O1 -fanalyzer -c $$f -o /dev/null || exit 1; \
 	done

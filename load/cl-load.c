@@ -4,7 +4,9 @@
  * School Manager up to date (docs/changeset.md). The new state and the sync
  * record are committed in one transaction, after the change set was written
  * and flushed: killed at any instant, the state is the old one or the new
- * one, and a rerun writes the same change set.
+ * one, and a rerun writes the same change set. With --plan the new state is
+ * kept aside as a pending sync, committed by --commit ID once an applier
+ * applied the change set (pending.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,11 +21,20 @@
 #include "load.h"
 
 static const char usage[] =
-        "usage: cl-load --state FILE.db [--dry-run] [--allow-deletes] [--max-delete PERCENT]\n"
-        "               [--report FILE.json] [FILE]\n"
+        "usage: cl-load --state FILE.db [--dry-run | --plan] [--allow-deletes]\n"
+        "               [--max-delete PERCENT] [--report FILE.json] [FILE]\n"
+        "       cl-load --state FILE.db --commit ID | --discard ID\n"
         "       cl-load --state FILE.db --reset | --last-sync | --history [N] | --show-sync ID\n";
 
-enum { OPT_RESET = CL_OPT_LONG, OPT_LAST, OPT_HISTORY, OPT_SHOW };
+enum {
+	OPT_RESET = CL_OPT_LONG,
+	OPT_LAST,
+	OPT_HISTORY,
+	OPT_SHOW,
+	OPT_PLAN,
+	OPT_COMMIT,
+	OPT_DISCARD
+};
 
 static const struct cl_opt opts[] = {
 	{ 's', "state", CL_ARG_REQUIRED, "FILE.db",
@@ -34,8 +45,12 @@ static const struct cl_opt opts[] = {
 	{ 'm', "max-delete", CL_ARG_REQUIRED, "PERCENT",
 	  "the deletion guard's limit per entity type (10)" },
 	{ 'r', "report", CL_ARG_REQUIRED, "FILE.json", "write the Sync Details there (0600)" },
+	{ OPT_PLAN, "plan", CL_ARG_NONE, NULL, "write the change set; record the sync as pending" },
+	{ OPT_COMMIT, "commit", CL_ARG_REQUIRED, "ID", "record pending sync ID as applied" },
+	{ OPT_DISCARD, "discard", CL_ARG_REQUIRED, "ID",
+	  "forget pending sync ID: the next sync re-sends it" },
 	{ OPT_RESET, "reset", CL_ARG_NONE, NULL,
-	  "clear the last sync date (the next sync is a full one)" },
+	  "clear the last sync date; the next sync re-sends every record" },
 	{ OPT_LAST, "last-sync", CL_ARG_NONE, NULL, "print the last sync date" },
 	{ OPT_HISTORY, "history", CL_ARG_OPTIONAL, "N",
 	  "print the last N syncs, newest first (20)" },
@@ -121,11 +136,21 @@ parse_options(struct load *L, int argc, char *argv[])
 			}
 			break;
 		case OPT_SHOW:
-			o->mode = LOAD_M_SHOW;
+		case OPT_COMMIT:
+		case OPT_DISCARD:
+			o->mode = c == OPT_SHOW     ? LOAD_M_SHOW
+			          : c == OPT_COMMIT ? LOAD_M_COMMIT
+			                            : LOAD_M_DISCARD;
 			modes++;
 			if (cl_parse_num(g.arg, 1, (long long)1 << 53, &o->show_id) < 0)
-				return cl_usage_error(&cmd, "--show-sync: '%s' is not a sync id",
+				return cl_usage_error(&cmd, "--%s: '%s' is not a sync id",
+				                      c == OPT_SHOW     ? "show-sync"
+				                      : c == OPT_COMMIT ? "commit"
+				                                        : "discard",
 				                      g.arg);
+			break;
+		case OPT_PLAN:
+			o->plan = 1;
 			break;
 		default: /* CL_OPT_EXIT */
 			return g.status;
@@ -136,16 +161,20 @@ parse_options(struct load *L, int argc, char *argv[])
 	if (!o->state)
 		return cl_usage_error(&cmd, "--state is required");
 	if (modes > 1)
-		return cl_usage_error(
-		        &cmd, "--reset, --last-sync, --history and --show-sync exclude each other");
+		return cl_usage_error(&cmd,
+		                      "--commit, --discard, --reset, --last-sync, --history and "
+		                      "--show-sync exclude each other");
+	if (o->plan && o->dry_run)
+		return cl_usage_error(&cmd, "--plan and --dry-run exclude each other");
 	if (o->mode == LOAD_M_HISTORY && argc == 1 && cl_parse_num(argv[0], 1, 1000000, &v) == 0) {
 		o->history_n = (long)v; /* --history N, as well as --history=N */
 		argc--;
 	}
-	if (o->mode != LOAD_M_SYNC && (argc > 0 || o->dry_run || o->allow_deletes || o->report))
-		return cl_usage_error(
-		        &cmd, "--reset, --last-sync, --history and --show-sync take no other "
-		              "option or operand");
+	if (o->mode != LOAD_M_SYNC &&
+	    (argc > 0 || o->dry_run || o->plan || o->allow_deletes || o->report))
+		return cl_usage_error(&cmd,
+		                      "--commit, --discard, --reset, --last-sync, --history and "
+		                      "--show-sync take no other option or operand");
 	if (argc > 1)
 		return cl_usage_error(&cmd, "one input at most");
 	if (argc == 1 && strcmp(argv[0], "-") != 0)
@@ -180,12 +209,15 @@ load_release(struct load *L)
 	cl_stage_release(&L->st);
 }
 
-/* The sync id (one more than the last recorded) and the previous sync. */
+/*
+ * The sync id (one more than the last recorded or pending), the previous
+ * sync (the last recorded) and the generation of the state.
+ */
 static int
 previous(struct load *L)
 {
-	sqlite3_stmt *s = load_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC "
-	                                  "LIMIT 1");
+	sqlite3_stmt *s =
+	        load_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC LIMIT 1");
 	char *last;
 	int rc;
 
@@ -213,7 +245,31 @@ previous(struct load *L)
 		L->sync.prev = jv_object_set(L->sync.prev, jv_string("last_sync"),
 		                             last ? jv_string(last) : jv_null());
 	free(last);
+	L->sync.generation = load_meta_int(L, "generation");
+	s = load_prepare(L, "SELECT max(id) FROM pending");
+	if (!s)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) >= L->sync.id)
+		L->sync.id = sqlite3_column_int64(s, 0) + 1;
+	sqlite3_finalize(s);
 	return 0;
+}
+
+/*
+ * Records this sync: as pending (--plan), or in the history with its
+ * records settled (one step). A failed sync is recorded in the history
+ * either way, and nothing else.
+ */
+static int
+record(struct load *L)
+{
+	if (L->o.dry_run)
+		return 0;
+	if (L->o.plan && !load_failed(L))
+		return load_record_pending(L);
+	if (load_record_sync(L) < 0)
+		return -1;
+	return load_failed(L) ? 0 : load_settle(L, 0, L->stream.complete && !L->stream.delta);
 }
 
 static int
@@ -305,7 +361,7 @@ sync_run(struct load *L)
 		if (load_exec(L, "ROLLBACK TO work") < 0)
 			goto out;
 	}
-	if (!L->o.dry_run && load_record_sync(L) < 0)
+	if (record(L) < 0)
 		goto out;
 	/*
 	 * The report is in place before the commit: when it cannot be written,
@@ -314,7 +370,7 @@ sync_run(struct load *L)
 	 * not to apply it, and the next run writes it again).
 	 */
 	if (L->sync.report.f && load_write_report(L) < 0 && !L->o.dry_run &&
-	    (load_exec(L, "ROLLBACK TO work") < 0 || load_record_sync(L) < 0))
+	    (load_exec(L, "ROLLBACK TO work") < 0 || record(L) < 0))
 		goto out;
 	if (!L->o.dry_run && (load_exec(L, "RELEASE work") < 0 || commit(L) < 0))
 		goto out;
@@ -328,13 +384,28 @@ out:
 static void
 other_mode(struct load *L)
 {
-	char *v;
+	char *v, gen[32];
 
 	switch (L->o.mode) {
 	case LOAD_M_RESET:
+		/* re-send everything next time; plans made before cannot be committed */
 		if (load_state_open(L, 0, 1) < 0 || L->state.absent)
 			return;
-		if (load_meta_set(L, "last_sync", NULL) == 0)
+		snprintf(gen, sizeof gen, "%lld", load_meta_int(L, "generation") + 1);
+		if (load_meta_set(L, "last_sync", NULL) == 0 &&
+		    load_meta_set(L, "resend", "1") == 0 &&
+		    load_meta_set(L, "generation", gen) == 0)
+			commit(L);
+		break;
+	case LOAD_M_COMMIT:
+	case LOAD_M_DISCARD:
+		if (load_state_open(L, 0, 1) < 0)
+			return;
+		if (L->state.absent)
+			load_error(L, "CL432", "no pending sync %lld: state '%s' does not exist",
+			           L->o.show_id, L->o.state);
+		else if ((L->o.mode == LOAD_M_COMMIT ? load_commit_pending(L, L->o.show_id)
+		                                     : load_discard_pending(L, L->o.show_id)) == 0)
 			commit(L);
 		break;
 	case LOAD_M_LAST:

@@ -6,6 +6,16 @@
  * entity (users, classes, memberships, contacts, relationships); then the
  * deletions in the reverse entity order; within one entity, by id in byte
  * order (a composite id sorts by its first part, then its second).
+ *
+ * Where the new state goes: main.records itself in one step (committed
+ * after the change set was written); with --plan, main.pending_ops keyed
+ * by the sync id (an upsert: hash and fields; a deletion: both NULL), which
+ * --commit copies into main.records without reading the stream again.
+ * Keeping the staged rows rather than a second copy of the whole state
+ * costs a plan what the change set costs, not what the district costs.
+ *
+ * A record flagged for re-sending (after --reset, or touched by a change
+ * set that was never committed) is written as a create, whatever its hash.
  */
 #include <string.h>
 
@@ -56,16 +66,19 @@ upserts(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 	struct load_counts *c = &L->tally.ent[e];
 	int rc;
 
-	q = load_prepare(L, "SELECT n.id, n.fields, o.fields, n.hash FROM temp.st_rec n"
-	                    " LEFT JOIN main.records o ON o.entity = n.entity AND o.id = n.id"
-	                    " WHERE n.entity = ?1 AND (o.hash IS NULL OR o.hash <> n.hash)"
-	                    " ORDER BY n.id");
+	q = load_prepare(L,
+	                 "SELECT n.id, n.fields, o.fields, n.hash, n.resend FROM temp.st_rec n"
+	                 " LEFT JOIN main.records o ON o.entity = n.entity AND o.id = n.id"
+	                 " WHERE n.entity = ?1 AND (n.resend OR o.hash IS NULL OR o.hash <> n.hash)"
+	                 " ORDER BY n.id");
 	if (!q)
 		return -1;
 	if (!L->o.dry_run &&
-	    !(w = load_prepare(L,
-	                       "INSERT OR REPLACE INTO main.records(entity, id, hash, fields, sync)"
-	                       " VALUES (?1, ?2, ?3, ?4, ?5)"))) {
+	    !(w = load_prepare(L, L->o.plan
+	                                  ? "INSERT OR REPLACE INTO main.pending_ops(entity, id,"
+	                                    " hash, fields, sync) VALUES (?1, ?2, ?3, ?4, ?5)"
+	                                  : "INSERT OR REPLACE INTO main.records(entity, id,"
+	                                    " hash, fields, sync) VALUES (?1, ?2, ?3, ?4, ?5)"))) {
 		sqlite3_finalize(q);
 		return -1;
 	}
@@ -73,7 +86,9 @@ upserts(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		size_t idn, fn, on;
 		const char *id = col(q, 0, &idn), *f = col(q, 1, &fn), *of = col(q, 2, &on);
-		int which = sqlite3_column_type(q, 2) == SQLITE_NULL ? 0 : 1;
+		int which = sqlite3_column_type(q, 2) == SQLITE_NULL || sqlite3_column_int(q, 4)
+		                    ? 0
+		                    : 1;
 
 		line_begin(b, e, which, id, idn);
 		cl_buf_adds(b, ",\"fields\":");
@@ -133,9 +148,11 @@ deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 
 	if (load_index_stage_deletes(L, e) < 0)
 		return -1;
-	q = load_prepare(
-	        L, "SELECT d.id, r.fields FROM temp.st_del d JOIN main.records r"
-	           " ON r.entity = d.entity AND r.id = d.id WHERE d.entity = ?1 ORDER BY d.id");
+	/* a record only an uncommitted change set created: the fields it gave */
+	q = load_prepare(L, "SELECT d.id, coalesce(r.fields, u.fields) FROM temp.st_del d"
+	                    " LEFT JOIN main.records r ON r.entity = d.entity AND r.id = d.id"
+	                    " LEFT JOIN temp.st_unsure u ON u.entity = d.entity AND u.id = d.id"
+	                    " WHERE d.entity = ?1 ORDER BY d.id");
 	if (!q)
 		return -1;
 	sqlite3_bind_int(q, 1, e);
@@ -158,11 +175,16 @@ deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 	L->tally.ent[e].deleted = n;
 	if (L->o.dry_run)
 		return 0;
-	q = load_prepare(L, "DELETE FROM main.records WHERE entity = ?1 AND id IN"
-	                    " (SELECT id FROM temp.st_del WHERE entity = ?1)");
+	q = load_prepare(L, L->o.plan ? "INSERT OR REPLACE INTO main.pending_ops(sync, entity, id,"
+	                                " hash, fields) SELECT ?2, entity, id, NULL, NULL"
+	                                " FROM temp.st_del WHERE entity = ?1"
+	                              : "DELETE FROM main.records WHERE entity = ?1 AND id IN"
+	                                " (SELECT id FROM temp.st_del WHERE entity = ?1)");
 	if (!q)
 		return -1;
 	sqlite3_bind_int(q, 1, e);
+	if (L->o.plan)
+		sqlite3_bind_int64(q, 2, L->sync.id);
 	rc = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (rc != SQLITE_DONE) {

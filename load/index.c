@@ -21,8 +21,17 @@
 #include "idmap.h"
 #include "load.h"
 
-/* The low bit of an old entry's value marks it seen; the rest is its hash. */
+/*
+ * The low bits of an old entry's value are flags; the rest is its hash
+ * (compared without them). SEEN: the stream visited it. RESEND: it is
+ * written out as a create whatever its hash: after --reset (meta "resend"),
+ * or when a change set that was written but never committed touched it
+ * (main.unsure, and the ops of the syncs still pending): the target may or
+ * may not hold what that change set said, so the next one says it again.
+ */
 #define SEEN 1ULL
+#define RESEND 2ULL
+#define FLAGS (SEEN | RESEND)
 
 struct ref {
 	uint32_t off, len;       /* the sourcedId in the arena */
@@ -121,10 +130,53 @@ old_key(struct cl_buf *k, enum load_ent e, const char *id, size_t n)
 	cl_buf_add(k, id, n);
 }
 
+/*
+ * temp.st_unsure(entity, id, fields): what change sets that were written
+ * but not committed touched (main.unsure: discarded ones; main.pending_ops:
+ * the syncs still pending), with the fields the newest of them gave (NULL
+ * for a deletion). Each is re-sent (RESEND); one the state does not hold
+ * and the stream lacks is deleted (load_join counts it, diff.c writes it).
+ */
+static int
+unsure(struct load *L)
+{
+	struct load_index *x = L->ix;
+	sqlite3_stmt *s;
+	uint64_t *v;
+	int rc;
+
+	if (load_exec(L, "CREATE TEMP TABLE st_unsure(entity INTEGER, id TEXT, fields TEXT,"
+	                 " PRIMARY KEY (entity, id)) WITHOUT ROWID;"
+	                 "INSERT INTO temp.st_unsure SELECT entity, id, fields FROM main.unsure"
+	                 " UNION ALL SELECT entity, id, fields FROM"
+	                 " (SELECT * FROM main.pending_ops ORDER BY sync) WHERE true"
+	                 " ON CONFLICT (entity, id) DO UPDATE"
+	                 " SET fields = coalesce(excluded.fields, fields)") < 0 ||
+	    !(s = load_prepare(L, "SELECT entity, id FROM temp.st_unsure")))
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int e = sqlite3_column_int(s, 0);
+
+		if (e < 0 || e >= LOAD_NENT)
+			continue;
+		old_key(&x->key, e, (const char *)sqlite3_column_text(s, 1),
+		        (size_t)sqlite3_column_bytes(s, 1));
+		if ((v = cl_idmap_get(x->old, x->key.p, x->key.len)))
+			*v |= RESEND;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, "reading the state");
+		return -1;
+	}
+	return 0;
+}
+
 int
 load_index_open(struct load *L)
 {
 	struct load_index *x = cl_xcalloc(1, sizeof *x);
+	uint64_t resend = load_meta_int(L, "resend") ? RESEND : 0;
 	sqlite3_stmt *s;
 	int rc;
 
@@ -136,8 +188,8 @@ load_index_open(struct load *L)
 	cl_buf_init(&x->f);
 	cl_buf_init(&x->tmp);
 	if (load_exec(L, "CREATE TEMP TABLE st_rec(entity INTEGER, id TEXT, hash INTEGER, "
-	                 "fields TEXT)") < 0 ||
-	    !(x->ins = load_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4)")))
+	                 "fields TEXT, resend INTEGER)") < 0 ||
+	    !(x->ins = load_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4, ?5)")))
 		return -1;
 	s = load_prepare(L, "SELECT entity, id, hash FROM main.records");
 	if (!s)
@@ -150,7 +202,7 @@ load_index_open(struct load *L)
 		old_key(&x->key, e, (const char *)sqlite3_column_text(s, 1),
 		        (size_t)sqlite3_column_bytes(s, 1));
 		*cl_idmap_put(x->old, x->key.p, x->key.len, NULL) =
-		        (uint64_t)sqlite3_column_int64(s, 2) & ~SEEN;
+		        ((uint64_t)sqlite3_column_int64(s, 2) & ~FLAGS) | resend;
 		x->old_n[e]++;
 	}
 	sqlite3_finalize(s);
@@ -158,7 +210,7 @@ load_index_open(struct load *L)
 		load_db_error(L, "reading the state");
 		return -1;
 	}
-	return 0;
+	return unsure(L);
 }
 
 void
@@ -201,13 +253,14 @@ load_index_record(struct load *L, enum load_ent e, const char *id, size_t n, con
 	v = cl_idmap_get(x->old, x->key.p, x->key.len);
 	if (v) {
 		*v |= SEEN;
-		if ((*v & ~SEEN) == ((uint64_t)h & ~SEEN))
+		if (!(*v & RESEND) && (*v & ~FLAGS) == ((uint64_t)h & ~FLAGS))
 			return 0;
 	}
 	sqlite3_bind_int(x->ins, 1, e);
 	sqlite3_bind_text(x->ins, 2, id, (int)n, SQLITE_STATIC);
 	sqlite3_bind_int64(x->ins, 3, h);
 	sqlite3_bind_text(x->ins, 4, f, (int)fn, SQLITE_STATIC);
+	sqlite3_bind_int(x->ins, 5, v && (*v & RESEND));
 	rc = sqlite3_step(x->ins);
 	sqlite3_reset(x->ins);
 	if (rc != SQLITE_DONE) {
@@ -434,6 +487,37 @@ no_kin(struct load *L)
 	return 0;
 }
 
+/* What an uncommitted change set created that the state and the stream lack. */
+#define UNSURE_GONE                                         \
+	" FROM temp.st_unsure u WHERE u.fields IS NOT NULL" \
+	" AND NOT EXISTS (SELECT 1 FROM main.records r"     \
+	" WHERE r.entity = u.entity AND r.id = u.id)"       \
+	" AND NOT EXISTS (SELECT 1 FROM temp.st_rec n WHERE n.entity = u.entity AND n.id = u.id)"
+
+/* Counts them among the pending deletions. */
+static int
+unsure_gone(struct load *L)
+{
+	sqlite3_stmt *s =
+	        load_prepare(L, "SELECT u.entity, count(*)" UNSURE_GONE " GROUP BY u.entity");
+	int rc;
+
+	if (!s)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int e = sqlite3_column_int(s, 0);
+
+		if (e >= 0 && e < LOAD_NENT)
+			L->ix->unseen[e] += sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, "reading the state");
+		return -1;
+	}
+	return 0;
+}
+
 int
 load_join(struct load *L)
 {
@@ -538,7 +622,7 @@ load_join(struct load *L)
 	while (cl_idmap_next(x->old, &iter, &k, &i, &v))
 		if (!(v & SEEN) && i > 0 && k[0] >= '0' && k[0] < '0' + LOAD_NENT)
 			x->unseen[k[0] - '0']++;
-	return 0;
+	return unsure_gone(L);
 }
 
 long long
@@ -571,6 +655,17 @@ load_index_stage_deletes(struct load *L, enum load_ent e)
 		rc = sqlite3_step(s);
 		sqlite3_reset(s);
 	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, "staging");
+		return -1;
+	}
+	s = load_prepare(L, "INSERT OR IGNORE INTO st_del SELECT u.entity, u.id" UNSURE_GONE
+	                    " AND u.entity = ?1");
+	if (!s)
+		return -1;
+	sqlite3_bind_int(s, 1, e);
+	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE) {
 		load_db_error(L, "staging");

@@ -19,7 +19,7 @@
 
 /* The state's schema: PRAGMA application_id ("CLLD") and user_version. */
 #define LOAD_APP_ID 0x434c4c44
-#define LOAD_SCHEMA 1
+#define LOAD_SCHEMA 2
 
 /*
  * Entity types, in the order of the change set's first phase (the second
@@ -62,11 +62,20 @@ struct load_opts {
 	int allow_deletes;
 	double max_delete; /* percent */
 	int mode;          /* LOAD_M_* */
+	int plan;          /* --plan: record the sync as pending, not applied */
 	long history_n;
-	long long show_id;
+	long long show_id; /* --show-sync, --commit, --discard: the sync id */
 };
 
-enum { LOAD_M_SYNC, LOAD_M_RESET, LOAD_M_LAST, LOAD_M_HISTORY, LOAD_M_SHOW };
+enum {
+	LOAD_M_SYNC,
+	LOAD_M_RESET,
+	LOAD_M_LAST,
+	LOAD_M_HISTORY,
+	LOAD_M_SHOW,
+	LOAD_M_COMMIT,
+	LOAD_M_DISCARD
+};
 
 /* The state database. state.c opens, reports on and closes it; cl-load.c commits. */
 struct load_state {
@@ -82,6 +91,7 @@ struct load_sync {
 	long long id;         /* one more than the last recorded */
 	char started[32], finished[32];
 	jv prev; /* {"sync","finished","status","last_sync"} of the sync before, or null */
+	long long generation; /* meta "generation": bumped by every commit and reset */
 };
 
 /* What the pass learned about the stream as a whole. ingest.c writes it; the rest read it. */
@@ -243,6 +253,28 @@ sqlite3_stmt *load_prepare(struct load *L, const char *sql);
 /* The meta value for key, owned by the caller, or NULL. */
 char *load_meta_get(struct load *L, const char *key);
 int load_meta_set(struct load *L, const char *key, const char *value);
+/* The meta value for key as a whole number (absent or not one: 0). */
+long long load_meta_int(struct load *L, const char *key);
+
+/*
+ * pending.c: plan, apply, commit. A planned sync (--plan) keeps in the
+ * state what a commit would write; --commit ID writes it, --discard ID
+ * forgets it (what it touched is then "unsure": re-sent by the next sync).
+ */
+
+/* Records this sync (L->sync.id) as pending: its row and its base generation. */
+int load_record_pending(struct load *L);
+/*
+ * After a sync's records were written to main.records (one step) or a
+ * pending sync was committed (sync is its id, 0 for one step): what earlier
+ * uncommitted change sets touched and this one did not re-send stays
+ * unsure, the pending syncs are dropped, the generation is bumped, and a
+ * whole stream (complete, not a delta) ends a reset's re-send.
+ */
+int load_settle(struct load *L, long long sync, int whole);
+/* --commit ID and --discard ID, in the state's write transaction. */
+int load_commit_pending(struct load *L, long long id);
+int load_discard_pending(struct load *L, long long id);
 
 /* index.c: the previous state's index and the pass's references. */
 
@@ -275,7 +307,10 @@ void load_index_agent(struct load *L, const char *parent, size_t pn, const char 
  * pending deletions counted, the staged records indexed.
  */
 int load_join(struct load *L);
-/* Records of e the stream did not visit. */
+/*
+ * Records of e the stream did not visit, and records an uncommitted change
+ * set created that neither the state nor the stream has.
+ */
 long long load_index_unseen(struct load *L, enum load_ent e);
 /* Puts them in temp.st_del(entity, id). */
 int load_index_stage_deletes(struct load *L, enum load_ent e);

@@ -199,21 +199,44 @@ load_write_report(struct load *L)
 	return rc;
 }
 
+/*
+ * The pending syncs, listed with the recorded ones (status "pending"), when
+ * the state has them (a state of schema 1 read without migrating has not).
+ */
+static const char *
+pending_sql(struct load *L)
+{
+	sqlite3_stmt *s = load_prepare(L, "SELECT 1 FROM sqlite_master WHERE name = 'pending'");
+	int has;
+
+	if (!s)
+		return "";
+	has = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return has ? " UNION ALL SELECT id, started, finished, 'pending',"
+	             " json_set(details, '$.status', 'pending') FROM pending"
+	           : "";
+}
+
 int
 load_show_history(struct load *L, long n)
 {
 	sqlite3_stmt *s;
+	char sql[1024];
 	int rc;
 
 	if (L->state.absent)
 		return 0;
-	s = load_prepare(L,
-	                 "SELECT json_object('sync', id, 'started', started, 'finished', finished,"
-	                 " 'status', status,"
-	                 " 'counts', json(json_extract(details, '$.counts')),"
-	                 " 'codes', json(json_extract(details, '$.codes')),"
-	                 " 'upstream_codes', json(json_extract(details, '$.upstream_codes')))"
-	                 " FROM syncs ORDER BY id DESC LIMIT ?1");
+	snprintf(sql, sizeof sql,
+	         "SELECT json_object('sync', id, 'started', started, 'finished', finished,"
+	         " 'status', status,"
+	         " 'counts', json(json_extract(details, '$.counts')),"
+	         " 'codes', json(json_extract(details, '$.codes')),"
+	         " 'upstream_codes', json(json_extract(details, '$.upstream_codes')))"
+	         " FROM (SELECT id, started, finished, status, details FROM syncs%s)"
+	         " ORDER BY id DESC LIMIT ?1",
+	         pending_sql(L));
+	s = load_prepare(L, sql);
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, n);
@@ -232,13 +255,18 @@ int
 load_show_sync(struct load *L, long long id)
 {
 	sqlite3_stmt *s;
+	char sql[512];
 	int rc;
 
 	if (L->state.absent) {
 		load_error(L, "CL431", "no sync %lld: state '%s' has no history", id, L->o.state);
 		return -1;
 	}
-	s = load_prepare(L, "SELECT details FROM syncs WHERE id = ?1");
+	snprintf(sql, sizeof sql,
+	         "SELECT details FROM (SELECT id, started, finished, status, details FROM syncs%s)"
+	         " WHERE id = ?1",
+	         pending_sql(L));
+	s = load_prepare(L, sql);
 	if (!s)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);

@@ -130,6 +130,16 @@ load_meta_set(struct load *L, const char *key, const char *value)
 	return 0;
 }
 
+long long
+load_meta_int(struct load *L, const char *key)
+{
+	char *v = load_meta_get(L, key);
+	long long n = v ? strtoll(v, NULL, 10) : 0;
+
+	free(v);
+	return n;
+}
+
 /* Schema steps: migrate[v] takes a state at version v to v + 1. */
 static int
 migrate_0(struct load *L)
@@ -157,7 +167,43 @@ migrate_0(struct load *L)
 	               : 0;
 }
 
-static int (*const migrate[LOAD_SCHEMA])(struct load *) = { migrate_0 };
+/*
+ * Version 2: plan, apply, commit (pending.c). A pending sync is a row of
+ * pending (what its Sync Details and the history will say, the generation
+ * it was computed from, the last_sync date its commit sets, whether its
+ * stream was whole) and its ops in pending_ops (hash and fields; a deletion
+ * has NULL for both). unsure holds what a change set that was written but
+ * never committed touched, re-sent by the next sync. meta "generation"
+ * (absent: 0) counts the commits and resets; meta "resend" (1: re-send
+ * every record) is set by --reset.
+ */
+static int
+migrate_1(struct load *L)
+{
+	return load_exec(L, "CREATE TABLE pending("
+	                    " id INTEGER PRIMARY KEY,"
+	                    " base INTEGER NOT NULL,"
+	                    " started TEXT NOT NULL,"
+	                    " finished TEXT,"
+	                    " status TEXT NOT NULL,"
+	                    " details TEXT NOT NULL,"
+	                    " last_sync TEXT,"
+	                    " whole INTEGER NOT NULL);"
+	                    "CREATE TABLE pending_ops("
+	                    " sync INTEGER NOT NULL,"
+	                    " entity INTEGER NOT NULL,"
+	                    " id TEXT NOT NULL,"
+	                    " hash INTEGER,"
+	                    " fields TEXT,"
+	                    " PRIMARY KEY (sync, entity, id)) WITHOUT ROWID;"
+	                    "CREATE TABLE unsure("
+	                    " entity INTEGER NOT NULL,"
+	                    " id TEXT NOT NULL,"
+	                    " fields TEXT,"
+	                    " PRIMARY KEY (entity, id)) WITHOUT ROWID;");
+}
+
+static int (*const migrate[LOAD_SCHEMA])(struct load *) = { migrate_0, migrate_1 };
 
 static int
 migrate_all(struct load *L)
