@@ -7,7 +7,7 @@
                  [--respect-academic-sessions] [--exclude-school ID]... [--parents]
                  [--demographics] [--match] [--unfiltered]
     gen.py mutate DIR --out DIR2 --seed N [--percent P] [--as-of DATE] [--rollover]
-                 [--remove-school [ID]]
+                 [--remove-school [ID]] [--semester-rollover | --school-year] [--new-export-ids]
 
 See tests/roster/README.md.
 """
@@ -114,7 +114,9 @@ def cmd_truth(a):
 def cmd_mutate(a):
     import mutate
     t0 = time.monotonic()
-    ch = mutate.mutate(a.dir, a.out, a.seed, a.percent, a.as_of, a.rollover, a.remove_school)
+    ch = mutate.mutate(a.dir, a.out, a.seed, a.percent, a.as_of, a.rollover, a.remove_school,
+                       semester_rollover=a.semester_rollover, school_year=a.school_year,
+                       new_export_ids=a.new_export_ids)
     if not a.quiet:
         print("gen.py: mutate %s -> %s in %.1f s: %s" % (a.dir, a.out, time.monotonic() - t0, json.dumps(
             {k: {kk: len(vv) for kk, vv in v.items() if vv} for k, v in ch.items()
@@ -159,6 +161,14 @@ def main(argv=None):
     p.add_argument("--rollover", action="store_true", help="the semester rolls over: fall classes get spring successors")
     p.add_argument("--remove-school", nargs="?", const="", default=None, metavar="ID",
                    help="drop a school (default: the smallest) with its courses, classes and enrolments")
+    p.add_argument("--semester-rollover", action="store_true",
+                   help="the night is the first day of the next semester: fall classes end, spring successors "
+                        "start with the fall enrolments (as-of default: that semester's startDate)")
+    p.add_argument("--school-year", action="store_true",
+                   help="the night is the first day of the next school year: its classes replace last year's, "
+                        "seniors graduate, the year after is published (as-of default: its startDate)")
+    p.add_argument("--new-export-ids", action="store_true",
+                   help="every User ID of the School Manager export is a new one")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(fn=cmd_mutate)
     a = ap.parse_args(argv)

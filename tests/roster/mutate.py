@@ -3,6 +3,7 @@ import datetime
 import json
 import os
 import random
+import re
 import shutil
 
 import names
@@ -16,20 +17,73 @@ def ref(v):
     return v.get("sourcedId", "") if isinstance(v, dict) else (v or "")
 
 
-def mutate(src, dst, seed, percent, as_of=None, rollover=False, remove_school=None, write_truth=True):
+def _session_tree(sessions, root):
+    """The active sessions under root (root included), parents before children."""
+    out, todo = [], [root]
+    while todo:
+        s = todo.pop(0)
+        out.append(s)
+        todo += sorted((x for x in sessions if ref(x.get("parent")) == s["sourcedId"] and x.get("status") == "active"),
+                       key=lambda x: (x["startDate"], int(x["sourcedId"]) if x["sourcedId"].isdigit() else 0))
+    return out
+
+
+def _session_key(s):
+    """What a session is within its school year, whatever the year: ("semester", "Fall")."""
+    return (s.get("type"), re.sub(r"\d{4}(-\d{4})?", "", s.get("title", "")).strip())
+
+
+def _plus_year(text):
+    return re.sub(r"\d{4}", lambda m: str(int(m.group(0)) + 1), text)
+
+
+def _pick(sessions, typ, day):
+    """The active session of that type current on day, else the last one that began before it."""
+    act = sorted((s for s in sessions if s.get("type") == typ and s.get("status") == "active"),
+                 key=lambda s: s["startDate"])
+    cur = [s for s in act if current(s["startDate"], s["endDate"], day)]
+    if cur:
+        return cur[0]
+    before = [s for s in act if s["startDate"] <= day]
+    return before[-1] if before else None
+
+
+def mutate(src, dst, seed, percent, as_of=None, rollover=False, remove_school=None, write_truth=True,
+           semester_rollover=False, school_year=False, new_export_ids=False):
     rng = random.Random(seed)
     try:
         with open(os.path.join(src, "meta.json"), encoding="utf-8") as f:
             meta = json.load(f)
     except FileNotFoundError:
         meta = {}
+    if semester_rollover and school_year:
+        raise SystemExit("gen.py: mutate: --semester-rollover and --school-year are two different nights")
     old_as_of = datetime.date.fromisoformat(meta.get("as_of", "2026-11-29"))
+    old_lines = rosterdata.load_dataset(src)
+    data = {c: [json.loads(x) for x in old_lines[c]] for c in COLLECTIONS}
+    # a rollover night moves the as-of to the first day of the next semester or school year
+    roll_from = roll_to = None
+    if semester_rollover or school_year:
+        typ = "semester" if semester_rollover else "schoolYear"
+        roll_from = _pick(data["academicSessions"], typ, old_as_of.isoformat())
+        if roll_from is None:
+            raise SystemExit("gen.py: mutate: no %s on or before %s" % (typ, old_as_of))
+        later = sorted((s for s in data["academicSessions"] if s.get("type") == typ and s.get("status") == "active"
+                        and s["startDate"] > roll_from["endDate"]), key=lambda s: s["startDate"])
+        roll_to = later[0] if later else None
+        if roll_to is None and semester_rollover:
+            raise SystemExit("gen.py: mutate: no semester after %s" % roll_from["title"])
+        if roll_to is None:  # no next school year in the feed yet: it is the last one, a year on
+            next_start = datetime.date.fromisoformat(roll_from["startDate"][:10])
+            next_start = next_start.replace(year=next_start.year + 1)
+        else:
+            next_start = datetime.date.fromisoformat(roll_to["startDate"][:10])
+        if not as_of:
+            as_of = next_start
     new_as_of = as_of or old_as_of + ONE_DAY
     today = new_as_of.isoformat()
     yesterday = (new_as_of - ONE_DAY).isoformat()
     stamp = "%sT02:%02d:%02d.000Z" % (new_as_of.isoformat(), rng.randrange(60), rng.randrange(60))
-    old_lines = rosterdata.load_dataset(src)
-    data = {c: [json.loads(x) for x in old_lines[c]] for c in COLLECTIONS}
     next_id = [1 + max((int(r["sourcedId"]) for c in COLLECTIONS for r in data[c] if r["sourcedId"].isdigit()),
                        default=0)]
 
@@ -47,7 +101,8 @@ def mutate(src, dst, seed, percent, as_of=None, rollover=False, remove_school=No
 
     events = {"new_students": [], "new_parents": [], "left_students": [], "changed_students": [],
               "enrollments_removed": [], "enrollments_tobedeleted": [], "enrollments_added": [],
-              "renamed_classes": [], "rollover": {}, "removed_school": None}
+              "renamed_classes": [], "rollover": {}, "removed_school": None,
+              "semester_rollover": None, "school_year": None, "export_ids": {}}
     orgs = {o["sourcedId"]: o for o in data["orgs"]}
     sessions = {s["sourcedId"]: s for s in data["academicSessions"]}
 
@@ -91,6 +146,95 @@ def mutate(src, dst, seed, percent, as_of=None, rollover=False, remove_school=No
         data["users"] = [u for u in data["users"] if u["sourcedId"] not in gone_users]
         data["enrollments"] = [e for e in data["enrollments"] if ref(e.get("user")) not in gone_users]
         data["demographics"] = [d for d in data["demographics"] if d["sourcedId"] not in gone_users]
+
+    # -- a new semester or school year: successor classes, enrolments moved to them (before the
+    #    night's other changes, which then happen among the new term's classes)
+    if roll_from is not None:
+        def span_of(terms):
+            ts = [sessions[ref(t)] for t in terms if ref(t) in sessions]
+            return (min(t["startDate"] for t in ts), max(t["endDate"] for t in ts)) if ts else ("", "")
+
+        succ = {}  # old class id -> its successor's record
+        graduates = set()
+        if semester_rollover:
+            nx = roll_to
+            gps = [s for s in data["academicSessions"] if ref(s.get("parent")) == nx["sourcedId"]
+                   and s.get("type") == "gradingPeriod" and s.get("status") == "active"]
+            tref = [mkref("academicSessions", "academicSession", s["sourcedId"]) for s in [nx] + gps]
+            for c in data["classes"]:
+                if c.get("status") != "active" or roll_from["sourcedId"] not in [ref(t) for t in c.get("terms") or []]:
+                    continue
+                if span_of(c.get("terms") or [])[1] != roll_from["endDate"]:
+                    continue
+                nc = dict(c)
+                nc.update({"sourcedId": nid(), "dateLastModified": stamp,
+                           "title": c["title"] + " (%s)" % nx["title"], "classCode": c["classCode"] + "-S2",
+                           "terms": tref})
+                succ[c["sourcedId"]] = nc
+                events["rollover"][c["sourcedId"]] = nc["sourcedId"]
+            events["semester_rollover"] = {"from": roll_from["sourcedId"], "to": nx["sourcedId"]}
+        else:
+            old_tree = _session_tree(data["academicSessions"], roll_from)
+            # the SIS publishes the school year after the new one (or, at the end of the feed, the new one)
+            base = roll_to or roll_from
+            clone = {}
+            for s in _session_tree(data["academicSessions"], base):
+                clone[s["sourcedId"]] = nid()
+            added_sessions = []
+            for s in _session_tree(data["academicSessions"], base):
+                ns = dict(s)
+                st, en = (datetime.date.fromisoformat(s[k][:10]) for k in ("startDate", "endDate"))
+                ns.update({"sourcedId": clone[s["sourcedId"]], "dateLastModified": stamp, "title": _plus_year(s["title"]),
+                           "startDate": st.replace(year=st.year + 1).isoformat(),
+                           "endDate": en.replace(year=en.year + 1).isoformat(),
+                           "schoolYear": _plus_year(s.get("schoolYear") or ""),
+                           "parent": (mkref("academicSessions", "academicSession", clone[ref(s["parent"])])
+                                      if ref(s.get("parent")) in clone else s.get("parent")),
+                           "children": [mkref("academicSessions", "academicSession", clone[ref(k)])
+                                        for k in s.get("children") or [] if ref(k) in clone]})
+                added_sessions.append(ns)
+            data["academicSessions"] += added_sessions
+            for ns in added_sessions:
+                sessions[ns["sourcedId"]] = ns
+            new_year = roll_to or added_sessions[0]
+            new_tree = _session_tree(data["academicSessions"], new_year)
+            by_key = {_session_key(s): s for s in new_tree}
+            old_ids = set(s["sourcedId"] for s in old_tree)
+            for c in data["classes"]:
+                ts = [ref(t) for t in c.get("terms") or []]
+                if c.get("status") != "active" or not ts or not all(t in old_ids for t in ts):
+                    continue
+                nts = [by_key[_session_key(sessions[t])] for t in ts if _session_key(sessions[t]) in by_key]
+                if not nts:
+                    continue
+                nc = dict(c)
+                nc.update({"sourcedId": nid(), "dateLastModified": stamp,
+                           "terms": [mkref("academicSessions", "academicSession", s["sourcedId"]) for s in nts]})
+                succ[c["sourcedId"]] = nc
+            grade = {u["sourcedId"]: u.get("grades") or [] for u in data["users"] if u.get("role") == "student"}
+            graduates = set(k for k, g in grade.items() if g == ["12"])
+            events["school_year"] = {"from": roll_from["sourcedId"], "to": new_year["sourcedId"],
+                                     "sessions_added": sorted(s["sourcedId"] for s in added_sessions),
+                                     "classes": {k: v["sourcedId"] for k, v in sorted(succ.items())},
+                                     "graduates": sorted(graduates)}
+        # enrolments that ran to the end of their class move to its successor (graduates leave)
+        old_end = {c["sourcedId"]: span_of(c.get("terms") or [])[1] for c in data["classes"]
+                   if c["sourcedId"] in succ}
+        moved = []
+        for e in data["enrollments"]:
+            c = ref(e.get("class"))
+            if c not in succ or e.get("status") != "active" or ref(e.get("user")) in graduates:
+                continue
+            if e.get("endDate") and e["endDate"] < old_end[c]:
+                continue
+            b, en = span_of(succ[c]["terms"])
+            moved.append({"sourcedId": nid(), "status": "active", "dateLastModified": stamp,
+                          "user": e["user"], "class": mkref("classes", "class", succ[c]["sourcedId"]),
+                          "school": e["school"], "role": e["role"], "primary": e["primary"],
+                          "beginDate": b, "endDate": en})
+            events["enrollments_added"].append(moved[-1]["sourcedId"])
+        data["classes"] += list(succ.values())
+        data["enrollments"] += moved
 
     enr_by_user = {}
     for e in data["enrollments"]:
@@ -174,7 +318,7 @@ def mutate(src, dst, seed, percent, as_of=None, rollover=False, remove_school=No
         events["renamed_classes"].append(c["sourcedId"])
     # -- term rollover: every class that ends with the current semester gets a successor
     new_classes = []
-    if rollover:
+    if rollover and roll_from is None:
         sem = [s for s in data["academicSessions"] if s.get("type") == "semester" and s.get("status") == "active"
                and current(s["startDate"], s["endDate"], today)]
         if sem:
@@ -259,6 +403,23 @@ def mutate(src, dst, seed, percent, as_of=None, rollover=False, remove_school=No
     with open(os.path.join(dst, "sm-users.csv"), "a", encoding="utf-8", newline="") as f:
         for row in export_rows:
             f.write(row + "\r\n")
+    if new_export_ids:
+        # School Manager re-created every account (a new tenant, a directory re-import): the same
+        # rows, bytes and order, each User ID (the first field, a UUID, never quoted) a new one
+        irng = random.Random("export-ids:%d" % seed)
+        path = os.path.join(dst, "sm-users.csv")
+        with open(path, encoding="utf-8", newline="") as f:
+            lines = f.read().split("\r\n")
+        for i in range(1, len(lines)):
+            old_id, sep, rest = lines[i].partition(",")
+            if not sep:
+                continue
+            h = "%032x" % irng.getrandbits(128)
+            new_id = "%s-%s-4%s-a%s-%s" % (h[:8], h[8:12], h[13:16], h[17:20], h[20:32])
+            events["export_ids"][old_id] = new_id
+            lines[i] = new_id + sep + rest
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write("\r\n".join(lines))
     # -- the exact change set, by comparing the two datasets record by record
     changes = {"from": os.path.basename(os.path.normpath(src)), "seed": seed, "percent": percent, "as_of": today,
                "added": {}, "removed": {}, "changed": {}, "events": {}}
