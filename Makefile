@@ -132,7 +132,7 @@ lint: $(DEPS_OK)
 	@scripts/install-deps lint
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	mandoc -Tlint -W warning $(MANS)
-	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run tests/fuzz/t-replay
+	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run tests/fuzz/t-replay tests/apply/t-replay tests/apply/t-nights
 	$(MAKE) --no-print-directory B=build/analyzer analyze
 
 analyze:

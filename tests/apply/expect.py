@@ -1,12 +1,17 @@
 """expect.py: what School Manager should hold after a sync of a generated district.
 
-    expect.py DIR TRUTH.json MIRROR.db
+    expect.py DIR TRUTH.json MIRROR.db [--ahead BEFORE.db]
 
 Computes, from the generator's dataset (DIR/oneroster) and its truth (gen.py
 truth DIR --match [filter options]: which records a correct cl-filter keeps
 and how a correct cl-match joins each user), the records a mirror must hold,
 and compares them with MIRROR.db (cl-apply's). Never reads cl-load's state or
 output. Prints the differences and exits 1 when there are any.
+
+--ahead BEFORE.db: the night's deletions were withheld (cl-load's guard, status
+partial), so the mirror may still hold rows the model no longer has; each such
+row must be one BEFORE.db (a copy of the mirror taken before the night) held,
+and the withheld rows are counted. Nothing the model has may be missing.
 
 Written from docs/changeset.md ("What makes each operation"): a user is
 linked when kept and matched (parents aside); a class when kept; a
@@ -83,12 +88,18 @@ def held(path):
 
 def main():
     d, truth, mirror = sys.argv[1:4]
+    before = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--ahead" else None
     with open(truth, encoding="utf-8") as f:
         want = expected(d, json.load(f))
     got = held(mirror)
+    was = held(before) if before else None
     bad = 0
     for t in want:
         missing, extra = want[t] - got[t], got[t] - want[t]
+        if was is not None:
+            if extra & was[t]:
+                print(f"{mirror}: {t}: {len(extra & was[t])} withheld (ahead of the model)")
+            extra -= was[t]
         for r in sorted(missing)[:5]:
             print(f"{mirror}: {t}: missing {r}")
         for r in sorted(extra)[:5]:
