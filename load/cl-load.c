@@ -210,52 +210,6 @@ load_release(struct load *L)
 }
 
 /*
- * The sync id (one more than the last recorded or pending), the previous
- * sync (the last recorded) and the generation of the state.
- */
-static int
-previous(struct load *L)
-{
-	sqlite3_stmt *s =
-	        load_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC LIMIT 1");
-	char *last;
-	int rc;
-
-	if (!s)
-		return -1;
-	rc = sqlite3_step(s);
-	L->sync.id = 1;
-	if (rc == SQLITE_ROW) {
-		L->sync.id = sqlite3_column_int64(s, 0) + 1;
-		jv_free(L->sync.prev);
-		L->sync.prev = jv_object_set(jv_object(), jv_string("sync"),
-		                             jv_number((double)sqlite3_column_int64(s, 0)));
-		L->sync.prev = jv_object_set(L->sync.prev, jv_string("finished"),
-		                             jv_string((const char *)sqlite3_column_text(s, 1)));
-		L->sync.prev = jv_object_set(L->sync.prev, jv_string("status"),
-		                             jv_string((const char *)sqlite3_column_text(s, 2)));
-	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		load_db_error(L, "reading the history");
-		return -1;
-	}
-	last = load_meta_get(L, "last_sync");
-	if (jv_get_kind(L->sync.prev) == JV_KIND_OBJECT)
-		L->sync.prev = jv_object_set(L->sync.prev, jv_string("last_sync"),
-		                             last ? jv_string(last) : jv_null());
-	free(last);
-	L->sync.generation = load_meta_int(L, "generation");
-	s = load_prepare(L, "SELECT max(id) FROM pending");
-	if (!s)
-		return -1;
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) >= L->sync.id)
-		L->sync.id = sqlite3_column_int64(s, 0) + 1;
-	sqlite3_finalize(s);
-	return 0;
-}
-
-/*
  * Records this sync: as pending (--plan), or in the history with its
  * records settled (one step). A failed sync is recorded in the history
  * either way, and nothing else.
@@ -332,7 +286,7 @@ sync_run(struct load *L)
 	}
 	if (load_state_open(L, !L->o.dry_run, 1) < 0)
 		goto out;
-	if (previous(L) < 0 || load_exec(L, "SAVEPOINT work") < 0)
+	if (load_previous(L) < 0 || load_exec(L, "SAVEPOINT work") < 0)
 		goto out;
 	rc = load_failed(L) ? -1 : load_index_open(L);
 	if (rc == 0)

@@ -335,4 +335,11 @@ int load_show_history(struct load *L, long n);
 int load_show_sync(struct load *L, long long id);
 void load_put_jv(FILE *out, jv v);
 
+/*
+ * pending.c: the sync id (one more than the last recorded or pending), the
+ * previous sync (the last recorded) and the generation of the state, read
+ * before a sync. Returns 0, or -1 with the error reported.
+ */
+int load_previous(struct load *L);
+
 #endif

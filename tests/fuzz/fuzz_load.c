@@ -54,6 +54,7 @@
 #include "../../load/diff.c"
 #include "../../load/fields.c"
 #include "../../load/index.c"
+#include "../../load/pending.c"
 #include "../../load/ingest.c"
 #include "../../load/report.c"
 #include "../../load/state.c"
@@ -532,40 +533,6 @@ check_state(const char *path, jv model)
 
 /* --- one run, as cl-load.c's sync_run --------------------------------------------- */
 
-/* cl-load.c's previous(): the sync id and the sync before. */
-static int
-previous(struct load *L)
-{
-	sqlite3_stmt *s = load_prepare(L, "SELECT id, finished, status FROM syncs ORDER BY id DESC "
-	                                  "LIMIT 1");
-	char *last;
-	int rc;
-
-	if (!s)
-		return -1;
-	rc = sqlite3_step(s);
-	L->sync.id = 1;
-	if (rc == SQLITE_ROW) {
-		L->sync.id = sqlite3_column_int64(s, 0) + 1;
-		jv_free(L->sync.prev);
-		L->sync.prev = jv_object_set(jv_object(), jv_string("sync"),
-		                             jv_number((double)sqlite3_column_int64(s, 0)));
-		L->sync.prev = jv_object_set(L->sync.prev, jv_string("finished"),
-		                             jv_string((const char *)sqlite3_column_text(s, 1)));
-		L->sync.prev = jv_object_set(L->sync.prev, jv_string("status"),
-		                             jv_string((const char *)sqlite3_column_text(s, 2)));
-	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return -1;
-	last = load_meta_get(L, "last_sync");
-	if (jv_get_kind(L->sync.prev) == JV_KIND_OBJECT)
-		L->sync.prev = jv_object_set(L->sync.prev, jv_string("last_sync"),
-		                             last ? jv_string(last) : jv_null());
-	free(last);
-	return 0;
-}
-
 static void
 run_init(struct load *L, const char *state, int dry, int allow, double max_delete)
 {
@@ -636,8 +603,8 @@ one_run(const char *path, const uint8_t *data, size_t size, int dry, int allow, 
 	quiet();
 	if (load_state_open(&L, !dry, 1) < 0)
 		broken("our own state does not open (%s)", load_status_name(&L));
-	if (previous(&L) < 0 || load_exec(&L, "SAVEPOINT work") < 0)
-		broken("previous() or SAVEPOINT failed");
+	if (load_previous(&L) < 0 || load_exec(&L, "SAVEPOINT work") < 0)
+		broken("load_previous() or SAVEPOINT failed");
 	rc = load_failed(&L) ? -1 : load_index_open(&L);
 	if (rc == 0)
 		rc = load_ingest(&L, fd, "fuzz");
