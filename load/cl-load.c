@@ -191,6 +191,7 @@ load_init(struct load *L)
 	L->stream.upstream_codes = jv_array();
 	L->tally.unmatched_by = jv_object();
 	L->tally.skipped = jv_object();
+	L->tally.deletions = jv_object();
 	cl_stage_init(&L->st, "cl-load");
 	cl_iso8601(cl_now(), L->sync.started);
 }
@@ -206,6 +207,7 @@ load_release(struct load *L)
 	jv_free(L->stream.upstream_codes);
 	jv_free(L->tally.unmatched_by);
 	jv_free(L->tally.skipped);
+	jv_free(L->tally.deletions);
 	cl_stage_release(&L->st);
 }
 
@@ -297,6 +299,8 @@ undo(struct load *L)
 	        L->tally.unmatched = 0;
 	jv_free(L->tally.unmatched_by);
 	L->tally.unmatched_by = jv_object();
+	jv_free(L->tally.deletions);
+	L->tally.deletions = jv_object();
 	return 0;
 }
 
