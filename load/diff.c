@@ -343,7 +343,7 @@ static const struct {
 #define PART1 "substr(st_del.id, instr(st_del.id, char(31)) + 1)"
 
 static int
-follow(struct load *L, enum load_ent e)
+follow(struct load *L, enum load_ent e, int gone)
 {
 	char sql[512];
 	size_t i;
@@ -352,7 +352,7 @@ follow(struct load *L, enum load_ent e)
 	for (i = 0; i < sizeof depends / sizeof *depends; i++) {
 		if (depends[i].e != e)
 			continue;
-		for (k = 0; k < 2; k++) {
+		for (k = 0; k < 2 && !gone; k++) {
 			enum load_ent pe = depends[i].parent[k];
 
 			snprintf(sql, sizeof sql,
@@ -364,7 +364,7 @@ follow(struct load *L, enum load_ent e)
 			if (exec_e(L, sql, e, NULL) < 0)
 				return -1;
 		}
-		for (k = 0; k < 2; k++) {
+		for (k = 0; k < 2 && gone; k++) {
 			snprintf(sql, sizeof sql,
 			         "UPDATE temp.st_del SET why = '%s' FROM temp.st_del AS p"
 			         " WHERE st_del.entity = ?1 AND st_del.held IS NULL"
@@ -373,6 +373,76 @@ follow(struct load *L, enum load_ent e)
 			if (exec_e(L, sql, e, NULL) < 0)
 				return -1;
 		}
+	}
+	return 0;
+}
+
+/*
+ * Deletions the roster explains (docs/changeset.md): they go out whatever
+ * their number and are counted by reason. The as-of date is the stream's
+ * (cl-filter's as_of option), else the sync's; a session has ended when
+ * its endDate (main.sessions: the last the streams gave) is before it.
+ *  - tobedeleted: the record reached cl-load marked so (temp.st_tbd);
+ *  - terms-ended: a class all of whose terms (at least one) have ended;
+ *  - class-terms-ended: a membership of such a class;
+ *  - classes-ended: a user all of whose memberships (at least one) were in
+ *    such classes: their enrolments ended with them.
+ * A class of a term that has not ended (a school gone from the source) is
+ * not explained.
+ */
+#define ENDED(fields)                                                                 \
+	"(json_array_length(" fields ", '$.terms') > 0 AND NOT EXISTS (SELECT 1 FROM" \
+	" json_each(" fields ", '$.terms') t WHERE NOT EXISTS (SELECT 1 FROM"         \
+	" main.sessions s WHERE s.id = t.value AND s.ends < ?2)))"
+
+static int
+explain(struct load *L, enum load_ent e)
+{
+	char as_of[11];
+	sqlite3_stmt *q;
+	const char *sql = NULL;
+	int rc;
+
+	memcpy(as_of, L->stream.as_of[0] ? L->stream.as_of : L->sync.started, 10);
+	as_of[10] = 0;
+	if (exec_e(L,
+	           "UPDATE temp.st_del SET why = 'tobedeleted' WHERE entity = ?1"
+	           " AND held IS NULL AND why IS NULL AND EXISTS (SELECT 1 FROM temp.st_tbd t"
+	           " WHERE t.entity = ?1 AND t.id = st_del.id)",
+	           e, NULL) < 0)
+		return -1;
+	if (e == LOAD_CLASS)
+		sql = "UPDATE temp.st_del SET why = 'terms-ended' WHERE entity = ?1"
+		      " AND held IS NULL AND why IS NULL AND EXISTS (SELECT 1 FROM main.records r"
+		      " WHERE r.entity = 1 AND r.id = st_del.id AND " ENDED("r.fields") ")";
+	else if (e == LOAD_MEMBER)
+		sql = "UPDATE temp.st_del SET why = 'class-terms-ended' WHERE entity = ?1"
+		      " AND held IS NULL AND why IS NULL AND EXISTS (SELECT 1 FROM main.records r"
+		      " WHERE r.entity = 1 AND r.id = " PART0 " AND " ENDED("r.fields") ")";
+	else if (e == LOAD_USER)
+		sql = "UPDATE temp.st_del SET why = 'classes-ended' WHERE entity = ?1"
+		      " AND held IS NULL AND why IS NULL AND id IN (SELECT u FROM"
+		      " (SELECT substr(m.id, instr(m.id, char(31)) + 1) AS u, "
+		      "min(coalesce((SELECT " ENDED(
+		              "c.fields") " FROM main.records c WHERE c.entity = 1"
+		                          " AND c.id = substr(m.id, 1, instr(m.id, char(31)) - "
+		                          "1)), 0)) AS ended"
+		                          " FROM main.records m WHERE m.entity = 2 AND "
+		                          "substr(m.id, instr(m.id,"
+		                          " char(31)) + 1) IN (SELECT id FROM temp.st_del WHERE "
+		                          "entity = 0)"
+		                          " GROUP BY u) WHERE ended = 1)";
+	if (!sql)
+		return 0;
+	if (!(q = load_prepare(L, sql)))
+		return -1;
+	sqlite3_bind_int(q, 1, e);
+	sqlite3_bind_text(q, 2, as_of, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, "explaining the deletions");
+		return -1;
 	}
 	return 0;
 }
@@ -404,7 +474,8 @@ judge(struct load *L, enum load_ent e, int whole, int collapsed)
 	long long n;
 	char p[32];
 
-	if (follow(L, e) < 0)
+	/* a withheld parent first; then the roster's reasons; then a parent that goes */
+	if (follow(L, e, 0) < 0 || explain(L, e) < 0 || follow(L, e, 1) < 0)
 		return -1;
 	if (!whole) {
 		if (hold(L, e, "CL410", 0) < 0)

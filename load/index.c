@@ -188,7 +188,9 @@ load_index_open(struct load *L)
 	cl_buf_init(&x->f);
 	cl_buf_init(&x->tmp);
 	if (load_exec(L, "CREATE TEMP TABLE st_rec(entity INTEGER, id TEXT, hash INTEGER, "
-	                 "fields TEXT, resend INTEGER)") < 0 ||
+	                 "fields TEXT, resend INTEGER);"
+	                 "CREATE TEMP TABLE st_tbd(entity INTEGER, id TEXT,"
+	                 " PRIMARY KEY (entity, id)) WITHOUT ROWID") < 0 ||
 	    !(x->ins = load_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4, ?5)")))
 		return -1;
 	s = load_prepare(L, "SELECT entity, id, hash FROM main.records");

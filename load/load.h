@@ -19,7 +19,7 @@
 
 /* The state's schema: PRAGMA application_id ("CLLD") and user_version. */
 #define LOAD_APP_ID 0x434c4c44
-#define LOAD_SCHEMA 2
+#define LOAD_SCHEMA 3
 
 /*
  * Entity types, in the order of the change set's first phase (the second
@@ -104,6 +104,7 @@ struct load_stream {
 	int no_classes;    /* a stage upstream ran with sync_classes false */
 	jv upstream_codes; /* the codes the upstream stages reported, each once */
 	char fetched[32];  /* the first stage's "at": what --last-sync records */
+	char as_of[11];    /* the last stage's "as_of" option (cl-filter's), or "" */
 };
 
 /*
