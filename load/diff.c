@@ -135,7 +135,7 @@ upserts(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 	sqlite3_finalize(w);
 	if (rc != SQLITE_DONE)
 		return -1;
-	c->unchanged = c->staged - c->created - c->updated;
+	c->unchanged = c->staged - c->created - c->updated - c->held_up;
 	return 0;
 }
 
@@ -234,6 +234,94 @@ deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 }
 
 /*
+ * part/whole as a percentage, as exactly as the limit needs: two decimals,
+ * more when two would round onto the other side of the limit (10.04%,
+ * 10.001%: never "10.0% over the limit of 10%").
+ */
+static const char *
+pct(char *buf, size_t n, long long part, long long whole, double limit)
+{
+	double v = whole ? 100.0 * (double)part / (double)whole : 0;
+	int over = (double)part * 100.0 > limit * (double)whole, d;
+
+	for (d = 2; d < 9; d++) {
+		snprintf(buf, n, "%.*f", d, v);
+		if ((strtod(buf, NULL) > limit) == over)
+			break;
+	}
+	return buf;
+}
+
+/*
+ * The re-link guard. A linked user whose School Manager id changes moves
+ * to another account, with its memberships and relationships; a wrong
+ * export does that to everyone at once. When more than --max-delete
+ * percent of the last sync's users (at least 20) would change sm_id, those
+ * users' updates and their memberships' and relationships' adds and
+ * updates are withheld (CL415): taken out of temp.st_rec, so neither
+ * written nor recorded (the next sync finds them again) and listed in the
+ * Sync Details (deletions.relinks_withheld). --allow-relinks lets them
+ * through once.
+ */
+#define RELINK_LIST 1000
+
+static int
+relinks(struct load *L)
+{
+	static const char *const drop[] = {
+		"DELETE FROM temp.st_rec WHERE entity = ?1 AND id IN (SELECT id FROM "
+		"temp.st_relink)",
+		"DELETE FROM temp.st_rec WHERE entity = ?1 AND substr(id, instr(id, char(31)) + 1)"
+		" IN (SELECT id FROM temp.st_relink)",
+	};
+	static const enum load_ent ents[] = { LOAD_USER, LOAD_MEMBER, LOAD_REL };
+	struct load_counts *c = &L->tally.ent[LOAD_USER];
+	sqlite3_stmt *q;
+	jv ids = jv_array();
+	long long n, k;
+	char p[32];
+	size_t i;
+
+	if (load_exec(
+	            L,
+	            "CREATE TEMP TABLE IF NOT EXISTS st_relink(id TEXT PRIMARY KEY) WITHOUT ROWID;"
+	            "INSERT OR IGNORE INTO temp.st_relink SELECT n.id FROM temp.st_rec n"
+	            " JOIN main.records o ON o.entity = 0 AND o.id = n.id WHERE n.entity = 0"
+	            " AND json_extract(o.fields, '$.sm_id') IS NOT NULL"
+	            " AND json_extract(o.fields, '$.sm_id') <> json_extract(n.fields, '$.sm_id')") <
+	            0 ||
+	    (n = count_e(L, "SELECT count(*) FROM temp.st_relink WHERE ?1 = ?1", 0)) < 0)
+		goto fail;
+	if (n == 0 || L->o.allow_relinks || c->old < 20 ||
+	    (double)n * 100.0 <= L->o.max_delete * (double)c->old)
+		goto done;
+	load_error(L, "CL415",
+	           "re-link guard: %lld of %lld linked users (%s%%) would move to another School "
+	           "Manager account, over the limit of %g%%: withheld with their memberships and "
+	           "relationships (check the School Manager export; --allow-relinks lets them "
+	           "through)",
+	           n, c->old, pct(p, sizeof p, n, c->old, L->o.max_delete), L->o.max_delete);
+	for (i = 0; i < sizeof ents / sizeof *ents; i++) {
+		if ((k = exec_e(L, drop[ents[i] != LOAD_USER], ents[i], NULL)) < 0)
+			goto fail;
+		L->tally.ent[ents[i]].held_up += k;
+	}
+	if (!(q = load_prepare(L, "SELECT id FROM temp.st_relink ORDER BY id LIMIT ?1")))
+		goto fail;
+	sqlite3_bind_int(q, 1, RELINK_LIST);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		ids = jv_array_append(ids, jv_string((const char *)sqlite3_column_text(q, 0)));
+	sqlite3_finalize(q);
+done:
+	jv_free(L->tally.deletions);
+	L->tally.deletions = jv_object_set(jv_object(), jv_string("relinks_withheld"), ids);
+	return 0;
+fail:
+	jv_free(ids);
+	return -1;
+}
+
+/*
  * The match collapse guard. The matched share (linked users over the users
  * of the stream, parents aside) is compared with the last sync's: the last
  * success or partial of a complete, full stream with at least COLLAPSE_MIN
@@ -301,25 +389,6 @@ match_collapsed(struct load *L)
 	else
 		return 0;
 	return 1;
-}
-
-/*
- * part/whole as a percentage, as exactly as the limit needs: two decimals,
- * more when two would round onto the other side of the limit (10.04%,
- * 10.001%: never "10.0% over the limit of 10%").
- */
-static const char *
-pct(char *buf, size_t n, long long part, long long whole, double limit)
-{
-	double v = whole ? 100.0 * (double)part / (double)whole : 0;
-	int over = (double)part * 100.0 > limit * (double)whole, d;
-
-	for (d = 2; d < 9; d++) {
-		snprintf(buf, n, "%.*f", d, v);
-		if ((strtod(buf, NULL) > limit) == over)
-			break;
-	}
-	return buf;
 }
 
 /*
@@ -508,7 +577,7 @@ judge(struct load *L, enum load_ent e, int whole, int collapsed)
 	            e);
 	if (n < 0)
 		return -1;
-	c->withheld = n;
+	c->withheld = n + c->held_up;
 	return 0;
 }
 
@@ -523,7 +592,9 @@ judge(struct load *L, enum load_ent e, int whole, int collapsed)
 static int
 summarize(struct load *L)
 {
-	jv d = jv_object(), x = jv_object(), u = jv_object(), w = jv_array();
+	jv d = jv_get_kind(L->tally.deletions) == JV_KIND_OBJECT ? jv_copy(L->tally.deletions)
+	                                                         : jv_object();
+	jv x = jv_object(), u = jv_object(), w = jv_array();
 	sqlite3_stmt *q;
 	long long listed = 0, total = 0;
 	int rc;
@@ -623,6 +694,8 @@ load_diff(struct load *L, FILE *out)
 			L->tally.ent[e].managed = 1;
 		L->tally.ent[e].old = load_index_old(L, e);
 	}
+	if (relinks(L) < 0)
+		goto fail;
 	for (e = 0; e < LOAD_NENT; e++)
 		if (L->tally.ent[e].managed && upserts(L, out, e, &b) < 0)
 			goto fail;

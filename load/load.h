@@ -48,7 +48,9 @@ struct load_counts {
 	long long staged; /* records of this type the stream holds (after joins) */
 	long long old;    /* records of this type in the state before this sync */
 	long long created, updated, deleted, unchanged;
-	long long withheld; /* deletions not made (incomplete stream, guard, their parent's) */
+	long long withheld; /* deletions not made (incomplete stream, guard, their parent's),
+	                       and held_up */
+	long long held_up;  /* creates and updates withheld by the re-link guard */
 	int managed;        /* 0: not synced this time (no parents in the stream) */
 	int guard;          /* 1: the deletion guard tripped */
 };
@@ -60,6 +62,7 @@ struct load_opts {
 	const char *input; /* NULL or "-": stdin */
 	int dry_run;
 	int allow_deletes;
+	int allow_relinks;
 	double max_delete; /* percent */
 	int mode;          /* LOAD_M_* */
 	int plan;          /* --plan: record the sync as pending, not applied */

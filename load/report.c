@@ -111,7 +111,8 @@ deletions_details(struct load *L)
 
 	if (jv_get_kind(d) == JV_KIND_OBJECT && jv_object_length(jv_copy(d)) > 0)
 		return jv_copy(d);
-	d = jv_object_set(jv_object(), jv_string("explained"), jv_object());
+	d = jv_object_set(jv_object(), jv_string("relinks_withheld"), jv_array());
+	d = jv_object_set(d, jv_string("explained"), jv_object());
 	d = jv_object_set(d, jv_string("unexplained"), jv_object());
 	d = jv_object_set(d, jv_string("withheld"), jv_array());
 	return jv_object_set(d, jv_string("withheld_unlisted"), jv_number(0));

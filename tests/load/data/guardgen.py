@@ -35,10 +35,11 @@ ap.add_argument("--sessions", default="", help="ID:ENDDATE,... academicSession l
 ap.add_argument("--as-of", default="", help="a cl-filter stage with this as_of option")
 ap.add_argument("--school3", default="", help="classes of school 3 (the rest: school 2)")
 ap.add_argument("--tbd-classes", default="", help="classes sent with status tobedeleted")
+ap.add_argument("--relink", default="", help="users matched to another account (sm-N-b)")
 ap.add_argument("--solo-users", default="", help="users enrolled only in class 1")
 a = ap.parse_args()
 small, dc, du, solo = rng(a.small), rng(a.drop_classes), rng(a.drop_users), rng(a.solo_users)
-s3, tbd = rng(a.school3), rng(a.tbd_classes)
+s3, tbd, rl = rng(a.school3), rng(a.tbd_classes), rng(a.relink)
 
 
 def out(o):
@@ -90,7 +91,7 @@ for u in range(1, a.users + 1):
         continue
     out({"kind": "user", "data": {"sourcedId": "U%04d" % u, "status": "active",
          "givenName": "G%d" % u, "familyName": "F", "role": "student", "identifier": "",
-         "orgs": [ref("org", "2")], "grades": ["09"]}, "match": {"id": "sm-%d" % u}})
+         "orgs": [ref("org", "2")], "grades": ["09"]}, "match": {"id": "sm-%d%s" % (u, "-b" if u in rl else "")}})
 out({"kind": "trailer", "complete": True, "stages": [
     {"tool": "cl-fetch", "complete": True, "counts": {}, "errors": []}] + ([
     {"tool": "cl-filter", "complete": True, "counts": {}, "errors": []}] if a.as_of else []) + [
