@@ -529,6 +529,58 @@ hold(struct load *L, enum load_ent e, const char *code, int unexplained)
 }
 
 /*
+ * Creeping deletions: the limit also applies to e's unexplained deletions
+ * of the last CREEP_SYNCS recorded syncs and this one together (the
+ * history's deletions.unexplained; a sync run with --allow-deletes ends
+ * the window: what it and the syncs before it deleted was let through on
+ * purpose), against the records there
+ * were before them (this sync's old plus those deletions), so that 9% a
+ * night cannot empty a district in a month. Over it, this sync's n
+ * unexplained deletions are withheld (CL416). Returns -1 on a state error.
+ */
+#define CREEP_SYNCS 7
+
+static int
+creeping(struct load *L, enum load_ent e, long long n)
+{
+	struct load_counts *c = &L->tally.ent[e];
+	sqlite3_stmt *q;
+	long long prior = 0, base;
+	char p[32];
+	int rc;
+
+	q = load_prepare(L,
+	                 "SELECT ifnull(sum(ifnull(json_extract(details, '$.deletions.unexplained.'"
+	                 " || ?1), 0)), 0) FROM (SELECT details FROM main.syncs WHERE id >"
+	                 " ifnull((SELECT max(id) FROM main.syncs WHERE json_extract(details,"
+	                 " '$.deletions.allow_deletes')), 0) ORDER BY id DESC LIMIT ?2)");
+	if (!q)
+		return -1;
+	sqlite3_bind_text(q, 1, load_model[e].plural, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, CREEP_SYNCS);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		prior = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW) {
+		load_db_error(L, "reading the history");
+		return -1;
+	}
+	base = c->old + prior;
+	if (prior <= 0 || (double)(prior + n) * 100.0 <= L->o.max_delete * (double)base)
+		return 0;
+	c->guard = 1;
+	load_error(L, "CL416",
+	           "creeping deletions: %lld %s deleted with no reason the roster gives over the "
+	           "last %d syncs, and %lld more now: %lld of %lld (%s%%), over the limit of %g%%: "
+	           "this sync's withheld with what depends on them (--allow-deletes lets them "
+	           "through)",
+	           prior, load_model[e].plural, CREEP_SYNCS, n, prior + n, base,
+	           pct(p, sizeof p, prior + n, base, L->o.max_delete), L->o.max_delete);
+	return hold(L, e, "CL416", 1) < 0 ? -1 : 0;
+}
+
+/*
  * Decides which of e's pending deletions (staged in temp.st_del) go out;
  * reports why not. A stream that is not whole withholds them all (CL410);
  * a match collapse (collapsed) the unexplained ones of what depends on
@@ -558,6 +610,9 @@ judge(struct load *L, enum load_ent e, int whole, int collapsed)
 		            " AND held IS NULL AND why IS NULL",
 		            e);
 		if (n < 0)
+			return -1;
+		if (n > 0 && !L->o.allow_deletes && c->old >= 20 &&
+		    (double)n * 100.0 <= L->o.max_delete * (double)c->old && creeping(L, e, n))
 			return -1;
 		if (n > 0 && !L->o.allow_deletes && c->old >= 20 &&
 		    (double)n * 100.0 > L->o.max_delete * (double)c->old) {
@@ -661,6 +716,8 @@ summarize(struct load *L)
 	d = jv_object_set(d, jv_string("unexplained"), u);
 	d = jv_object_set(d, jv_string("withheld"), w);
 	d = jv_object_set(d, jv_string("withheld_unlisted"), jv_number((double)(total - listed)));
+	if (L->o.allow_deletes) /* not counted by the creeping deletions guard */
+		d = jv_object_set(d, jv_string("allow_deletes"), jv_true());
 	jv_free(L->tally.deletions);
 	L->tally.deletions = d;
 	return 0;
