@@ -595,6 +595,11 @@ judge(struct load *L, enum load_ent e, int whole, int collapsed)
 	long long n;
 	char p[32];
 
+	n = count_e(L, "SELECT count(*) FROM temp.st_del WHERE entity = ?1", e);
+	if (n <= 0) { /* nothing pending: no query over the state */
+		c->withheld = c->held_up;
+		return n < 0 ? -1 : 0;
+	}
 	/* a withheld parent first; then the roster's reasons; then a parent that goes */
 	if (follow(L, e, 0) < 0 || explain(L, e) < 0 || follow(L, e, 1) < 0)
 		return -1;
