@@ -22,7 +22,7 @@
 
 static const char usage[] =
         "usage: cl-load --state FILE.db [--dry-run | --plan] [--allow-deletes]\n"
-        "               [--max-delete PERCENT] [--report FILE.json] [FILE]\n"
+        "               [--allow-relinks] [--max-delete PERCENT] [--report FILE.json] [FILE]\n"
         "       cl-load --state FILE.db --commit ID | --discard ID\n"
         "       cl-load --state FILE.db --reset | --last-sync | --history [N] | --show-sync ID\n";
 
@@ -33,7 +33,8 @@ enum {
 	OPT_SHOW,
 	OPT_PLAN,
 	OPT_COMMIT,
-	OPT_DISCARD
+	OPT_DISCARD,
+	OPT_RELINKS
 };
 
 static const struct cl_opt opts[] = {
@@ -42,6 +43,8 @@ static const struct cl_opt opts[] = {
 	{ 'n', "dry-run", CL_ARG_NONE, NULL, "write the change set, change nothing" },
 	{ 'a', "allow-deletes", CL_ARG_NONE, NULL,
 	  "let deletions the guard would withhold through, once" },
+	{ OPT_RELINKS, "allow-relinks", CL_ARG_NONE, NULL,
+	  "let School Manager id changes the re-link guard would withhold through, once" },
 	{ 'm', "max-delete", CL_ARG_REQUIRED, "PERCENT",
 	  "the deletion guard's limit per entity type (10)" },
 	{ 'r', "report", CL_ARG_REQUIRED, "FILE.json", "write the Sync Details there (0600)" },
@@ -152,6 +155,9 @@ parse_options(struct load *L, int argc, char *argv[])
 		case OPT_PLAN:
 			o->plan = 1;
 			break;
+		case OPT_RELINKS:
+			o->allow_relinks = 1;
+			break;
 		default: /* CL_OPT_EXIT */
 			return g.status;
 		}
@@ -170,8 +176,8 @@ parse_options(struct load *L, int argc, char *argv[])
 		o->history_n = (long)v; /* --history N, as well as --history=N */
 		argc--;
 	}
-	if (o->mode != LOAD_M_SYNC &&
-	    (argc > 0 || o->dry_run || o->plan || o->allow_deletes || o->report))
+	if (o->mode != LOAD_M_SYNC && (argc > 0 || o->dry_run || o->plan || o->allow_deletes ||
+	                               o->allow_relinks || o->report))
 		return cl_usage_error(&cmd,
 		                      "--commit, --discard, --reset, --last-sync, --history and "
 		                      "--show-sync take no other option or operand");
@@ -191,6 +197,7 @@ load_init(struct load *L)
 	L->stream.upstream_codes = jv_array();
 	L->tally.unmatched_by = jv_object();
 	L->tally.skipped = jv_object();
+	L->tally.deletions = jv_object();
 	cl_stage_init(&L->st, "cl-load");
 	cl_iso8601(cl_now(), L->sync.started);
 }
@@ -206,6 +213,7 @@ load_release(struct load *L)
 	jv_free(L->stream.upstream_codes);
 	jv_free(L->tally.unmatched_by);
 	jv_free(L->tally.skipped);
+	jv_free(L->tally.deletions);
 	cl_stage_release(&L->st);
 }
 
@@ -251,6 +259,8 @@ undo(struct load *L)
 	        L->tally.unmatched = 0;
 	jv_free(L->tally.unmatched_by);
 	L->tally.unmatched_by = jv_object();
+	jv_free(L->tally.deletions);
+	L->tally.deletions = jv_object();
 	return 0;
 }
 

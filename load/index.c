@@ -188,7 +188,9 @@ load_index_open(struct load *L)
 	cl_buf_init(&x->f);
 	cl_buf_init(&x->tmp);
 	if (load_exec(L, "CREATE TEMP TABLE st_rec(entity INTEGER, id TEXT, hash INTEGER, "
-	                 "fields TEXT, resend INTEGER)") < 0 ||
+	                 "fields TEXT, resend INTEGER);"
+	                 "CREATE TEMP TABLE st_tbd(entity INTEGER, id TEXT,"
+	                 " PRIMARY KEY (entity, id)) WITHOUT ROWID") < 0 ||
 	    !(x->ins = load_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4, ?5)")))
 		return -1;
 	s = load_prepare(L, "SELECT entity, id, hash FROM main.records");
@@ -641,10 +643,9 @@ load_index_stage_deletes(struct load *L, enum load_ent e)
 	uint64_t v;
 	int rc = SQLITE_DONE;
 
-	if (load_exec(L, "CREATE TEMP TABLE IF NOT EXISTS st_del(entity INTEGER, id TEXT, "
-	                 "PRIMARY KEY (entity, id)) WITHOUT ROWID") < 0)
+	if (load_exec(L, LOAD_ST_DEL) < 0)
 		return -1;
-	s = load_prepare(L, "INSERT OR IGNORE INTO st_del VALUES (?1, ?2)");
+	s = load_prepare(L, "INSERT OR IGNORE INTO st_del(entity, id) VALUES (?1, ?2)");
 	if (!s)
 		return -1;
 	while (rc == SQLITE_DONE && cl_idmap_next(x->old, &iter, &k, &n, &v)) {
@@ -660,8 +661,9 @@ load_index_stage_deletes(struct load *L, enum load_ent e)
 		load_db_error(L, "staging");
 		return -1;
 	}
-	s = load_prepare(L, "INSERT OR IGNORE INTO st_del SELECT u.entity, u.id" UNSURE_GONE
-	                    " AND u.entity = ?1");
+	s = load_prepare(
+	        L, "INSERT OR IGNORE INTO st_del(entity, id) SELECT u.entity, u.id" UNSURE_GONE
+	           " AND u.entity = ?1");
 	if (!s)
 		return -1;
 	sqlite3_bind_int(s, 1, e);

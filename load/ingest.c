@@ -24,6 +24,7 @@ enum {
 	P_MID,
 	P_UNMATCHED,
 	P_DELTA,
+	P_END,
 	P_N
 };
 
@@ -38,6 +39,7 @@ static const char *const paths[P_N] = {
 	"match.id",
 	"unmatched",
 	"delta",
+	"data.endDate",
 };
 
 struct pass {
@@ -47,6 +49,7 @@ struct pass {
 	size_t fidx[LOAD_NENT][LOAD_FIELDS_MAX]; /* the reader's index of each field's path */
 	struct cl_buf f, tmp, id, a, b;
 	const struct cl_line *ln;
+	sqlite3_stmt *tbd, *sess; /* temp.st_tbd, main.sessions */
 };
 
 static const struct cl_json_span *
@@ -85,6 +88,68 @@ to_be_deleted(struct pass *p)
 	return cl_json_str_eq(field(p, P_STATUS), "tobedeleted");
 }
 
+/*
+ * Notes that e's id (n bytes) was marked tobedeleted: its deletion, if the
+ * last sync had it, is explained (diff.c). Only what reaches cl-load is
+ * known: what cl-filter dropped as tobedeleted arrives as a plain absence.
+ */
+static int
+note_tbd(struct pass *p, enum load_ent e, const char *id, size_t n)
+{
+	int rc;
+
+	if (!p->tbd && !(p->tbd = load_prepare(p->L, "INSERT OR IGNORE INTO temp.st_tbd"
+	                                             " VALUES (?1, ?2)")))
+		return -1;
+	sqlite3_bind_int(p->tbd, 1, e);
+	sqlite3_bind_text(p->tbd, 2, id, (int)n, SQLITE_STATIC);
+	rc = sqlite3_step(p->tbd);
+	sqlite3_reset(p->tbd);
+	if (rc != SQLITE_DONE) {
+		load_db_error(p->L, "staging");
+		return -1;
+	}
+	skip(p->L, "tobedeleted");
+	return 0;
+}
+
+/* 1 when s is a date YYYY-MM-DD (compared as text, as cl-filter compares them). */
+static int
+is_date(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n != 10)
+		return 0;
+	for (i = 0; i < 10; i++)
+		if (i == 4 || i == 7 ? s[i] != '-' : s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* An academicSession: its endDate is kept in main.sessions (what explains a class's end). */
+static int
+do_session(struct pass *p)
+{
+	int rc;
+
+	if (to_be_deleted(p) || cl_json_str_set(field(p, P_ID), &p->id) < 0 || p->id.len == 0 ||
+	    cl_json_str_set(field(p, P_END), &p->a) < 0 || !is_date(p->a.p, p->a.len))
+		return 0;
+	if (!p->sess && !(p->sess = load_prepare(p->L, "INSERT OR REPLACE INTO main.sessions"
+	                                               "(id, ends) VALUES (?1, ?2)")))
+		return -1;
+	sqlite3_bind_text(p->sess, 1, p->id.p, (int)p->id.len, SQLITE_STATIC);
+	sqlite3_bind_text(p->sess, 2, p->a.p, (int)p->a.len, SQLITE_STATIC);
+	rc = sqlite3_step(p->sess);
+	sqlite3_reset(p->sess);
+	if (rc != SQLITE_DONE) {
+		load_db_error(p->L, "recording the sessions");
+		return -1;
+	}
+	return 0;
+}
+
 /* A duplicate (dup set): the first one wins (CL413). */
 static int
 duplicate(struct pass *p, enum load_ent e, int dup)
@@ -114,10 +179,8 @@ do_class(struct pass *p)
 {
 	if (record_id(p) < 0)
 		return -1;
-	if (to_be_deleted(p)) {
-		skip(p->L, "tobedeleted");
-		return 0;
-	}
+	if (to_be_deleted(p))
+		return note_tbd(p, LOAD_CLASS, p->id.p, p->id.len);
 	if (duplicate(p, LOAD_CLASS, load_index_class(p->L, p->id.p, p->id.len)))
 		return 0;
 	return stage_rec(p, LOAD_CLASS, NULL, 0);
@@ -130,8 +193,16 @@ do_enrollment(struct pass *p)
 	enum cl_role rs;
 
 	if (to_be_deleted(p)) {
-		skip(p->L, "tobedeleted");
-		return 0;
+		/* the membership it made: "class\x1fuser" */
+		if (cl_json_str_set(field(p, P_ECLASS), &p->a) < 0 || p->a.len == 0 ||
+		    cl_json_str_set(field(p, P_EUSER), &p->b) < 0 || p->b.len == 0 ||
+		    memchr(p->a.p, 0x1f, p->a.len)) {
+			skip(p->L, "tobedeleted");
+			return 0;
+		}
+		cl_buf_addc(&p->a, 0x1f);
+		cl_buf_add(&p->a, p->b.p, p->b.len);
+		return note_tbd(p, LOAD_MEMBER, p->a.p, p->a.len);
 	}
 	rs = cl_role_of(role);
 	if (rs != CL_ROLE_STUDENT && rs != CL_ROLE_TEACHER) {
@@ -197,10 +268,8 @@ do_user(struct pass *p)
 		           L->o.input ? L->o.input : "<stdin>", p->ln->lineno, p->id.p);
 		return -1;
 	}
-	if (to_be_deleted(p)) {
-		skip(L, "tobedeleted");
-		return 0;
-	}
+	if (to_be_deleted(p))
+		return note_tbd(p, LOAD_USER, p->id.p, p->id.len);
 	mid = field(p, P_MID);
 	cl_buf_reset(&p->a);
 	if (m->type == CL_JSON_OBJECT && mid && mid->type == CL_JSON_NUMBER)
@@ -238,10 +307,8 @@ do_parent(struct pass *p)
 		skip(p->L, "parent-not-synced"); /* sync_parents off upstream */
 		return 0;
 	}
-	if (to_be_deleted(p)) {
-		skip(p->L, "tobedeleted");
-		return 0;
-	}
+	if (to_be_deleted(p))
+		return note_tbd(p, LOAD_CONTACT, p->id.p, p->id.len);
 	if (duplicate(p, LOAD_CONTACT,
 	              load_index_user(p->L, p->id.p, p->id.len, LOAD_U_CONTACT, CL_ROLE_PARENT,
 	                              NULL, 0)))
@@ -296,6 +363,15 @@ do_header(struct pass *p)
 		v = jv_object_get(jv_copy(s), jv_string("options"));
 		if (jv_get_kind(v) == JV_KIND_OBJECT) {
 			jv sp = jv_object_get(jv_copy(v), jv_string("sync_parents"));
+			jv as = jv_object_get(jv_copy(v), jv_string("as_of"));
+
+			/* cl-filter's "today": what a term's end is judged against */
+			if (jv_get_kind(as) == JV_KIND_STRING &&
+			    is_date(jv_string_value(as),
+			            (size_t)jv_string_length_bytes(jv_copy(as))))
+				snprintf(L->stream.as_of, sizeof L->stream.as_of, "%s",
+				         jv_string_value(as));
+			jv_free(as);
 
 			if (jv_get_kind(sp) == JV_KIND_FALSE)
 				L->stream.parents_opt = -1;
@@ -429,6 +505,8 @@ pass_release(struct pass *p)
 	cl_buf_release(&p->id);
 	cl_buf_release(&p->a);
 	cl_buf_release(&p->b);
+	sqlite3_finalize(p->tbd);
+	sqlite3_finalize(p->sess);
 	cl_reader_free(p->r);
 }
 
@@ -445,6 +523,9 @@ load_ingest(struct load *L, int fd, const char *name)
 		switch (ln.kind) {
 		case CL_K_HEADER:
 			do_header(&p);
+			break;
+		case CL_K_SESSION:
+			err = do_session(&p) < 0;
 			break;
 		case CL_K_CLASS:
 			err = do_class(&p) < 0;

@@ -19,7 +19,7 @@
 
 /* The state's schema: PRAGMA application_id ("CLLD") and user_version. */
 #define LOAD_APP_ID 0x434c4c44
-#define LOAD_SCHEMA 2
+#define LOAD_SCHEMA 3
 
 /*
  * Entity types, in the order of the change set's first phase (the second
@@ -48,7 +48,9 @@ struct load_counts {
 	long long staged; /* records of this type the stream holds (after joins) */
 	long long old;    /* records of this type in the state before this sync */
 	long long created, updated, deleted, unchanged;
-	long long withheld; /* deletions not made (incomplete stream, guard) */
+	long long withheld; /* deletions not made (incomplete stream, guard, their parent's),
+	                       and held_up */
+	long long held_up;  /* creates and updates withheld by the re-link guard */
 	int managed;        /* 0: not synced this time (no parents in the stream) */
 	int guard;          /* 1: the deletion guard tripped */
 };
@@ -60,6 +62,7 @@ struct load_opts {
 	const char *input; /* NULL or "-": stdin */
 	int dry_run;
 	int allow_deletes;
+	int allow_relinks;
 	double max_delete; /* percent */
 	int mode;          /* LOAD_M_* */
 	int plan;          /* --plan: record the sync as pending, not applied */
@@ -104,6 +107,7 @@ struct load_stream {
 	int no_classes;    /* a stage upstream ran with sync_classes false */
 	jv upstream_codes; /* the codes the upstream stages reported, each once */
 	char fetched[32];  /* the first stage's "at": what --last-sync records */
+	char as_of[11];    /* the last stage's "as_of" option (cl-filter's), or "" */
 };
 
 /*
@@ -119,6 +123,7 @@ struct load_tally {
 	int role_differs_known;
 	jv unmatched_by; /* reason -> count */
 	jv skipped;      /* what was read and not synced, by reason -> count */
+	jv deletions;    /* diff.c: explained, unexplained, withheld (the Sync Details') */
 };
 
 /* One run: each part's comment says who writes it. */
@@ -312,7 +317,15 @@ int load_join(struct load *L);
  * set created that neither the state nor the stream has.
  */
 long long load_index_unseen(struct load *L, enum load_ent e);
-/* Puts them in temp.st_del(entity, id). */
+/*
+ * Puts them in temp.st_del(entity, id). why: NULL, or the reason the roster
+ * gives for the deletion (explained: not counted by the guard); held: NULL,
+ * or the code that withholds it. diff.c fills both; after the decision only
+ * the deletions written are left in it (pending.c's settle reads it).
+ */
+#define LOAD_ST_DEL                                                                            \
+	"CREATE TEMP TABLE IF NOT EXISTS st_del(entity INTEGER, id TEXT, why TEXT, held TEXT," \
+	" PRIMARY KEY (entity, id)) WITHOUT ROWID"
 int load_index_stage_deletes(struct load *L, enum load_ent e);
 
 /* ingest.c: one pass over the stream. */

@@ -145,8 +145,7 @@ load_settle(struct load *L, long long sync, int whole)
 	                    sync) < 0)
 		return -1;
 	if (!sync &&
-	    (load_exec(L, "CREATE TEMP TABLE IF NOT EXISTS st_del(entity INTEGER, id TEXT,"
-	                  " PRIMARY KEY (entity, id)) WITHOUT ROWID") < 0 ||
+	    (load_exec(L, LOAD_ST_DEL) < 0 ||
 	     load_exec(L, "DELETE FROM main.unsure WHERE EXISTS (SELECT 1 FROM temp.st_rec n"
 	                  " WHERE n.entity = unsure.entity AND n.id = unsure.id)"
 	                  " OR EXISTS (SELECT 1 FROM temp.st_del d"

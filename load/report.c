@@ -103,6 +103,21 @@ codes(struct load *L)
 	return out;
 }
 
+/* diff.c's account of the deletions; before the diff (a failed sync), an empty one. */
+static jv
+deletions_details(struct load *L)
+{
+	jv d = L->tally.deletions;
+
+	if (jv_get_kind(d) == JV_KIND_OBJECT && jv_object_length(jv_copy(d)) > 0)
+		return jv_copy(d);
+	d = jv_object_set(jv_object(), jv_string("relinks_withheld"), jv_array());
+	d = jv_object_set(d, jv_string("explained"), jv_object());
+	d = jv_object_set(d, jv_string("unexplained"), jv_object());
+	d = jv_object_set(d, jv_string("withheld"), jv_array());
+	return jv_object_set(d, jv_string("withheld_unlisted"), jv_number(0));
+}
+
 jv
 load_details(struct load *L, int with_kind)
 {
@@ -142,6 +157,7 @@ load_details(struct load *L, int with_kind)
 	d = jv_object_set(d, jv_string("counts"), c);
 	d = jv_object_set(d, jv_string("unmatched"), jv_copy(L->tally.unmatched_by));
 	d = jv_object_set(d, jv_string("skipped"), jv_copy(L->tally.skipped));
+	d = jv_object_set(d, jv_string("deletions"), deletions_details(L));
 	d = jv_object_set(d, jv_string("codes"), codes(L));
 	d = jv_object_set(d, jv_string("errors"), jv_copy(L->st.errors));
 	d = jv_object_set(d, jv_string("upstream_codes"), jv_copy(L->stream.upstream_codes));

@@ -203,7 +203,21 @@ migrate_1(struct load *L)
 	                    " PRIMARY KEY (entity, id)) WITHOUT ROWID;");
 }
 
-static int (*const migrate[LOAD_SCHEMA])(struct load *) = { migrate_0, migrate_1 };
+/*
+ * Version 3: what explains a deletion (diff.c). sessions: each
+ * academicSession's endDate as the streams gave it (the last one seen), so
+ * that a class gone from the stream after its terms ended is known to have
+ * ended even when the stream no longer has its sessions either.
+ */
+static int
+migrate_2(struct load *L)
+{
+	return load_exec(L, "CREATE TABLE sessions("
+	                    " id TEXT PRIMARY KEY,"
+	                    " ends TEXT NOT NULL) WITHOUT ROWID;");
+}
+
+static int (*const migrate[LOAD_SCHEMA])(struct load *) = { migrate_0, migrate_1, migrate_2 };
 
 static int
 migrate_all(struct load *L)

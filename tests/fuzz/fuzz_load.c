@@ -546,6 +546,7 @@ run_init(struct load *L, const char *state, int dry, int allow, double max_delet
 	L->stream.upstream_codes = jv_array();
 	L->tally.unmatched_by = jv_object();
 	L->tally.skipped = jv_object();
+	L->tally.deletions = jv_object();
 	cl_stage_init(&L->st, "cl-load");
 	cl_iso8601(cl_now(), L->sync.started);
 }
@@ -561,6 +562,7 @@ run_release(struct load *L)
 	jv_free(L->stream.upstream_codes);
 	jv_free(L->tally.unmatched_by);
 	jv_free(L->tally.skipped);
+	jv_free(L->tally.deletions);
 	cl_stage_release(&L->st);
 }
 
