@@ -188,35 +188,6 @@ parse_options(struct load *L, int argc, char *argv[])
 	return -1;
 }
 
-static void
-load_init(struct load *L)
-{
-	memset(L, 0, sizeof *L);
-	L->sync.prev = jv_null();
-	L->stream.summary = jv_object();
-	L->stream.upstream_codes = jv_array();
-	L->tally.unmatched_by = jv_object();
-	L->tally.skipped = jv_object();
-	L->tally.deletions = jv_object();
-	cl_stage_init(&L->st, "cl-load");
-	cl_iso8601(cl_now(), L->sync.started);
-}
-
-static void
-load_release(struct load *L)
-{
-	load_index_free(L);
-	load_state_close(L);
-	load_fields_release();
-	jv_free(L->sync.prev);
-	jv_free(L->stream.summary);
-	jv_free(L->stream.upstream_codes);
-	jv_free(L->tally.unmatched_by);
-	jv_free(L->tally.skipped);
-	jv_free(L->tally.deletions);
-	cl_stage_release(&L->st);
-}
-
 /*
  * Records this sync: as pending (--plan), or in the history with its
  * records settled (one step). A failed sync is recorded in the history

@@ -152,11 +152,8 @@ exec_e(struct load *L, const char *sql, int e, const char *a)
 	if (sqlite3_bind_parameter_count(q) >= 2 && a)
 		sqlite3_bind_text(q, 2, a, -1, SQLITE_STATIC);
 	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "deciding the deletions");
+	if (load_done(L, q, rc, "deciding the deletions") < 0)
 		return -1;
-	}
 	return sqlite3_changes(L->state.db);
 }
 
@@ -205,11 +202,8 @@ deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 		cl_write_line(out, b->p, b->len);
 		n++;
 	}
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "reading the state");
+	if (load_done(L, q, rc, "reading the state") < 0)
 		return -1;
-	}
 	L->tally.ent[e].deleted = n;
 	if (L->o.dry_run || n == 0)
 		return 0;
@@ -225,11 +219,8 @@ deletions(struct load *L, FILE *out, enum load_ent e, struct cl_buf *b)
 	if (L->o.plan)
 		sqlite3_bind_int64(q, 2, L->sync.id);
 	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "writing the state");
+	if (load_done(L, q, rc, "writing the state") < 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -508,11 +499,8 @@ explain(struct load *L, enum load_ent e)
 	sqlite3_bind_int(q, 1, e);
 	sqlite3_bind_text(q, 2, as_of, -1, SQLITE_STATIC);
 	rc = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "explaining the deletions");
+	if (load_done(L, q, rc, "explaining the deletions") < 0)
 		return -1;
-	}
 	return 0;
 }
 

@@ -164,11 +164,8 @@ unsure(struct load *L)
 		if ((v = cl_idmap_get(x->old, x->key.p, x->key.len)))
 			*v |= RESEND;
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "reading the state");
+	if (load_done(L, s, rc, "reading the state") < 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -207,11 +204,8 @@ load_index_open(struct load *L)
 		        ((uint64_t)sqlite3_column_int64(s, 2) & ~FLAGS) | resend;
 		x->old_n[e]++;
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "reading the state");
+	if (load_done(L, s, rc, "reading the state") < 0)
 		return -1;
-	}
 	return unsure(L);
 }
 
@@ -480,11 +474,8 @@ no_kin(struct load *L)
 		L->tally.ent[LOAD_CONTACT].staged--;
 		n++;
 	}
-	sqlite3_finalize(d);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "staging");
+	if (load_done(L, d, rc, "staging") < 0)
 		return -1;
-	}
 	skip_add(L, "parent-no-linked-student", n);
 	return 0;
 }
@@ -512,11 +503,8 @@ unsure_gone(struct load *L)
 		if (e >= 0 && e < LOAD_NENT)
 			L->ix->unseen[e] += sqlite3_column_int64(s, 1);
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "reading the state");
+	if (load_done(L, s, rc, "reading the state") < 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -656,11 +644,8 @@ load_index_stage_deletes(struct load *L, enum load_ent e)
 		rc = sqlite3_step(s);
 		sqlite3_reset(s);
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "staging");
+	if (load_done(L, s, rc, "staging") < 0)
 		return -1;
-	}
 	s = load_prepare(
 	        L, "INSERT OR IGNORE INTO st_del(entity, id) SELECT u.entity, u.id" UNSURE_GONE
 	           " AND u.entity = ?1");
@@ -668,10 +653,7 @@ load_index_stage_deletes(struct load *L, enum load_ent e)
 		return -1;
 	sqlite3_bind_int(s, 1, e);
 	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "staging");
+	if (load_done(L, s, rc, "staging") < 0)
 		return -1;
-	}
 	return 0;
 }

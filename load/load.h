@@ -253,6 +253,12 @@ void load_fields_release(void);
 int load_state_open(struct load *L, int create, int lock);
 void load_state_close(struct load *L);
 int load_exec(struct load *L, const char *sql);
+/*
+ * Ends a statement's loop: finalizes s, and when the last step's rc is not
+ * SQLITE_DONE reports it (load_db_error, what names the step) and returns
+ * -1; else 0.
+ */
+int load_done(struct load *L, sqlite3_stmt *s, int rc, const char *what);
 /* Prepares sql; on failure reports and returns NULL. */
 sqlite3_stmt *load_prepare(struct load *L, const char *sql);
 /* The meta value for key, owned by the caller, or NULL. */
@@ -347,6 +353,10 @@ int load_write_report(struct load *L);
 int load_show_history(struct load *L, long n);
 int load_show_sync(struct load *L, long long id);
 void load_put_jv(FILE *out, jv v);
+
+/* run.c: a run's struct load, empty (started now), and everything it holds freed. */
+void load_init(struct load *L);
+void load_release(struct load *L);
 
 /*
  * pending.c: the sync id (one more than the last recorded or pending), the

@@ -114,11 +114,8 @@ record_failed(struct load *L, const char *cond, long long id, const char *messag
 	sqlite3_bind_text(s, 2, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, message, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "recording a sync that was not applied");
+	if (load_done(L, s, rc, "recording a sync that was not applied") < 0)
 		return -1;
-	}
 	return 0;
 }
 

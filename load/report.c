@@ -259,11 +259,8 @@ load_show_history(struct load *L, long n)
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		cl_write_line(stdout, (const char *)sqlite3_column_text(s, 0),
 		              (size_t)sqlite3_column_bytes(s, 0));
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "reading the history");
+	if (load_done(L, s, rc, "reading the history") < 0)
 		return -1;
-	}
 	return 0;
 }
 

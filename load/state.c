@@ -122,11 +122,8 @@ load_meta_set(struct load *L, const char *key, const char *value)
 	else
 		sqlite3_bind_null(s, 2);
 	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		load_db_error(L, "meta");
+	if (load_done(L, s, rc, "meta") < 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -506,4 +503,15 @@ load_state_close(struct load *L)
 	L->state.in_txn = 0;
 	sqlite3_close_v2(L->state.db);
 	L->state.db = NULL;
+}
+
+int
+load_done(struct load *L, sqlite3_stmt *s, int rc, const char *what)
+{
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, what);
+		return -1;
+	}
+	return 0;
 }

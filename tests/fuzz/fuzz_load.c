@@ -57,6 +57,7 @@
 #include "../../load/pending.c"
 #include "../../load/ingest.c"
 #include "../../load/report.c"
+#include "../../load/run.c"
 #include "../../load/state.c"
 #include "fuzz.h"
 
@@ -536,34 +537,11 @@ check_state(const char *path, jv model)
 static void
 run_init(struct load *L, const char *state, int dry, int allow, double max_delete)
 {
-	memset(L, 0, sizeof *L);
+	load_init(L);
 	L->o.state = state;
 	L->o.dry_run = dry;
 	L->o.allow_deletes = allow;
 	L->o.max_delete = max_delete;
-	L->sync.prev = jv_null();
-	L->stream.summary = jv_object();
-	L->stream.upstream_codes = jv_array();
-	L->tally.unmatched_by = jv_object();
-	L->tally.skipped = jv_object();
-	L->tally.deletions = jv_object();
-	cl_stage_init(&L->st, "cl-load");
-	cl_iso8601(cl_now(), L->sync.started);
-}
-
-static void
-run_release(struct load *L)
-{
-	load_index_free(L);
-	load_state_close(L);
-	load_fields_release();
-	jv_free(L->sync.prev);
-	jv_free(L->stream.summary);
-	jv_free(L->stream.upstream_codes);
-	jv_free(L->tally.unmatched_by);
-	jv_free(L->tally.skipped);
-	jv_free(L->tally.deletions);
-	cl_stage_release(&L->st);
 }
 
 static int
@@ -687,7 +665,7 @@ one_run(const char *path, const uint8_t *data, size_t size, int dry, int allow, 
 	jv_free(ord.id0);
 	jv_free(ord.id1);
 	free(buf);
-	run_release(&L);
+	load_release(&L);
 	check_state(path, *model);
 }
 
