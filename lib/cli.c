@@ -135,7 +135,16 @@ cl_getopt_next(struct cl_getopt *g)
 	}
 }
 
-static const char *opt_name(const struct cl_getopt *g);
+/* The current option's long name, for messages. */
+static const char *
+opt_name(const struct cl_getopt *g)
+{
+	const struct option *lo;
+
+	for (lo = g->longopts; lo->name && lo->val != g->id; lo++)
+		;
+	return lo->name ? lo->name : "?";
+}
 
 int
 cl_getopt_bytes(const struct cl_getopt *g, size_t *out)
@@ -148,17 +157,6 @@ cl_getopt_bytes(const struct cl_getopt *g, size_t *out)
 	}
 	return cl_usage_error(g->cmd, "--%s '%s' is not a positive number of bytes", opt_name(g),
 	                      g->arg);
-}
-
-/* The current option's long name, for messages. */
-static const char *
-opt_name(const struct cl_getopt *g)
-{
-	const struct option *lo;
-
-	for (lo = g->longopts; lo->name && lo->val != g->id; lo++)
-		;
-	return lo->name ? lo->name : "?";
 }
 
 int

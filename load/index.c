@@ -137,6 +137,22 @@ old_key(struct cl_buf *k, enum load_ent e, const char *id, size_t n)
  * for a deletion). Each is re-sent (RESEND); one the state does not hold
  * and the stream lacks is deleted (load_join counts it, diff.c writes it).
  */
+/*
+ * A state row (entity, id, ...) of statement s: its key into x->key.
+ * Returns the entity, or -1 for a number that names none.
+ */
+static int
+row_key(struct load_index *x, sqlite3_stmt *s)
+{
+	int e = sqlite3_column_int(s, 0);
+
+	if (e < 0 || e >= LOAD_NENT)
+		return -1;
+	old_key(&x->key, e, (const char *)sqlite3_column_text(s, 1),
+	        (size_t)sqlite3_column_bytes(s, 1));
+	return e;
+}
+
 static int
 unsure(struct load *L)
 {
@@ -154,19 +170,10 @@ unsure(struct load *L)
 	                 " SET fields = coalesce(excluded.fields, fields)") < 0 ||
 	    !(s = load_prepare(L, "SELECT entity, id FROM temp.st_unsure")))
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int e = sqlite3_column_int(s, 0);
-
-		if (e < 0 || e >= LOAD_NENT)
-			continue;
-		old_key(&x->key, e, (const char *)sqlite3_column_text(s, 1),
-		        (size_t)sqlite3_column_bytes(s, 1));
-		if ((v = cl_idmap_get(x->old, x->key.p, x->key.len)))
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (row_key(x, s) >= 0 && (v = cl_idmap_get(x->old, x->key.p, x->key.len)))
 			*v |= RESEND;
-	}
-	if (load_done(L, s, rc, "reading the state") < 0)
-		return -1;
-	return 0;
+	return load_done(L, s, rc, "reading the state");
 }
 
 int
@@ -194,12 +201,10 @@ load_index_open(struct load *L)
 	if (!s)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int e = sqlite3_column_int(s, 0);
+		int e = row_key(x, s);
 
-		if (e < 0 || e >= LOAD_NENT)
+		if (e < 0)
 			continue;
-		old_key(&x->key, e, (const char *)sqlite3_column_text(s, 1),
-		        (size_t)sqlite3_column_bytes(s, 1));
 		*cl_idmap_put(x->old, x->key.p, x->key.len, NULL) =
 		        ((uint64_t)sqlite3_column_int64(s, 2) & ~FLAGS) | resend;
 		x->old_n[e]++;
