@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "diag.h"
 #include "errors.h"
+#include "stream.h"
 #include "sync.h"
 
 static const char usage[] =
@@ -394,7 +395,7 @@ apply_plan(struct run *r, struct night *n)
 		         "changes again",
 		         ast, id);
 		if (!r->interrupted)
-			codes_add(&r->own, "CL518");
+			codes_add(&n->codes, "CL518");
 	} else if (cst != 0) {
 		sync_log(r, "apply: cl-load --commit %s exited %d", id, cst);
 	} else {
@@ -559,7 +560,7 @@ main(int argc, char *argv[])
 	struct night n = { 0 };
 	struct cl_buf b = CL_BUF_INIT;
 	char path[4096];
-	int status, i, stale;
+	int status, i, stale, details_ok;
 
 	cl_diag_init(argv[0]);
 	r.logfd = -1;
@@ -580,7 +581,7 @@ main(int argc, char *argv[])
 		status = cl_fail("CL090", "cannot set up the signals:");
 		goto out;
 	}
-	sync_log(&r, "run of '%s' (%s), run folder %s", r.name, r.trigger, r.dir);
+	sync_log(&r, "cl-sync-run %s (pid %ld): a %s night", CL_VERSION, (long)getpid(), r.trigger);
 	for (i = 0; i < 4; i++) {
 		static const char *const w[4] = { "fetch: ", "filter:", "match: ", "load:  " };
 
@@ -618,9 +619,11 @@ main(int argc, char *argv[])
 
 	cl_buf_reset(&b);
 	sync_details(&r, &n, &b);
-	if (write_file(r.dir, "details", &b) != 0)
+	details_ok = write_file(r.dir, "details", &b) == 0;
+	if (!details_ok)
 		sync_log(&r, "CL511: cannot write %s/details: %s", r.dir, strerror(errno));
-	if (r.tty_out && !r.quiet)
+	/* On a terminal; and wherever stdout goes when the run folder cannot keep them. */
+	if ((r.tty_out && !r.quiet) || !details_ok)
 		fwrite(b.p, 1, b.len, stdout);
 	cl_buf_reset(&b);
 	sync_night_json(&r, &n, &b);

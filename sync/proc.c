@@ -721,7 +721,7 @@ sync_wait(struct run *r)
 
 				if (sig == SIGCHLD)
 					continue;
-				sync_log(r, "%s received: stopping every stage%s",
+				sync_log(r, "SIG%s received: stopping every stage%s",
 				         sigabbrev_np(sig),
 				         r->interrupted ? " (killed: a second signal)" : "");
 				sync_forward(r, sig);
