@@ -30,6 +30,7 @@ static const char usage[] =
         "usage: cl-sync-run --name NAME --run-dir DIR --state FILE [--nights FILE]\n"
         "                   [--tz ZONE] [--trigger scheduled|manual|dry-run] [--apply COMMAND]\n"
         "                   [--export FILE [--export-max-age DAYS]] [--progress | --no-progress]\n"
+        "                   [--log-every SECONDS] [--no-check-args]\n"
         "                   [-q] -- fetch N ARG... filter N ARG... match N ARG... load N ARG...\n";
 
 enum {
@@ -44,7 +45,8 @@ enum {
 	OPT_EXPORT_AGE,
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS,
-	OPT_NO_CHECK_ARGS
+	OPT_NO_CHECK_ARGS,
+	OPT_LOG_EVERY
 };
 
 static const struct cl_opt opts[] = {
@@ -67,6 +69,8 @@ static const struct cl_opt opts[] = {
 	{ OPT_PROGRESS, "progress", CL_ARG_NONE, NULL,
 	  "a live line per stage on stderr (default: when stderr is a tty)" },
 	{ OPT_NO_PROGRESS, "no-progress", CL_ARG_NONE, NULL, "no live lines" },
+	{ OPT_LOG_EVERY, "log-every", CL_ARG_REQUIRED, "SECONDS",
+	  "a progress line in the log this often while it runs (default 60)" },
 	{ 'q', "quiet", CL_ARG_NONE, NULL, "no Sync Details on stdout, even on a terminal" },
 	{ OPT_NO_CHECK_ARGS, "no-check-args", CL_ARG_NONE, NULL,
 	  "do not ask each stage to check its arguments first" },
@@ -111,6 +115,7 @@ options(struct run *r, int argc, char *argv[])
 	r->tz = "UTC";
 	r->trigger = "manual";
 	r->export_max_age = 7;
+	r->log_every = 60;
 	cl_getopt_init(&g, &cmd, argc, argv);
 	while ((c = cl_getopt_next(&g)) != -1) {
 		switch (c) {
@@ -160,6 +165,12 @@ options(struct run *r, int argc, char *argv[])
 			break;
 		case 'q':
 			r->quiet = 1;
+			break;
+		case OPT_LOG_EVERY:
+			if (cl_parse_num(g.arg, 1, 86400, &n) != 0)
+				return cl_usage_error(
+				        &cmd, "--log-every '%s' is not a number of seconds", g.arg);
+			r->log_every = (double)n;
 			break;
 		case OPT_NO_CHECK_ARGS:
 			check_args = 0;

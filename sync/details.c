@@ -414,6 +414,24 @@ sync_night_json(struct run *r, const struct night *n, struct cl_buf *b)
 	            (long)(r->finished - r->started));
 	if (n->sync >= 0)
 		cl_buf_addf(b, "\"sync\":%lld,", n->sync);
+	{
+		jv rep = read_report(r->dir);
+
+		if (jv_is_valid(rep)) {
+			jv c = get(rep, "counts");
+
+			cl_buf_addf(
+			        b,
+			        "\"counts\":{\"unmatched_users\":%lld,\"matched_students\":%lld,"
+			        "\"matched_teachers\":%lld,\"matched_other\":%lld,"
+			        "\"imported_classes\":%lld},",
+			        num(c, "unmatched_users"), num(c, "matched_students"),
+			        num(c, "matched_teachers"), num(c, "matched_other"),
+			        num(c, "imported_classes"));
+			jv_free(c);
+		}
+		jv_free(rep);
+	}
 	cl_buf_addf(b, "\"exit\":%d}\n", n->exit);
 	return 0;
 }

@@ -624,7 +624,9 @@ sync_draw(struct run *r, int final)
 		r->last_progress_file = now;
 		progress_file(r);
 	}
-	if (!final && now - r->last_log_progress >= 60) {
+	if (r->last_log_progress == 0)
+		r->last_log_progress = now; /* the first line after log_every, not at the start */
+	if (!final && now - r->last_log_progress >= r->log_every) {
 		struct cl_buf b = CL_BUF_INIT;
 
 		r->last_log_progress = now;

@@ -69,6 +69,7 @@ struct run {
 	int interrupted; /* the signal that stopped the night, or 0 */
 	time_t started, finished;
 	double t0;
+	double log_every; /* seconds between the log's progress lines */
 	double last_log_progress, last_progress_file, last_draw;
 	int drawn; /* lines of the live display on the terminal */
 	struct child stage[NSTAGES];
