@@ -88,6 +88,8 @@ static const struct cl_cmd cmd = {
 
 static int check_args = 1;
 
+static void merge(struct codes *to, const struct codes *from);
+
 /*
  * execvp takes char *const argv[] for historic reasons and never writes
  * the strings: this is the one place a const string becomes one of them.
@@ -272,8 +274,10 @@ check_stage_args(struct run *r)
 		sync_wait(r);
 		if (child_status(c) != 0 && !bad) {
 			bad = 1;
+			/* the cause is the config: CL542 first, then the stage's own code */
 			if (child_status(c) != 127)
 				codes_add(&r->own, "CL542");
+			merge(&r->own, &c->codes);
 			sync_log(r, "%s refused its arguments (exit status %d)", c->name,
 			         child_status(c));
 		}

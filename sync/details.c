@@ -311,7 +311,9 @@ explain(struct cl_buf *b, const char *code)
 		cl_buf_addf(b, "  %s  (see docs/errors.md)\n", code);
 		return;
 	}
-	cl_buf_addf(b, "  %s  %s\n         what to do: %s\n", code, e->meaning, e->remedy);
+	/* a remedy that names a program's option, in cl-sync's words instead */
+	cl_buf_addf(b, "  %s  %s\n         what to do: %s\n", code, e->meaning,
+	            e->sync_remedy ? e->sync_remedy : e->remedy);
 }
 
 static void

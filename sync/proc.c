@@ -428,6 +428,7 @@ sync_pipeline(struct run *r)
 		return -1;
 	}
 	memset((void *)r->count, 0, 3 * sizeof *r->count);
+	r->pgid = 0; /* a group of the pipeline's own, not the last command's (gone) */
 	in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (i = 0; i < 4 && in >= 0; i++) {
 		struct child *s = &r->stage[i];
