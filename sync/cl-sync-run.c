@@ -235,10 +235,14 @@ init_children(struct run *r)
 {
 	int i;
 
-	for (i = 0; i < NSTAGES; i++)
+	for (i = 0; i < NSTAGES; i++) {
 		r->stage[i].errfd = -1;
-	for (i = 0; i < 3; i++)
+		r->stage[i].errbuf = (struct cl_buf)CL_BUF_INIT;
+	}
+	for (i = 0; i < 3; i++) {
 		r->tee[i].errfd = -1;
+		r->tee[i].errbuf = (struct cl_buf)CL_BUF_INIT;
+	}
 }
 
 /*
@@ -282,7 +286,9 @@ check_stage_args(struct run *r)
 			         child_status(c));
 		}
 		free(argv);
+		cl_buf_release(&c->errbuf);
 		memset(c, 0, sizeof *c);
+		c->errbuf = (struct cl_buf)CL_BUF_INIT;
 		c->errfd = -1;
 		if (r->interrupted)
 			bad = 1;

@@ -184,6 +184,8 @@ take_stderr(struct run *r, struct child *c, int eof)
 	struct cl_buf *b = &c->errbuf;
 	size_t start = 0;
 
+	if (b->len == 0)
+		return;
 	for (;;) {
 		char *p = b->p + start, *nl, *esc;
 		size_t n = b->len - start;
