@@ -179,7 +179,8 @@ options(struct run *r, int argc, char *argv[])
 			break;
 		case OPT_WARNING:
 			if (!cl_error_lookup(g.arg))
-				return cl_usage_error(&cmd, "--warning '%s' is not a code of the catalog", g.arg);
+				return cl_usage_error(
+				        &cmd, "--warning '%s' is not a code of the catalog", g.arg);
 			codes_add(&r->own, g.arg);
 			break;
 		case OPT_NO_CHECK_ARGS:
