@@ -47,8 +47,11 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
 MANS := $(foreach p,$(PROGS),$(p)/cl-$(p).1) $(foreach p,$(SUBPROGS),$(p)/cl-$(notdir $(p)).1) \
 	$(wildcard scripts/*.1)
 DEPS_OK := build/.deps-ok
+# cl-sync beside the programs, as `make install` puts it: a link to
+# scripts/cl-sync, so that what runs is always the script in the checkout.
+SYNC_LINK := $(B)/bin/cl-sync
 
-all: $(BINS)
+all: $(BINS) $(SYNC_LINK)
 
 # Install what the build needs on a fresh Debian machine (or say how).
 $(DEPS_OK): scripts/install-deps
@@ -58,6 +61,10 @@ $(DEPS_OK): scripts/install-deps
 $(B)/%.o: %.c $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(SYNC_LINK): scripts/cl-sync
+	@mkdir -p $(@D)
+	ln -sfr scripts/cl-sync $@
 
 $(B)/libcl.a: $(LIB_OBJ)
 	rm -f $@
@@ -113,14 +120,14 @@ $(B)/tests/%: tests/%.c $(B)/libcl.a
 
 TOOLS := $(B)/tests/errors-md $(B)/tests/stream-cat
 
-check: $(BINS) $(UNIT_BIN) $(TOOLS) $(REPLAY_BIN)
+check: $(BINS) $(SYNC_LINK) $(UNIT_BIN) $(TOOLS) $(REPLAY_BIN)
 	@scripts/install-deps check
 	@B=$(B) VALGRIND=$(VALGRIND) tests/run
 
 docs: $(B)/tests/errors-md
 	$(B)/tests/errors-md > docs/errors.md
 
-demo: $(BINS)
+demo: $(BINS) $(SYNC_LINK)
 	@scripts/install-deps check
 	@B=$(B) scripts/demo
 
