@@ -162,7 +162,10 @@ fuzz: $(DEPS_OK)
 			build/fuzz/corpus-$$n $$c || exit 1; \
 	done
 
+# cl-sync needs jq, flock and zstd where it runs: installed when make install
+# runs as root, else named (a DESTDIR build for a package goes on).
 install: $(BINS)
+	@scripts/install-deps run || echo "make install: cl-sync needs the packages named above to run" >&2
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/cl-sync
 	install -m 0755 $(BINS) scripts/cl-sync $(DESTDIR)$(BINDIR)
 	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man1
