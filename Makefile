@@ -39,13 +39,15 @@ PROGS := fetch filter match load
 # Siblings of a stage in a subfolder of it, one program each (DESIGN.md,
 # Layout): load/apply/ is cl-apply, the reference applier.
 SUBPROGS := load/apply
-BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p)))
+# sync/ is cl-sync-run, the supervisor scripts/cl-sync runs a night with.
+BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p))) \
+	$(B)/bin/cl-sync-run
 LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c) $(foreach p,$(PROGS),$(wildcard tests/$(p)/unit_*.c))
 UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
 MANS := $(foreach p,$(PROGS),$(p)/cl-$(p).1) $(foreach p,$(SUBPROGS),$(p)/cl-$(notdir $(p)).1) \
-	$(wildcard scripts/*.1)
+	sync/cl-sync-run.1 $(wildcard scripts/*.1)
 DEPS_OK := build/.deps-ok
 # cl-sync beside the programs, as `make install` puts it: a link to
 # scripts/cl-sync, so that what runs is always the script in the checkout.
@@ -94,6 +96,11 @@ $$(B)/bin/cl-$(notdir $(1)): $$($(1)_OBJ) $$(B)/libcl.a
 	$$(CC) $$(ALL_CFLAGS) -o $$@ $$(filter %.c %.o %.a,$$^) $$(LDLIBS)
 endef
 $(foreach p,$(SUBPROGS),$(eval $(call subprog_rules,$(p))))
+
+SYNC_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard sync/*.c))
+$(B)/bin/cl-sync-run: $(SYNC_OBJ) $(B)/libcl.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $(filter %.c %.o %.a,$^) $(LDLIBS)
 
 # Every libFuzzer harness, linked with a plain driver that replays files
 # (tests/fuzz/t-replay runs them over tests/fuzz/corpus/ in make check).

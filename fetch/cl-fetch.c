@@ -98,7 +98,8 @@ static const struct cl_cmd cmd = {
 struct args {
 	const char *endpoint;
 	const char *secret_file;
-	int progress; /* -1: when stderr is a tty */
+	int progress;   /* -1: when stderr is a tty */
+	int check_args; /* --check-args: stop before the output and the server */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -322,6 +323,7 @@ parse_options(struct fetch_opts *o, struct args *a, int argc, char *argv[])
 		return cl_usage_error(&cmd, "one ENDPOINT only: '%s' is one too many",
 		                      argv[optind + 1]);
 	a->endpoint = argv[optind];
+	a->check_args = g.check_args;
 	return -1;
 }
 
@@ -690,7 +692,7 @@ main(int argc, char *argv[])
 		                .max_body = (long long)256 << 20,
 		                .max_pages = FETCH_MAX_PAGES_DEFAULT,
 		                .max_records = FETCH_MAX_RECORDS_DEFAULT };
-	struct args a = { NULL, NULL, -1 };
+	struct args a = { NULL, NULL, -1, 0 };
 	struct fetch_run r;
 	struct sigaction sa;
 	struct cl_out dst = { 0 };
@@ -750,6 +752,10 @@ main(int argc, char *argv[])
 		goto out;
 	if (a.secret_file)
 		cl_out_note_input_path(a.secret_file); /* -o must not replace it */
+	if (a.check_args) {
+		status = CL_EX_OK; /* checked; -o and the server left alone */
+		goto out;
+	}
 	o.progress = a.progress >= 0 ? a.progress : isatty(STDERR_FILENO);
 	if (!o.output)
 		r.io.out = stdout;

@@ -119,11 +119,24 @@ struct fetch_run {
 	struct fetch_progress *prog;
 	volatile sig_atomic_t *interrupted;
 	double hold_until; /* no new request before this (a 429's Retry-After) */
+	int reached;       /* an HTTP answer came: the host names resolve (fetch_net_retry) */
 	jv counts;         /* the trailer's per-collection counts */
 };
 
 /* Monotonic seconds. */
 double fetch_now_mono(void);
+
+/*
+ * What a request that got no HTTP answer ran into, when the network's
+ * failure has a code and a remedy of its own (http.c, fetch_net_class).
+ */
+enum fetch_net {
+	FETCH_NET_OTHER,   /* a timeout, a connection cut, or an answer came: CL104 */
+	FETCH_NET_DNS,     /* the host name does not resolve: CL120 */
+	FETCH_NET_TLS,     /* the TLS handshake failed (https to a plain-http port): CL121 */
+	FETCH_NET_REFUSED, /* connection refused, host or network unreachable: CL122 */
+	FETCH_NET_CERT     /* the certificate could not be verified: CL113 */
+};
 
 /* http.c: one request on an easy handle. */
 struct fetch_xfer {
@@ -138,7 +151,9 @@ struct fetch_xfer {
 	char *www_auth;     /* WWW-Authenticate, owned, or NULL */
 	long long cap;
 	int overflow;
-	unsigned tok_gen; /* the OAuth 2.0 token it was sent with */
+	unsigned tok_gen;   /* the OAuth 2.0 token it was sent with */
+	enum fetch_net net; /* the last attempt's failure, when it had no answer */
+	long os_errno;      /* the socket's errno then (ECONNREFUSED...), or 0 */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -164,6 +179,20 @@ enum fetch_outcome {
  */
 enum fetch_outcome fetch_xfer_outcome(struct fetch_run *r, struct fetch_xfer *x, CURLcode cc,
                                       const char *coll, struct cl_buf *why);
+/*
+ * The class of curl's result cc on handle h (errbuf: its error buffer);
+ * *os_errno receives the socket's errno, 0 when none.
+ */
+enum fetch_net fetch_net_class(CURL *h, CURLcode cc, const char *errbuf, long *os_errno);
+/* Whether a failure of class k is worth another attempt (reached: r->reached). */
+int fetch_net_retry(enum fetch_net k, int reached);
+/*
+ * Reports, with k's code, a request to url (borrowed) given up after
+ * attempts attempts: what names the request ("orgs: the page at offset 0"),
+ * url_name the URL's role ("endpoint URL", "token URL"), why is curl's words.
+ */
+void fetch_net_fail(struct fetch_run *r, enum fetch_net k, long os_errno, const char *url,
+                    const char *url_name, const char *what, int attempts, const char *why);
 /* The delay before retry number attempt (1-based), honouring Retry-After. */
 double fetch_backoff_delay(const struct fetch_opts *o, int attempt, double retry_after);
 

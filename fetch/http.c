@@ -47,6 +47,8 @@ xfer_clear(struct fetch_xfer *x)
 	headers_clear(x);
 	x->status = 0;
 	x->overflow = 0;
+	x->net = FETCH_NET_OTHER;
+	x->os_errno = 0;
 	x->errbuf[0] = '\0';
 	cl_buf_reset(&x->body);
 }
@@ -227,34 +229,26 @@ enum fetch_outcome
 fetch_xfer_outcome(struct fetch_run *r, struct fetch_xfer *x, CURLcode cc, const char *coll,
                    struct cl_buf *why)
 {
-	char *said = NULL;
+	char *said = NULL, *url = NULL;
 	double skew;
 
 	cl_buf_reset(why);
 	if (cc != CURLE_OK) {
-		switch (cc) {
-		case CURLE_WRITE_ERROR:
-		case CURLE_FILESIZE_EXCEEDED:
-			if (x->overflow || cc == CURLE_FILESIZE_EXCEEDED) {
-				fetch_fail(r, "CL112",
-				           "%s: a page is larger than %lld bytes: lower --limit",
-				           coll, r->o->max_body);
-				return FETCH_OUT_FATAL;
-			}
-			break;
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_CACERT_BADFILE:
-		case CURLE_SSL_CERTPROBLEM:
-		case CURLE_SSL_ISSUER_ERROR:
-			fetch_fail(r, "CL113", "%s: TLS certificate not verified: %s", coll,
-			           x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+		if ((cc == CURLE_WRITE_ERROR && x->overflow) || cc == CURLE_FILESIZE_EXCEEDED) {
+			fetch_fail(r, "CL112",
+			           "%s: a page is larger than %lld bytes: lower --limit", coll,
+			           r->o->max_body);
 			return FETCH_OUT_FATAL;
-		default:
-			break;
 		}
 		cl_buf_adds(why, x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
-		return FETCH_OUT_RETRY;
+		x->net = fetch_net_class(x->h, cc, why->p, &x->os_errno);
+		if (fetch_net_retry(x->net, r->reached))
+			return FETCH_OUT_RETRY;
+		curl_easy_getinfo(x->h, CURLINFO_EFFECTIVE_URL, &url);
+		fetch_net_fail(r, x->net, x->os_errno, url, "endpoint URL", coll, 1, why->p);
+		return FETCH_OUT_FATAL;
 	}
+	r->reached = 1;
 	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &x->status);
 	if (x->status >= 200 && x->status < 300)
 		return FETCH_OUT_OK;

@@ -84,10 +84,12 @@ fetch_oauth2_parse_token(const char *body, size_t n, char **token, double *life)
 	return rc;
 }
 
-/* One token request. Returns 0 with the token stored, 1 when worth retrying, -1 on a fatal error.
+/*
+ * One token request. Returns 0 with the token stored, 1 when worth retrying
+ * (*net and *os_errno say what the network did: http.c), -1 on a fatal error.
  */
 static int
-request(struct fetch_run *r, struct cl_buf *why)
+request(struct fetch_run *r, struct cl_buf *why, enum fetch_net *net, long *os_errno)
 {
 	const struct fetch_opts *o = r->o;
 	struct cl_buf body = CL_BUF_INIT, cred = CL_BUF_INIT, hdr = CL_BUF_INIT;
@@ -127,11 +129,20 @@ request(struct fetch_run *r, struct cl_buf *why)
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	cc = curl_easy_perform(h);
+	*net = FETCH_NET_OTHER;
+	*os_errno = 0;
 	if (cc != CURLE_OK) {
 		cl_buf_adds(why, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		*net = fetch_net_class(h, cc, why->p, os_errno);
 		rc = 1;
+		if (!fetch_net_retry(*net, r->reached)) {
+			fetch_net_fail(r, *net, *os_errno, o->token_url, "token URL",
+			               "the token request", 1, why->p);
+			rc = -1;
+		}
 		goto out;
 	}
+	r->reached = 1;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (status == 408 || status == 429 || status >= 500) {
 		cl_buf_addf(why, "HTTP %ld", status);
@@ -174,19 +185,26 @@ fetch_oauth2_ensure(struct fetch_run *r, int force)
 {
 	struct cl_buf why = CL_BUF_INIT;
 	double start = fetch_now_mono();
+	enum fetch_net net;
+	long os_errno;
 	int attempt, rc;
 
 	if (!force && r->tok.token && fetch_now_mono() < r->tok.expires)
 		return 0;
 	for (attempt = 0;; attempt++) {
 		cl_buf_reset(&why);
-		rc = request(r, &why);
+		rc = request(r, &why, &net, &os_errno);
 		if (rc <= 0)
 			break;
 		if (attempt >= r->o->retries ||
 		    fetch_now_mono() - start > (double)r->o->retry_time) {
-			fetch_fail(r, "CL104", "the token request to '%s' failed %d times: %s",
-			           r->o->token_url, attempt + 1, why.p);
+			if (net != FETCH_NET_OTHER)
+				fetch_net_fail(r, net, os_errno, r->o->token_url, "token URL",
+				               "the token request", attempt + 1, why.p);
+			else
+				fetch_fail(r, "CL104",
+				           "the token request to '%s' failed %d times: %s",
+				           r->o->token_url, attempt + 1, why.p);
 			rc = -1;
 			break;
 		}

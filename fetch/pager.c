@@ -348,6 +348,17 @@ give_up(struct fetch_run *r, struct crun *cr, struct page *p, const char *why)
 		           "%s: the page at offset %lld is not a OneRoster page "
 		           "after %d attempts: %s",
 		           fetch_colls[cr->c].name, p->offset, p->attempts, why);
+	} else if (p->x.net != FETCH_NET_OTHER) {
+		/* the last attempt had no answer, for a reason with a code of its own */
+		struct cl_buf what = CL_BUF_INIT;
+		char *url = NULL;
+
+		cl_buf_addf(&what, "%s: the page at offset %lld", fetch_colls[cr->c].name,
+		            p->offset);
+		curl_easy_getinfo(p->x.h, CURLINFO_EFFECTIVE_URL, &url);
+		fetch_net_fail(r, p->x.net, p->x.os_errno, url, "endpoint URL", what.p, p->attempts,
+		               why);
+		cl_buf_release(&what);
 	} else {
 		fetch_fail(r, "CL104", "%s: the page at offset %lld failed %d times: %s",
 		           fetch_colls[cr->c].name, p->offset, p->attempts, why);

@@ -18,8 +18,11 @@
 static const struct cl_opt std_opts[] = {
 	{ 'h', "help", CL_ARG_NONE, NULL, "this help" },
 	{ 'V', "version", CL_ARG_NONE, NULL, "the version" },
+	{ CL_OPT_CHECK_ARGS, "check-args", CL_ARG_NONE, NULL,
+	  "check the command line and the files a run reads, then exit" },
 	{ 0, NULL, CL_ARG_NONE, NULL, NULL },
 };
+#define STD_OPTS (sizeof std_opts / sizeof std_opts[0] - 1)
 
 static const struct cl_opt *
 opt_at(const struct cl_cmd *cmd, size_t i, size_t n)
@@ -51,7 +54,7 @@ cl_getopt_init(struct cl_getopt *g, const struct cl_cmd *cmd, int argc, char *ar
 	g->argc = argc;
 	g->argv = argv;
 	g->optstring[k++] = ':'; /* report a missing value ourselves */
-	for (i = 0; i < n + 2; i++) {
+	for (i = 0; i < n + STD_OPTS; i++) {
 		const struct cl_opt *o = opt_at(cmd, i, n);
 
 		g->longopts[j++] = (struct option){ o->name, has[o->arg], NULL, o->id };
@@ -113,7 +116,10 @@ cl_getopt_next(struct cl_getopt *g)
 		if ((g->status = cl_check_time_env()) != 0)
 			return CL_OPT_EXIT;
 	}
-	c = getopt_long(g->argc, g->argv, g->optstring, g->longopts, NULL);
+	/* --check-args is the skeleton's: noted, and the next option is the program's */
+	while ((c = getopt_long(g->argc, g->argv, g->optstring, g->longopts, NULL)) ==
+	       CL_OPT_CHECK_ARGS)
+		g->check_args = 1;
 
 	g->arg = optarg;
 	g->id = c;
@@ -205,7 +211,7 @@ cl_help(const struct cl_cmd *cmd)
 	struct cl_buf b = CL_BUF_INIT;
 	const char *h, *nl;
 
-	for (i = 0; i < n + 2; i++) {
+	for (i = 0; i < n + STD_OPTS; i++) {
 		if (!opt_at(cmd, i, n)->help)
 			continue;
 		opt_label(&b, opt_at(cmd, i, n));
@@ -214,7 +220,7 @@ cl_help(const struct cl_cmd *cmd)
 	}
 	width += 2;
 	printf("%s\n%s\n", cmd->usage, cmd->about);
-	for (i = 0; i < n + 2; i++) {
+	for (i = 0; i < n + STD_OPTS; i++) {
 		const struct cl_opt *o = opt_at(cmd, i, n);
 
 		if (!o->help)

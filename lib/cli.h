@@ -4,7 +4,8 @@
  * Options are declared once, in a table that carries each option's letter,
  * long name, value and help line, as git's parse-options does: getopt's
  * optstring and long options, and the --help listing, are made from it.
- * -h/--help and -V/--version are added to every table. A main() reads:
+ * -h/--help, -V/--version and --check-args are added to every table. A
+ * main() reads:
  *
  *	cl_diag_init(argv[0]);
  *	status = options(&o, argc, argv);    (cl_getopt_next in a loop)
@@ -29,6 +30,8 @@ enum cl_arg { CL_ARG_NONE, CL_ARG_REQUIRED, CL_ARG_OPTIONAL };
 
 /* Ids at or above this have no short letter. */
 #define CL_OPT_LONG 256
+/* --check-args's id: no program's table may use it. */
+#define CL_OPT_CHECK_ARGS (CL_OPT_LONG + 255)
 
 /* One option of a program. */
 struct cl_opt {
@@ -58,10 +61,17 @@ struct cl_getopt {
 	const char *arg; /* the current option's value (NULL when it has none) */
 	int id;          /* the current option's id */
 	int status;      /* after CL_OPT_EXIT: the status to exit with */
+	/*
+	 * --check-args was given: the program checks its command line and
+	 * opens the files a run reads, exactly as a run would (the same
+	 * codes, messages and statuses), then exits 0 before it reads its
+	 * input, writes anything, touches its state or contacts a server.
+	 */
+	int check_args;
 	/* private */
 	int env_checked;
 	char optstring[2 + 3 * (CL_OPT_MAX + 2) + 1];
-	struct option longopts[CL_OPT_MAX + 3];
+	struct option longopts[CL_OPT_MAX + 4];
 };
 
 /* cl_getopt_next's answer when the program must end with g->status. */
@@ -72,7 +82,8 @@ void cl_getopt_init(struct cl_getopt *g, const struct cl_cmd *cmd, int argc, cha
 
 /*
  * The next option: its id, with g->arg set; -1 when the options have ended
- * (the operands are argv[optind..argc-1]); CL_OPT_EXIT after --help or
+ * (the operands are argv[optind..argc-1]). --check-args is not returned: it
+ * sets g->check_args, which the program copies. CL_OPT_EXIT after --help or
  * --version (printed on stdout, status 0), a bad command line (reported
  * with the usage on stderr, status 64), or, on the first call, a bad
  * SOURCE_DATE_EPOCH (CL011, cl_check_time_env).

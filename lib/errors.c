@@ -5,7 +5,10 @@
 
 #include "diag.h"
 
-#define CL_ERROR(code, status, meaning, remedy) { code, status, meaning, remedy },
+/* The cl-sync remedy is optional: CL_ERROR takes 4 or 5 arguments. */
+#define CL_REMEDIES(remedy, sync_remedy, ...) remedy, sync_remedy
+#define CL_ERROR(code, status, meaning, ...) \
+	{ code, status, meaning, CL_REMEDIES(__VA_ARGS__, NULL, NULL) },
 
 static const struct cl_error_def table[] = {
 #include "errors/stream.def"

@@ -9,12 +9,22 @@
  * range (0xx stream, 1xx fetch, 2xx filter, 3xx match, 4xx load, 5xx
  * cl-sync); docs/errors.md is generated from them (make docs) and a test
  * checks both that it is current and that every code the source uses is here.
+ * An entry reads CL_ERROR(code, status, meaning, remedy) or, when the remedy
+ * names a program's option, CL_ERROR(code, status, meaning, remedy,
+ * sync_remedy); tests/lib/t-sync-remedies checks that every such entry
+ * below 5xx has one.
  */
 struct cl_error_def {
 	const char *code;    /* "CL003" */
 	int status;          /* the exit status a program uses when this ends it */
 	const char *meaning; /* one line: what happened */
 	const char *remedy;  /* one line: what the administrator should do */
+	/*
+	 * The remedy in cl-sync's words (its config keys and commands), for a
+	 * remedy that names a program's option a cl-sync user cannot set; NULL
+	 * when the remedy serves both. docs/errors.md lists them apart.
+	 */
+	const char *sync_remedy;
 };
 
 /* Returns the entry for code, or NULL. Borrowed, static storage. */

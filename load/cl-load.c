@@ -185,6 +185,7 @@ parse_options(struct load *L, int argc, char *argv[])
 		return cl_usage_error(&cmd, "one input at most");
 	if (argc == 1 && strcmp(argv[0], "-") != 0)
 		o->input = argv[0];
+	o->check_args = g.check_args;
 	return -1;
 }
 
@@ -316,6 +317,28 @@ out:
 		close(fd);
 }
 
+/*
+ * --check-args: what sync_run checks before it reads anything, without the
+ * state (never opened: a check must not create or lock it) or stdout.
+ */
+static void
+check_args(struct load *L)
+{
+	int fd;
+
+	if (L->o.mode != LOAD_M_SYNC)
+		return;
+	if (L->o.input) {
+		if ((fd = open(L->o.input, O_RDONLY | O_CLOEXEC)) < 0) {
+			load_error(L, "CL007", "cannot open '%s': %s", L->o.input, strerror(errno));
+			return;
+		}
+		close(fd);
+	}
+	if (L->o.report && !strcmp(L->o.report, L->o.state))
+		load_error(L, "CL010", "--report '%s' is the state", L->o.report);
+}
+
 static void
 other_mode(struct load *L)
 {
@@ -374,6 +397,11 @@ main(int argc, char *argv[])
 	status = parse_options(&L, argc, argv);
 	if (status >= 0)
 		goto out;
+	if (L.o.check_args) {
+		check_args(&L);
+		status = load_status(&L);
+		goto out;
+	}
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 	if (L.o.mode == LOAD_M_SYNC)
 		sync_run(&L);

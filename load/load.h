@@ -68,6 +68,7 @@ struct load_opts {
 	int plan;          /* --plan: record the sync as pending, not applied */
 	long history_n;
 	long long show_id; /* --show-sync, --commit, --discard: the sync id */
+	int check_args;    /* --check-args: check, and leave the state alone */
 };
 
 enum {

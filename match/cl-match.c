@@ -60,6 +60,7 @@ struct opts {
 	struct cl_aliases aliases;
 	jv alias_args;
 	size_t max_line;
+	int check_args; /* --check-args: stop once the inputs are open and the export read */
 };
 
 /* Everything the run holds, freed in one place. */
@@ -165,6 +166,7 @@ parse_options(struct opts *o, int argc, char *argv[])
 	if ((o->cols.email && !*o->cols.email) || (o->cols.id && !*o->cols.id) ||
 	    (o->cols.role && !*o->cols.role))
 		return cl_usage_error(&cmd, "a column name cannot be empty");
+	o->check_args = g.check_args;
 	return -1;
 }
 
@@ -474,6 +476,17 @@ main(int argc, char *argv[])
 		fd = STDIN_FILENO;
 	} else if ((fd = open(o.input, O_RDONLY | O_CLOEXEC)) < 0) {
 		status = cl_fail("CL007", "%s: cannot open the roster stream:", o.input);
+		goto out;
+	}
+	if (o.check_args) {
+		/*
+		 * The export is read whole, as a run reads it before the stream:
+		 * its columns are the ones the options name (CL303), its format
+		 * is CSV UTF-8 (CL310, CL311). Not from stdin, which is not read.
+		 */
+		status = strcmp(o.users, "-") != 0
+		                 ? match_export_load(&r.x, o.users, &o.cols, &o.aliases)
+		                 : CL_EX_OK;
 		goto out;
 	}
 	/* no output may be an input: asked before anything is read */

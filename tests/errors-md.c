@@ -24,5 +24,17 @@ main(void)
 	for (i = 0; i < n; i++)
 		printf("| %s | %d | %s | %s |\n", t[i].code, t[i].status, t[i].meaning,
 		       t[i].remedy);
+	printf("\n## In cl-sync\n\n"
+	       "Where the remedy above names a program's option, which a cl-sync user does not\n"
+	       "set, this is what to do in cl-sync's words: its config keys and commands. A code\n"
+	       "that is not listed here has one remedy for both. A script takes a code's line\n"
+	       "with one awk (the table's cells hold no `|`):\n\n"
+	       "    awk -F ' [|] ' -v c=CL104 '/^## /{s=/cl-sync/} s && $1==\"| \" c "
+	       "{sub(/ [|]$/, \"\", $2); print $2}' docs/errors.md\n\n"
+	       "| code | what to do in cl-sync |\n"
+	       "|---|---|\n");
+	for (i = 0; i < n; i++)
+		if (t[i].sync_remedy)
+			printf("| %s | %s |\n", t[i].code, t[i].sync_remedy);
 	return ferror(stdout) || fclose(stdout) ? 1 : 0;
 }

@@ -122,6 +122,7 @@ struct apply {
 	long long counts[NENT][3], cascaded;
 	long long sync;
 	int in_txn;
+	int check_args; /* --check-args: the mirror is not opened */
 };
 
 static int
@@ -142,6 +143,7 @@ parse_options(struct apply *A, int argc, char *argv[])
 	}
 	if (!A->mirror)
 		return cl_usage_error(&cmd, "--mirror is required");
+	A->check_args = g.check_args;
 	return cl_getopt_input(&g, &A->input);
 }
 
@@ -506,6 +508,10 @@ main(int argc, char *argv[])
 		goto out;
 	if (A.input && !(in = fopen(A.input, "re"))) {
 		status = cl_fail("CL007", "cannot open '%s': %s", A.input, strerror(errno));
+		goto out;
+	}
+	if (A.check_args) {
+		status = CL_EX_OK; /* the change set not read, the mirror not opened */
 		goto out;
 	}
 	if ((status = open_mirror(&A)) >= 0)

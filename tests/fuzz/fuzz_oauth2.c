@@ -1,7 +1,8 @@
 /*
  * fuzz_oauth2: libFuzzer harness for the parser of the OAuth 2.0 token
  * endpoint's answer (fetch_oauth2_parse_token in fetch/oauth2.c, included
- * below with fetch/oauth1.c, and fetch/progress.c for fetch_fail; the two
+ * below with fetch/oauth1.c, fetch/net.c for the network's failures and
+ * fetch/progress.c for fetch_fail; the two
  * functions of fetch/http.c that oauth2.c calls are stubbed: the harness
  * never sends a request). The input is the response body. A broken invariant aborts:
  * - a token is returned exactly when the parser says 0, and it is one word
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../fetch/net.c"
 #include "../../fetch/oauth1.c"
 #include "../../fetch/oauth2.c"
 #include "../../fetch/progress.c"
