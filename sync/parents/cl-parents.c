@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jv.h>
 #include <sqlite3.h>
 
 #include "buf.h"
@@ -465,6 +466,37 @@ agents(struct cl_reader *rd, const size_t *idx, sqlite3_stmt *ins, const char *s
 	return 0;
 }
 
+/* 1 when a stage of the header line says it ran with Sync Parent Data off. */
+static int
+parents_dropped(const struct cl_line *ln)
+{
+	jv h = jv_parse_sized(ln->p, (int)ln->n), stages;
+	int i, n, off = 0;
+
+	if (jv_get_kind(h) != JV_KIND_OBJECT) {
+		jv_free(h);
+		return 0;
+	}
+	stages = jv_object_get(h, jv_string("stages"));
+	n = jv_get_kind(stages) == JV_KIND_ARRAY ? jv_array_length(jv_copy(stages)) : 0;
+	for (i = 0; i < n && !off; i++) {
+		jv st = jv_array_get(jv_copy(stages), i), opt;
+
+		opt = jv_get_kind(st) == JV_KIND_OBJECT ? jv_object_get(st, jv_string("options"))
+		                                        : (jv_free(st), jv_null());
+		if (jv_get_kind(opt) == JV_KIND_OBJECT) {
+			jv sp = jv_object_get(opt, jv_string("sync_parents"));
+
+			off = jv_get_kind(sp) == JV_KIND_FALSE;
+			jv_free(sp);
+		} else {
+			jv_free(opt);
+		}
+	}
+	jv_free(stages);
+	return off;
+}
+
 /*
  * The stream's matched students and its parents into the temporary tables;
  * the links are made as cl-load makes relationships. Returns 0, or the
@@ -498,6 +530,14 @@ load_stream(struct run *r, int fd)
 		goto out;
 	}
 	while ((rc = cl_reader_next(rd, &ln)) > 0) {
+		if (ln.kind == CL_K_HEADER && parents_dropped(&ln)) {
+			status = cl_fail(
+			        "CL321",
+			        "%s: a stage dropped the parents (Sync Parent Data off): run "
+			        "cl-filter with --parents",
+			        name);
+			goto out;
+		}
 		if (ln.kind == CL_K_TRAILER) {
 			complete = cl_reader_upstream_complete(rd) == 1;
 			continue;
