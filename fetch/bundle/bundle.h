@@ -32,17 +32,17 @@ struct bundle_csv {
 	char *in; /* the read buffer */
 	size_t ipos, ilen;
 	int eof;
-	int started;                   /* the BOM was looked for */
-	int pending;                   /* a byte put back, or -1 */
-	int lone_cr;                   /* a record starts with a CR that ends no line */
-	unsigned long long line;       /* the physical line of the next byte */
-	unsigned long long rec_line;   /* the line the last record started on */
-	struct cl_buf cells;           /* the record's cells, each NUL-terminated */
-	size_t *off;                   /* cell i starts at cells.p + off[i] */
-	size_t *len;                   /* and is len[i] bytes long */
+	int started;                 /* the BOM was looked for */
+	int pending;                 /* a byte put back, or -1 */
+	int lone_cr;                 /* a record starts with a CR that ends no line */
+	unsigned long long line;     /* the physical line of the next byte */
+	unsigned long long rec_line; /* the line the last record started on */
+	struct cl_buf cells;         /* the record's cells, each NUL-terminated */
+	size_t *off;                 /* cell i starts at cells.p + off[i] */
+	size_t *len;                 /* and is len[i] bytes long */
 	size_t ncells, cap;
-	int io_error;                  /* the error was the reader's (why: errno's text) */
-	char err[256];                 /* after -1: what and where, without the file name */
+	int io_error;  /* the error was the reader's (why: errno's text) */
+	char err[256]; /* after -1: what and where, without the file name */
 };
 
 /* Starts a reader over rd(ctx). Release it with bundle_csv_release. */
@@ -64,10 +64,10 @@ bundle_csv_cell(const struct bundle_csv *c, size_t i)
 
 /* The bundle: a folder, or a zip (its files may sit in one folder inside it). */
 struct bundle_src {
-	const char *path;  /* as given; borrowed */
-	int zip;           /* 1: a zip read through libarchive */
-	char *prefix;      /* zip: the folder inside it the manifest is in ("" or "x/") */
-	char **names;      /* zip: every member's name, for bundle_src_has */
+	const char *path; /* as given; borrowed */
+	int zip;          /* 1: a zip read through libarchive */
+	char *prefix;     /* zip: the folder inside it the manifest is in ("" or "x/") */
+	char **names;     /* zip: every member's name, for bundle_src_has */
 	size_t nnames;
 	/* the member being read */
 	int fd;

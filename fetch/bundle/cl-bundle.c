@@ -2,7 +2,7 @@
  * cl-bundle: reads a OneRoster 1.1 CSV bundle (a folder, or a .zip) and
  * writes the roster stream, as cl-fetch does from the REST API: the same
  * header and trailer, the same stream order, each record in the shape the
- * REST API carries it (docs/bundle.md).
+ * REST API carries it (cl-bundle(1)).
  *
  * The flow: the manifest first (every file it lists must be there before a
  * line is written), then each file in stream order, one CSV record at a
@@ -67,15 +67,15 @@ struct col {
 	const char *key; /* the REST key */
 	const char *csv; /* the CSV header name */
 	enum ctype t;
-	const char *ref; /* C_REF, C_REFS: the references' type */
+	const char *ref;         /* C_REF, C_REFS: the references' type */
 	unsigned char need_col;  /* the header must have it (OneRoster 1.1 CSV: required) */
 	unsigned char need_cell; /* a record without it is rejected (the pipeline needs it) */
 };
 
-#define COMMON                                                     \
-	{ "sourcedId", "sourcedId", C_STR, NULL, 1, 1 },           \
-	        { "status", "status", C_STATUS, NULL, 0, 0 },      \
-	{                                                          \
+#define COMMON                                                                 \
+	{ "sourcedId", "sourcedId", C_STR, NULL, 1, 1 },                       \
+	        { "status", "status", C_STATUS, NULL, 0, 0 },                  \
+	{                                                                      \
 		"dateLastModified", "dateLastModified", C_DATETIME, NULL, 0, 0 \
 	}
 
@@ -212,12 +212,12 @@ struct run {
 
 /* The cells of a file's header mapped to its columns. */
 struct layout {
-	int at[MAX_COLS];  /* column i of the spec is cell at[i], or -1 */
-	int *meta;         /* metadata.* cells */
+	int at[MAX_COLS]; /* column i of the spec is cell at[i], or -1 */
+	int *meta;        /* metadata.* cells */
 	size_t nmeta;
-	size_t ncells;     /* cells in the header */
+	size_t ncells; /* cells in the header */
 	const char *const *hdr;
-	char **names;      /* the header's names (owned) */
+	char **names; /* the header's names (owned) */
 };
 
 static int
@@ -248,8 +248,7 @@ parse_options(struct run *R, int argc, char *argv[])
 
 /* ---- the manifest ---- */
 
-static int
-manifest_fail(struct run *R, unsigned long long line, const char *fmt, ...)
+static int manifest_fail(struct run *R, unsigned long long line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
 static int
@@ -292,7 +291,8 @@ read_manifest(struct run *R)
 	if (rc <= 0) {
 		status = rc < 0 ? (c.io_error ? cl_fail("CL136", "%s", R->src.why)
 		                              : manifest_fail(R, 0, "%s", c.err))
-		                : manifest_fail(R, 0, "empty: it needs the header propertyName,value");
+		                : manifest_fail(R, 0,
+		                                "empty: it needs the header propertyName,value");
 		goto out;
 	}
 	if (c.ncells != 2 || strcasecmp(bundle_csv_cell(&c, 0), "propertyName") != 0 ||
@@ -305,7 +305,8 @@ read_manifest(struct run *R)
 		const char *k = bundle_csv_cell(&c, 0), *v;
 
 		if (c.ncells != 2) {
-			status = manifest_fail(R, c.rec_line, "%zu cells where a row has 2", c.ncells);
+			status = manifest_fail(R, c.rec_line, "%zu cells where a row has 2",
+			                       c.ncells);
 			goto out;
 		}
 		v = bundle_csv_cell(&c, 1);
@@ -338,8 +339,8 @@ read_manifest(struct run *R)
 		else if (!strcasecmp(v, "absent"))
 			R->mode[i] = M_ABSENT;
 		else {
-			status = manifest_fail(R, c.rec_line, "%s '%s': not bulk, delta or absent", k,
-			                       v);
+			status = manifest_fail(R, c.rec_line, "%s '%s': not bulk, delta or absent",
+			                       k, v);
 			goto out;
 		}
 	}
@@ -514,7 +515,8 @@ put_userids(struct cl_buf *out, const char *s, size_t n, struct cl_buf *why)
 		for (colon = a; colon < end && s[colon] != ':'; colon++)
 			;
 		if (colon == end || colon == a || colon + 1 == end) {
-			cl_buf_addf(why, "'{%.*s}' is not {type:identifier}", (int)(end - a), s + a);
+			cl_buf_addf(why, "'{%.*s}' is not {type:identifier}", (int)(end - a),
+			            s + a);
 			return -1;
 		}
 		if (k++)
@@ -656,10 +658,11 @@ layout_of(struct run *R, const struct file *f, const char *fname, struct bundle_
 		L->names[i] = cl_xmemdup(h, n);
 		for (j = 0; j < i; j++)
 			if (*L->names[i] && !strcasecmp(L->names[j], L->names[i])) {
-				cl_stage_fail(&R->st, "CL134",
-				              "%s:%llu:%zu: the column '%s' is there twice (columns "
-				              "%zu and %zu)",
-				              fname, c->rec_line, i + 1, L->names[i], j + 1, i + 1);
+				cl_stage_fail(
+				        &R->st, "CL134",
+				        "%s:%llu:%zu: the column '%s' is there twice (columns "
+				        "%zu and %zu)",
+				        fname, c->rec_line, i + 1, L->names[i], j + 1, i + 1);
 				goto fail;
 			}
 		if (!*L->names[i])
@@ -787,8 +790,12 @@ read_file(struct run *R, size_t fi)
 		R->stop = 1;
 		goto done;
 	}
-	if (rc < 0 || layout_of(R, f, fname.p, &c, &L) < 0)
+	if (rc < 0)
 		goto broken;
+	if (layout_of(R, f, fname.p, &c, &L) < 0) {
+		R->stop = 1;
+		goto done;
+	}
 	if (f->kind == CL_K_USER)
 		for (i = 0; f->cols[i].key; i++)
 			if (!strcmp(f->cols[i].key, "role"))
@@ -820,7 +827,8 @@ read_file(struct run *R, size_t fi)
 				              why.p);
 			else
 				cl_stage_fail(&R->st, "CL135", "%s:%llu: %s '%s': %s: left out",
-				              fname.p, c.rec_line, cl_kind_name(f->kind), id, why.p);
+				              fname.p, c.rec_line, cl_kind_name(f->kind), id,
+				              why.p);
 		}
 	}
 	if (rc < 0)
@@ -945,8 +953,9 @@ read_all(struct run *R)
 			if (jv_get_kind(u) == JV_KIND_OBJECT) {
 				jv p = jv_object_get(u, jv_string("parents"));
 
-				n = jv_get_kind(p) == JV_KIND_NUMBER ? (unsigned long long)jv_number_value(p)
-				                                     : 0;
+				n = jv_get_kind(p) == JV_KIND_NUMBER
+				            ? (unsigned long long)jv_number_value(p)
+				            : 0;
 				jv_free(p);
 			} else {
 				jv_free(u);

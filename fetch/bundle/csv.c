@@ -149,8 +149,7 @@ utf8_ok(const unsigned char *p, size_t n, size_t *bad)
 	return 1;
 }
 
-static int
-fail(struct bundle_csv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct bundle_csv *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 fail(struct bundle_csv *c, const char *fmt, ...)
@@ -181,8 +180,9 @@ bundle_csv_next(struct bundle_csv *c)
 		c->started = 1;
 		if ((ch = rgetc(c)) == 0xef) {
 			if (rgetc(c) != 0xbb || rgetc(c) != 0xbf)
-				return fail(c, "%llu:1: a byte 0xEF that starts no BOM: the file is "
-				               "not UTF-8",
+				return fail(c,
+				            "%llu:1: a byte 0xEF that starts no BOM: the file is "
+				            "not UTF-8",
 				            c->line);
 		} else if (ch >= 0) {
 			unget(c, ch);
@@ -240,10 +240,11 @@ bundle_csv_next(struct bundle_csv *c)
 				if (ch == R_ERR)
 					return -1;
 				if (ch == R_EOF)
-					return fail(c,
-					            "%llu:%zu: the quote opened here is never closed "
-					            "(the file ends inside it)",
-					            qline, c->ncells + 1);
+					return fail(
+					        c,
+					        "%llu:%zu: the quote opened here is never closed "
+					        "(the file ends inside it)",
+					        qline, c->ncells + 1);
 				if (ch == '"') {
 					ch = rgetc(c);
 					if (ch == '"') {
@@ -279,10 +280,11 @@ bundle_csv_next(struct bundle_csv *c)
 			if (ch != ',' && ch != '\n' && ch != R_EOF) {
 				if (ch == R_ERR)
 					return -1;
-				return fail(c,
-				            "%llu:%zu: text after the closing quote of a cell: quote "
-				            "the whole cell and double the quotes inside it",
-				            c->line, c->ncells + 1);
+				return fail(
+				        c,
+				        "%llu:%zu: text after the closing quote of a cell: quote "
+				        "the whole cell and double the quotes inside it",
+				        c->line, c->ncells + 1);
 			}
 		} else {
 			for (;; ch = rgetc(c)) {

@@ -73,8 +73,7 @@ zip_scan(struct bundle_src *s)
 
 	if (!a)
 		return -1;
-	while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK ||
-	       rc == ARCHIVE_WARN) {
+	while ((rc = archive_read_next_header(a, &e)) == ARCHIVE_OK || rc == ARCHIVE_WARN) {
 		const char *n = archive_entry_pathname(e);
 
 		if (!n || ignored(n) || archive_entry_filetype(e) != AE_IFREG)
@@ -137,8 +136,8 @@ bundle_src_open(struct bundle_src *s, const char *path)
 	if (S_ISDIR(sb.st_mode))
 		return 0;
 	if (!S_ISREG(sb.st_mode)) {
-		snprintf(s->why, sizeof s->why, "the bundle '%s' is neither a folder nor a zip file",
-		         path);
+		snprintf(s->why, sizeof s->why,
+		         "the bundle '%s' is neither a folder nor a zip file", path);
 		return -1;
 	}
 	s->zip = 1;
@@ -194,7 +193,8 @@ bundle_src_begin(struct bundle_src *s, const char *name)
 		cl_buf_addf(&p, "%s/%s", s->path, name);
 		s->fd = open(p.p, O_RDONLY | O_CLOEXEC);
 		if (s->fd < 0)
-			snprintf(s->why, sizeof s->why, "cannot open '%s': %s", p.p, strerror(errno));
+			snprintf(s->why, sizeof s->why, "cannot open '%s': %s", p.p,
+			         strerror(errno));
 		else
 			status = 0;
 		cl_buf_release(&p);
@@ -239,8 +239,8 @@ bundle_src_read(void *ctx, char *buf, size_t n)
 	}
 	r = archive_read_data(s->a, buf, n);
 	if (r < 0) {
-		snprintf(s->why, sizeof s->why, "cannot read '%s%s' in the zip '%s': %s",
-		         s->prefix, s->cur, s->path,
+		snprintf(s->why, sizeof s->why, "cannot read '%s%s' in the zip '%s': %s", s->prefix,
+		         s->cur, s->path,
 		         archive_error_string(s->a) ? archive_error_string(s->a) : "unreadable");
 		return -1;
 	}
