@@ -103,7 +103,7 @@ FUZZ_SRC := $(sort $(wildcard tests/*/fuzz_*.c))
 REPLAY_BIN := $(foreach h,$(FUZZ_SRC),$(B)/tests/replay/$(basename $(notdir $(h))))
 # A harness #includes a program's .c files, which gcc's -MMD does not record
 # for a link of two sources: every program source is a prerequisite.
-PROG_SRC := $(foreach p,$(PROGS),$(wildcard $(p)/*.c $(p)/*.h))
+PROG_SRC := $(foreach p,$(PROGS) $(SUBPROGS),$(wildcard $(p)/*.c $(p)/*.h))
 define replay_rule
 $(B)/tests/replay/$(basename $(notdir $(1))): $(1) tests/fuzz/replay.c tests/fuzz/fuzz.h $(PROG_SRC) $(B)/libcl.a
 	@mkdir -p $$(@D)
