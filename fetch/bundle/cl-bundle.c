@@ -475,7 +475,9 @@ put_list(struct cl_buf *out, const char *s, size_t n, const char *ref)
 			if (ref) {
 				cl_buf_adds(out, "{\"sourcedId\":");
 				cl_json_put_str(out, s + a, b - a);
-				cl_buf_addf(out, ",\"type\":\"%s\"}", ref);
+				cl_buf_adds(out, ",\"type\":\"");
+				cl_buf_adds(out, ref);
+				cl_buf_adds(out, "\"}");
 			} else {
 				cl_json_put_str(out, s + a, b - a);
 			}
@@ -598,7 +600,9 @@ put_cell(struct cl_buf *out, const struct col *c, const char *v, size_t n, struc
 		}
 		cl_buf_adds(out, "{\"sourcedId\":");
 		cl_json_put_str(out, v + a, b - a);
-		cl_buf_addf(out, ",\"type\":\"%s\"}", c->ref);
+		cl_buf_adds(out, ",\"type\":\"");
+		cl_buf_adds(out, c->ref);
+		cl_buf_adds(out, "\"}");
 		return 0;
 	}
 	case C_REFS:
@@ -709,7 +713,9 @@ build(struct run *R, const struct file *f, const struct layout *L, const struct 
 	size_t i;
 
 	cl_buf_reset(o);
-	cl_buf_addf(o, "{\"kind\":\"%s\",\"data\":{", cl_kind_name(f->kind));
+	cl_buf_adds(o, "{\"kind\":\"");
+	cl_buf_adds(o, cl_kind_name(f->kind));
+	cl_buf_adds(o, "\",\"data\":{");
 	for (i = 0; f->cols[i].key; i++) {
 		const struct col *k = &f->cols[i];
 		int at = L->at[i];
@@ -721,7 +727,11 @@ build(struct run *R, const struct file *f, const struct layout *L, const struct 
 			cl_buf_addf(why, "%s is empty: the record needs one", k->csv);
 			return -1;
 		}
-		cl_buf_addf(o, "%s\"%s\":", i ? "," : "", k->key);
+		if (i)
+			cl_buf_addc(o, ',');
+		cl_buf_addc(o, '"');
+		cl_buf_adds(o, k->key);
+		cl_buf_adds(o, "\":");
 		if (put_cell(o, k, v, n, &R->tmp) < 0) {
 			*col = (size_t)at + 1;
 			cl_buf_addf(why, "%s '%s': %s", k->csv, v, R->tmp.p);
