@@ -629,11 +629,12 @@ main(int argc, char *argv[])
 			             SIGTERM); /* what started stops: the night cannot be whole */
 		sync_wait(&r);
 		sync_log(&r,
-		         "exit statuses: cl-fetch %d, cl-filter %d, cl-match %d, cl-load %d; tee "
+		         "exit statuses: %s %d, cl-filter %d, cl-match %d, cl-load %d; tee "
 		         "%d %d %d",
-		         child_status(&r.stage[0]), child_status(&r.stage[1]),
-		         child_status(&r.stage[2]), child_status(&r.stage[3]),
-		         child_status(&r.tee[0]), child_status(&r.tee[1]), child_status(&r.tee[2]));
+		         r.stage[0].name ? r.stage[0].name : "cl-fetch", child_status(&r.stage[0]),
+		         child_status(&r.stage[1]), child_status(&r.stage[2]),
+		         child_status(&r.stage[3]), child_status(&r.tee[0]),
+		         child_status(&r.tee[1]), child_status(&r.tee[2]));
 	}
 	decide(&r, &n);
 	stale = export_stale(&r);

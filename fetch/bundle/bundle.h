@@ -6,6 +6,7 @@
 #define BUNDLE_H
 
 #include <stddef.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -60,6 +61,29 @@ static inline const char *
 bundle_csv_cell(const struct bundle_csv *c, size_t i)
 {
 	return c->cells.p + c->off[i];
+}
+
+/*
+ * Appending to a buffer on the hot path of a bundle's millions of cells,
+ * inline (cl_buf_add is a call, and a cl_buf_grow call, per byte or run).
+ */
+static inline void
+oadd(struct cl_buf *o, const char *p, size_t n)
+{
+	if (o->cap - o->len <= n)
+		cl_buf_grow(o, n);
+	memcpy(o->p + o->len, p, n);
+	o->len += n;
+	o->p[o->len] = '\0';
+}
+
+static inline void
+oaddc(struct cl_buf *o, char ch)
+{
+	if (o->cap - o->len <= 1)
+		cl_buf_grow(o, 1);
+	o->p[o->len++] = ch;
+	o->p[o->len] = '\0';
 }
 
 /* The bundle: a folder, or a zip (its files may sit in one folder inside it). */

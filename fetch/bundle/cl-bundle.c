@@ -27,7 +27,6 @@
 #include "bundle.h"
 #include "cli.h"
 #include "diag.h"
-#include "json.h"
 #include "out.h"
 #include "stream.h"
 
@@ -380,6 +379,68 @@ out:
 
 /* ---- cells ---- */
 
+#define OLIT(o, lit) oadd((o), "" lit, sizeof(lit) - 1)
+#define OSTR(o, str) oadd((o), (str), strlen(str))
+
+/*
+ * Appends n bytes of a cell as a JSON string literal. The CSV reader let
+ * only UTF-8 through, so bytes from 0x80 up are copied as they are; quotes,
+ * backslashes and control characters are escaped (cl_json_put_str's rules,
+ * without its per-byte calls).
+ */
+static void
+put_str(struct cl_buf *o, const char *str, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)str, *e = p + n, *run;
+	char *w;
+
+	if (o->cap - o->len <= 6 * n + 2)
+		cl_buf_grow(o, 6 * n + 2);
+	w = o->p + o->len;
+	*w++ = '"';
+	while (p < e) {
+		for (run = p; p < e && *p >= 0x20 && *p != '"' && *p != '\\'; p++)
+			;
+		memcpy(w, run, (size_t)(p - run));
+		w += p - run;
+		if (p == e)
+			break;
+		*w++ = '\\';
+		switch (*p) {
+		case '"':
+		case '\\':
+			*w++ = (char)*p;
+			break;
+		case '\n':
+			*w++ = 'n';
+			break;
+		case '\r':
+			*w++ = 'r';
+			break;
+		case '\t':
+			*w++ = 't';
+			break;
+		case '\b':
+			*w++ = 'b';
+			break;
+		case '\f':
+			*w++ = 'f';
+			break;
+		default:
+			*w++ = 'u';
+			*w++ = '0';
+			*w++ = '0';
+			*w++ = hex[*p >> 4];
+			*w++ = hex[*p & 0xf];
+		}
+		p++;
+	}
+	*w++ = '"';
+	o->len = (size_t)(w - o->p);
+	o->p[o->len] = '\0';
+}
+
 static int
 digits(const char *s, int n)
 {
@@ -459,7 +520,7 @@ put_list(struct cl_buf *out, const char *s, size_t n, const char *ref)
 {
 	size_t i = 0, a, b, k = 0;
 
-	cl_buf_addc(out, '[');
+	oaddc(out, '[');
 	while (i <= n) {
 		a = i;
 		while (i < n && s[i] != ',')
@@ -471,20 +532,20 @@ put_list(struct cl_buf *out, const char *s, size_t n, const char *ref)
 			b--;
 		if (b > a) {
 			if (k++)
-				cl_buf_addc(out, ',');
+				oaddc(out, ',');
 			if (ref) {
-				cl_buf_adds(out, "{\"sourcedId\":");
-				cl_json_put_str(out, s + a, b - a);
-				cl_buf_adds(out, ",\"type\":\"");
-				cl_buf_adds(out, ref);
-				cl_buf_adds(out, "\"}");
+				OLIT(out, "{\"sourcedId\":");
+				put_str(out, s + a, b - a);
+				OLIT(out, ",\"type\":\"");
+				OSTR(out, ref);
+				OLIT(out, "\"}");
 			} else {
-				cl_json_put_str(out, s + a, b - a);
+				put_str(out, s + a, b - a);
 			}
 		}
 		i++;
 	}
-	cl_buf_addc(out, ']');
+	oaddc(out, ']');
 }
 
 /*
@@ -496,7 +557,7 @@ put_userids(struct cl_buf *out, const char *s, size_t n, struct cl_buf *why)
 {
 	size_t i = 0, k = 0, a, colon, end;
 
-	cl_buf_addc(out, '[');
+	oaddc(out, '[');
 	for (;;) {
 		while (i < n && (is_space(s[i]) || s[i] == ','))
 			i++;
@@ -522,12 +583,12 @@ put_userids(struct cl_buf *out, const char *s, size_t n, struct cl_buf *why)
 			return -1;
 		}
 		if (k++)
-			cl_buf_addc(out, ',');
-		cl_buf_adds(out, "{\"type\":");
-		cl_json_put_str(out, s + a, colon - a);
-		cl_buf_adds(out, ",\"identifier\":");
-		cl_json_put_str(out, s + colon + 1, end - colon - 1);
-		cl_buf_addc(out, '}');
+			oaddc(out, ',');
+		OLIT(out, "{\"type\":");
+		put_str(out, s + a, colon - a);
+		OLIT(out, ",\"identifier\":");
+		put_str(out, s + colon + 1, end - colon - 1);
+		oaddc(out, '}');
 		while (i < n && is_space(s[i]))
 			i++;
 		if (i < n && s[i] != ',') {
@@ -535,7 +596,7 @@ put_userids(struct cl_buf *out, const char *s, size_t n, struct cl_buf *why)
 			return -1;
 		}
 	}
-	cl_buf_addc(out, ']');
+	oaddc(out, ']');
 	return 0;
 }
 
@@ -547,43 +608,43 @@ put_cell(struct cl_buf *out, const struct col *c, const char *v, size_t n, struc
 		n = 0;
 	switch (c->t) {
 	case C_STR:
-		cl_json_put_str(out, v ? v : "", n);
+		put_str(out, v ? v : "", n);
 		return 0;
 	case C_STATUS:
 		if (!n) {
-			cl_buf_adds(out, "\"active\"");
+			OLIT(out, "\"active\"");
 			return 0;
 		}
 		if (strcmp(v, "active") != 0 && strcmp(v, "tobedeleted") != 0 &&
 		    strcmp(v, "inactive") != 0) {
-			cl_buf_adds(why, "not active or tobedeleted");
+			OLIT(why, "not active or tobedeleted");
 			return -1;
 		}
-		cl_json_put_str(out, v, n);
+		put_str(out, v, n);
 		return 0;
 	case C_DATETIME:
 		if (n && !valid_datetime(v, n)) {
-			cl_buf_adds(why, "not a date and time (2026-03-01T18:14:45.000Z)");
+			OLIT(why, "not a date and time (2026-03-01T18:14:45.000Z)");
 			return -1;
 		}
-		cl_json_put_str(out, v ? v : "", n);
+		put_str(out, v ? v : "", n);
 		return 0;
 	case C_DATE:
 		if (n && (n != 10 || !valid_date(v, n))) {
-			cl_buf_adds(why, "not a date (YYYY-MM-DD)");
+			OLIT(why, "not a date (YYYY-MM-DD)");
 			return -1;
 		}
-		cl_json_put_str(out, v ? v : "", n);
+		put_str(out, v ? v : "", n);
 		return 0;
 	case C_BOOL:
 		if (!n) {
-			cl_buf_adds(out, "\"\"");
+			OLIT(out, "\"\"");
 		} else if (!strcasecmp(v, "true")) {
-			cl_buf_adds(out, "\"true\"");
+			OLIT(out, "\"true\"");
 		} else if (!strcasecmp(v, "false")) {
-			cl_buf_adds(out, "\"false\"");
+			OLIT(out, "\"false\"");
 		} else {
-			cl_buf_adds(why, "not true or false");
+			OLIT(why, "not true or false");
 			return -1;
 		}
 		return 0;
@@ -595,14 +656,14 @@ put_cell(struct cl_buf *out, const struct col *c, const char *v, size_t n, struc
 		while (b > a && is_space(v[b - 1]))
 			b--;
 		if (a == b) {
-			cl_buf_adds(out, "null");
+			OLIT(out, "null");
 			return 0;
 		}
-		cl_buf_adds(out, "{\"sourcedId\":");
-		cl_json_put_str(out, v + a, b - a);
-		cl_buf_adds(out, ",\"type\":\"");
-		cl_buf_adds(out, c->ref);
-		cl_buf_adds(out, "\"}");
+		OLIT(out, "{\"sourcedId\":");
+		put_str(out, v + a, b - a);
+		OLIT(out, ",\"type\":\"");
+		OSTR(out, c->ref);
+		OLIT(out, "\"}");
 		return 0;
 	}
 	case C_REFS:
@@ -713,9 +774,9 @@ build(struct run *R, const struct file *f, const struct layout *L, const struct 
 	size_t i;
 
 	cl_buf_reset(o);
-	cl_buf_adds(o, "{\"kind\":\"");
-	cl_buf_adds(o, cl_kind_name(f->kind));
-	cl_buf_adds(o, "\",\"data\":{");
+	OLIT(o, "{\"kind\":\"");
+	OSTR(o, cl_kind_name(f->kind));
+	OLIT(o, "\",\"data\":{");
 	for (i = 0; f->cols[i].key; i++) {
 		const struct col *k = &f->cols[i];
 		int at = L->at[i];
@@ -728,10 +789,10 @@ build(struct run *R, const struct file *f, const struct layout *L, const struct 
 			return -1;
 		}
 		if (i)
-			cl_buf_addc(o, ',');
-		cl_buf_addc(o, '"');
-		cl_buf_adds(o, k->key);
-		cl_buf_adds(o, "\":");
+			oaddc(o, ',');
+		oaddc(o, '"');
+		OSTR(o, k->key);
+		OLIT(o, "\":");
 		if (put_cell(o, k, v, n, &R->tmp) < 0) {
 			*col = (size_t)at + 1;
 			cl_buf_addf(why, "%s '%s': %s", k->csv, v, R->tmp.p);
@@ -740,20 +801,20 @@ build(struct run *R, const struct file *f, const struct layout *L, const struct 
 		}
 	}
 	if (L->nmeta) {
-		cl_buf_adds(o, ",\"metadata\":{");
+		OLIT(o, ",\"metadata\":{");
 		for (i = 0; i < L->nmeta; i++) {
 			size_t at = (size_t)L->meta[i];
 			const char *name = L->names[at] + 9;
 
 			if (i)
-				cl_buf_addc(o, ',');
-			cl_json_put_str(o, name, strlen(name));
-			cl_buf_addc(o, ':');
-			cl_json_put_str(o, bundle_csv_cell(c, at), c->len[at]);
+				oaddc(o, ',');
+			put_str(o, name, strlen(name));
+			oaddc(o, ':');
+			put_str(o, bundle_csv_cell(c, at), c->len[at]);
 		}
-		cl_buf_addc(o, '}');
+		oaddc(o, '}');
 	}
-	cl_buf_adds(o, "}}\n");
+	OLIT(o, "}}\n");
 	return 0;
 }
 

@@ -105,7 +105,7 @@ run(struct bundle_csv *c, int quoted)
 	else
 		while (p < e && *p != ',' && *p != '\n' && *p != '\r' && *p != '"' && *p != '\0')
 			p++;
-	cl_buf_add(&c->cells, start, (size_t)(p - start));
+	oadd(&c->cells, start, (size_t)(p - start));
 	c->ipos += (size_t)(p - start);
 }
 
@@ -124,7 +124,7 @@ static void
 cell_end(struct bundle_csv *c)
 {
 	c->len[c->ncells] = c->cells.len - c->off[c->ncells];
-	cl_buf_addc(&c->cells, '\0');
+	oaddc(&c->cells, '\0');
 	c->ncells++;
 }
 
@@ -273,7 +273,7 @@ bundle_csv_next(struct bundle_csv *c)
 				if (ch == '"') {
 					ch = rgetc(c);
 					if (ch == '"') {
-						cl_buf_addc(&c->cells, '"');
+						oaddc(&c->cells, '"');
 						continue;
 					}
 					break;
@@ -283,7 +283,7 @@ bundle_csv_next(struct bundle_csv *c)
 				if (ch == 0)
 					return fail(c, "%llu:%zu: a NUL byte: the file is not text",
 					            c->line, c->ncells + 1);
-				cl_buf_addc(&c->cells, (char)ch);
+				oaddc(&c->cells, (char)ch);
 				run(c, 1);
 				if (c->cells.len > BUNDLE_MAX_RECORD)
 					return fail(c,
@@ -339,7 +339,7 @@ bundle_csv_next(struct bundle_csv *c)
 				if (ch == 0)
 					return fail(c, "%llu:%zu: a NUL byte: the file is not text",
 					            c->line, c->ncells + 1);
-				cl_buf_addc(&c->cells, (char)ch);
+				oaddc(&c->cells, (char)ch);
 				run(c, 0);
 				if (c->cells.len > BUNDLE_MAX_RECORD)
 					return fail(c, "%llu:%zu: a record over %zu bytes",
