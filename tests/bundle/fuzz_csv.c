@@ -47,7 +47,8 @@ read_all(const uint8_t *data, size_t size, size_t step, struct cl_buf *out)
 	while ((rc = bundle_csv_next(&c)) > 0) {
 		cl_buf_addf(out, "@%llu:%zu", c.rec_line, c.ncells);
 		for (i = 0; i < c.ncells; i++) {
-			if (!utf8_ok((const unsigned char *)bundle_csv_cell(&c, i), c.len[i], &bad) ||
+			if (!utf8_ok((const unsigned char *)bundle_csv_cell(&c, i), c.len[i],
+			             &bad) ||
 			    strlen(bundle_csv_cell(&c, i)) != c.len[i])
 				abort();
 			cl_buf_addf(out, "|%zu:", c.len[i]);
