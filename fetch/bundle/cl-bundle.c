@@ -1068,8 +1068,19 @@ main(int argc, char *argv[])
 	}
 	if ((status = read_manifest(&R)) != 0)
 		goto out;
-	if (R.src.zip)
-		cl_out_note_input_path(R.path); /* -o must not replace it */
+	/* -o, or stdout, must not be the zip or one of the folder's files */
+	if (R.src.zip) {
+		cl_out_note_input_path(R.path);
+	} else {
+		size_t i;
+
+		for (i = 0; i <= NFILES; i++) {
+			cl_buf_reset(&R.name);
+			cl_buf_addf(&R.name, "%s/%s.csv", R.path,
+			            i < NFILES ? files[i].coll : "manifest");
+			cl_out_note_input_path(R.name.p);
+		}
+	}
 	if (R.check_args) {
 		status = CL_EX_OK; /* checked; the data files and the output left alone */
 		goto out;
