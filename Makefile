@@ -37,9 +37,10 @@ LDLIBS := -Wl,--as-needed -lcurl -lcrypto -lcsv -lsqlite3 -ljq -lm -pthread
 
 PROGS := fetch filter match load
 # Siblings of a stage in a subfolder of it, one program each (DESIGN.md,
-# Layout): load/apply/ is cl-apply, the reference applier; fetch/bundle/ is
-# cl-bundle, the OneRoster CSV bundle source (libarchive reads its zips).
-SUBPROGS := load/apply fetch/bundle
+# Layout): load/apply/ is cl-apply, the reference applier; filter/merge/ is
+# cl-merge; fetch/bundle/ is cl-bundle, the OneRoster CSV bundle source
+# (libarchive reads its zips).
+SUBPROGS := load/apply filter/merge fetch/bundle
 $(B)/bin/cl-bundle: LDLIBS += -larchive
 # sync/ is cl-sync-run, the supervisor scripts/cl-sync runs a night with.
 BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p))) \

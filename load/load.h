@@ -59,7 +59,8 @@ struct load_counts {
 struct load_opts {
 	const char *state;
 	const char *report;
-	const char *input; /* NULL or "-": stdin */
+	const char *input;   /* NULL or "-": stdin */
+	const char *rejects; /* --rejects: cl-filter's rejects file, or NULL */
 	int dry_run;
 	int allow_deletes;
 	int allow_relinks;
@@ -109,6 +110,7 @@ struct load_stream {
 	jv upstream_codes; /* the codes the upstream stages reported, each once */
 	char fetched[32];  /* the first stage's "at": what --last-sync records */
 	char as_of[11];    /* the last stage's "as_of" option (cl-filter's), or "" */
+	jv rejects;        /* the trailer's cl-filter stages' "rejects" ({lines, sha256}), array */
 };
 
 /*
@@ -125,6 +127,7 @@ struct load_tally {
 	jv unmatched_by; /* reason -> count */
 	jv skipped;      /* what was read and not synced, by reason -> count */
 	jv deletions;    /* diff.c: explained, unexplained, withheld (the Sync Details') */
+	jv incomplete;   /* schools.c: the incomplete schools (the Sync Details'), array */
 };
 
 /* One run: each part's comment says who writes it. */
@@ -133,9 +136,10 @@ struct load {
 	struct load_state state; /* state.c */
 	struct load_index *ix;   /* index.c: the previous state's index and the pass's references */
 	struct load_sync sync;   /* cl-load.c */
-	struct load_stream stream; /* ingest.c */
-	struct load_tally tally;   /* ingest.c, index.c, diff.c */
-	struct cl_stage st;        /* load_error (report.c): the errors, and so the exit status */
+	struct load_stream stream;    /* ingest.c */
+	struct load_tally tally;      /* ingest.c, index.c, diff.c */
+	struct load_schools *schools; /* schools.c: each school's users, classes, enrolments */
+	struct cl_stage st; /* load_error (report.c): the errors, and so the exit status */
 };
 
 /*
@@ -335,6 +339,22 @@ long long load_index_unseen(struct load *L, enum load_ent e);
 	" PRIMARY KEY (entity, id)) WITHOUT ROWID"
 int load_index_stage_deletes(struct load *L, enum load_ent e);
 
+/*
+ * 1 when the state holds e's id (n bytes) and the stream did not: a
+ * deletion this sync would make (after load_join).
+ */
+int load_index_pending(struct load *L, enum load_ent e, const char *id, size_t n);
+
+/*
+ * rejects.c: --rejects FILE, read after the pass when the stream is whole:
+ * the deletions cl-filter's rejects explain, into temp.st_rej(entity, id,
+ * why). Returns 0, or -1 with CL446, CL447 or CL448 reported.
+ */
+#define LOAD_ST_REJ                                                                 \
+	"CREATE TEMP TABLE IF NOT EXISTS st_rej(entity INTEGER, id TEXT, why TEXT," \
+	" PRIMARY KEY (entity, id)) WITHOUT ROWID"
+int load_rejects(struct load *L);
+
 /* ingest.c: one pass over the stream. */
 int load_ingest(struct load *L, int fd, const char *name);
 
@@ -365,5 +385,20 @@ void load_release(struct load *L);
  * before a sync. Returns 0, or -1 with the error reported.
  */
 int load_previous(struct load *L);
+
+/*
+ * schools.c: per-school completeness. The pass counts each school's users,
+ * classes and enrolments (org, class, enrol, user); load_schools_judge, on
+ * a whole stream, lists the incomplete ones in temp.st_incomplete (whose
+ * class and membership deletions diff.c withholds, CL449) and the Sync
+ * Details, and returns how many (or -1).
+ */
+struct load_schools;
+void load_schools_org(struct load *L, const char *id, size_t n, const char *name, size_t nn);
+void load_schools_class(struct load *L, const char *cls, size_t n, const char *school, size_t sn);
+void load_schools_enrol(struct load *L, const char *cls, size_t n);
+void load_schools_user(struct load *L, const char *school, size_t n);
+int load_schools_judge(struct load *L);
+void load_schools_free(struct load *L);
 
 #endif
