@@ -399,8 +399,9 @@ sync_details(struct run *r, const struct night *n, struct cl_buf *b)
 	cl_buf_addf(b, "  Duration           %s\n", t);
 	if (n->sync >= 0)
 		cl_buf_addf(b, "  Sync               %lld\n", n->sync);
-	cl_buf_addf(b, "  Fetch              %s%s%s%s\n", r->fetch_mode, r->fetch_reason ? " (" : "",
-	            r->fetch_reason ? r->fetch_reason : "", r->fetch_reason ? ")" : "");
+	cl_buf_addf(b, "  Fetch              %s%s%s%s\n", r->fetch_mode,
+	            r->fetch_reason ? " (" : "", r->fetch_reason ? r->fetch_reason : "",
+	            r->fetch_reason ? ")" : "");
 	if (jv_is_valid(rep))
 		counts_block(b, rep);
 	else
