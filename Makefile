@@ -37,8 +37,9 @@ LDLIBS := -Wl,--as-needed -lcurl -lcrypto -lcsv -lsqlite3 -ljq -lm -pthread
 
 PROGS := fetch filter match load
 # Siblings of a stage in a subfolder of it, one program each (DESIGN.md,
-# Layout): load/apply/ is cl-apply, the reference applier.
-SUBPROGS := load/apply
+# Layout): load/apply/ is cl-apply, the reference applier; sync/report/ is
+# cl-report, the night's HTML report the supervisor writes into the run folder.
+SUBPROGS := load/apply sync/report
 # sync/ is cl-sync-run, the supervisor scripts/cl-sync runs a night with.
 BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p))) \
 	$(B)/bin/cl-sync-run
