@@ -397,10 +397,17 @@ school_add(struct report *R, jv data)
 	str_at(data, "type", type, sizeof type);
 	if (!*id || strcmp(type, "school") != 0)
 		return NULL;
-	if ((s = school_find(R, id)))
-		return s;
 	str_at(data, "name", name, sizeof name);
 	str_at(data, "identifier", ident, sizeof ident);
+	if ((s = school_find(R, id))) {
+		if (!*s->name && *name) { /* known from rejects.ndjson by its id only */
+			free(s->name);
+			free(s->ident);
+			s->name = cl_xstrdup(name);
+			s->ident = cl_xstrdup(ident);
+		}
+		return s;
+	}
 	R->sc = cl_xreallocarray(R->sc, R->nsc + 1, sizeof *R->sc);
 	s = &R->sc[R->nsc++];
 	memset(s, 0, sizeof *s);
@@ -1020,9 +1027,9 @@ sec_changes(struct report *R)
 		                             "Parent&ndash;student links" };
 	static const char *const col[] = { "created", "updated", "deleted", "unchanged",
 		                           "withheld" };
-	long long total = 0;
+	long long total = 0, held = 0;
 	size_t i, j;
-	char k[64];
+	char k[64], st[16], trig[16];
 
 	if (!jv_is_valid(R->rep))
 		return;
@@ -1031,13 +1038,39 @@ sec_changes(struct report *R)
 			snprintf(k, sizeof k, "counts.%s.%s", ent[i], col[j]);
 			total += num_at(R->rep, k) > 0 ? num_at(R->rep, k) : 0;
 		}
+	for (i = 0; i < 5; i++) {
+		snprintf(k, sizeof k, "counts.%s.withheld", ent[i]);
+		held += num_at(R->rep, k) > 0 ? num_at(R->rep, k) : 0;
+	}
+	status_of(R, st, sizeof st, trig, sizeof trig);
 	cl_buf_adds(&R->h, "<section id=\"changes\"><h2>What changed</h2>\n<p>");
 	if (total == 0) {
 		cl_buf_adds(&R->h, "Nothing changed since the last sync.");
 	} else {
 		grouped(&R->h, total);
-		cl_buf_addf(&R->h, " change%s went to School Manager.", total == 1 ? "" : "s");
+		if (strcmp(trig, "dry-run") == 0)
+			cl_buf_addf(&R->h,
+			            " change%s would go to School Manager (a trial run: none "
+			            "was sent).",
+			            total == 1 ? "" : "s");
+		else if (strcmp(st, "failed") == 0)
+			cl_buf_addf(&R->h,
+			            " change%s were found but not applied: the next sync sends "
+			            "them.",
+			            total == 1 ? "" : "s");
+		else
+			cl_buf_addf(&R->h, " change%s went to School Manager.",
+			            total == 1 ? "" : "s");
 	}
+	if (held > 0) {
+		cl_buf_adds(&R->h, " ");
+		grouped(&R->h, held);
+		cl_buf_adds(&R->h, held == 1 ? " was held back" : " were held back");
+		cl_buf_adds(&R->h, " for safety (the reason is at the top); the next sync finds "
+		                   "them again.");
+	}
+	if (strcmp(st, "failed") == 0)
+		cl_buf_adds(&R->h, " The numbers are of what arrived before the failure.");
 	cl_buf_adds(&R->h, "</p>\n<table><thead><tr><th></th><th class=\"n\">added</th>"
 	                   "<th class=\"n\">updated</th><th class=\"n\">removed</th>"
 	                   "<th class=\"n\">unchanged</th><th class=\"n\">held back</th></tr>"
@@ -1186,7 +1219,13 @@ sec_unmatched(struct report *R)
 		}
 		/* a long list folded (no script: <details>), a short one open */
 		cl_buf_addf(&R->h, "<details%s><summary>", order[i].n <= 10 ? " open" : "");
-		cl_buf_adds(&R->h, order[i].n == 1 ? "The user" : "The users");
+		if (order[i].n == 1) {
+			cl_buf_adds(&R->h, "The user");
+		} else {
+			cl_buf_adds(&R->h, "The ");
+			grouped(&R->h, order[i].n);
+			cl_buf_adds(&R->h, " users");
+		}
 		cl_buf_adds(
 		        &R->h,
 		        "</summary>\n<table><thead><tr><th>Name</th><th>Role</th><th>Email in the "
@@ -1255,19 +1294,18 @@ sec_schools(struct report *R)
 			cl_buf_adds(&R->h, "</span>");
 		}
 		if (s->excluded) {
-			cl_buf_adds(&R->h,
-			            "</td><td class=\"n\">&ndash;</td><td class=\"n\">&ndash;"
-			            "</td><td class=\"n\">&ndash;</td><td class=\"n\">&ndash;"
-			            "</td><td class=\"n\">&ndash;</td><td><span class=\"tag "
-			            "excluded\">excluded</span> ");
+			cl_buf_adds(&R->h, "</td><td colspan=\"5\" class=\"note\">Left out by the "
+			                   "integration&#39;s exclude_schools setting");
 			if (s->fetch_classes > 0) {
+				cl_buf_adds(&R->h, ": its ");
 				grouped(&R->h, s->fetch_classes);
-				cl_buf_addf(&R->h, " class%s not synced",
+				cl_buf_addf(&R->h,
+				            " class%s and the users only at this school are not "
+				            "synced",
 				            s->fetch_classes == 1 ? "" : "es");
-			} else {
-				cl_buf_adds(&R->h, "by exclude_schools");
 			}
-			cl_buf_adds(&R->h, "</td></tr>\n");
+			cl_buf_adds(&R->h, ".</td><td><span class=\"tag excluded\">excluded</span>"
+			                   "</td></tr>\n");
 			continue;
 		}
 		cl_buf_adds(&R->h, "</td><td class=\"n\" data-col=\"students-linked\">");
@@ -1283,8 +1321,7 @@ sec_schools(struct report *R)
 		cl_buf_adds(&R->h, "</td><td><span class=\"tag\">yes</span></td></tr>\n");
 	}
 	cl_buf_adds(&R->h, "</tbody></table>\n<p class=\"note\">A user at several schools is "
-	                   "counted at each. Excluded schools are left out by the integration's "
-	                   "exclude_schools setting.</p>\n</section>\n");
+	                   "counted at each.</p>\n</section>\n");
 }
 
 /* One row of the chart: bars of v[] scaled to its own largest value. */
@@ -1293,7 +1330,7 @@ chart_row(struct report *R, int y, const char *label, const char *color, const c
           const long long *v)
 {
 	const double x0 = 150, w = 500, hmax = 34;
-	double step = w / (double)R->nnl, bw = step * 0.62;
+	double step = w / (double)R->nnl, bw = step * 0.62 > 28 ? 28 : step * 0.62;
 	long long max = 0, last = -1;
 	size_t i;
 
@@ -1460,9 +1497,9 @@ page(struct report *R)
 	sec_status(R);
 	sec_counts(R);
 	sec_changes(R);
+	sec_schools(R);
 	sec_history(R);
 	sec_unmatched(R);
-	sec_schools(R);
 	cl_buf_adds(&R->h, "<footer>Made by cl-report " CL_VERSION " from the run folder ");
 	roster(&R->h, R->o.dir);
 	cl_buf_adds(&R->h, ". Times are ");
