@@ -147,7 +147,8 @@ lint: $(DEPS_OK)
 	@scripts/install-deps lint
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	mandoc -Tlint -W warning $(MANS)
-	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run tests/fuzz/t-replay tests/apply/t-replay tests/apply/t-nights
+	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run tests/fuzz/t-replay tests/apply/t-replay tests/apply/t-nights \
+		tests/report/t-report tests/report/t-chromium
 	$(MAKE) --no-print-directory B=build/analyzer analyze
 
 analyze:

@@ -872,7 +872,7 @@ static const char css[] =
         ".card.attention .num{color:var(--amber)}"
         "table{border-collapse:collapse;width:100%;font-size:14px}"
         "th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;"
-        "vertical-align:top}"
+        "vertical-align:top;overflow-wrap:anywhere}"
         "th{color:var(--mute);font-weight:600;background:#fafbfc}"
         "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
         ".note{color:var(--mute);font-size:13px}"
@@ -1149,7 +1149,7 @@ reason_index(const char *r)
 	return -1;
 }
 
-/* "2;3" as school names. */
+/* "2;3" as school names (an org that is no school, the district, left out). */
 static void
 school_names(struct report *R, const char *ids)
 {
@@ -1159,10 +1159,14 @@ school_names(struct report *R, const char *ids)
 	for (t = strtok_r(copy, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
 		struct school *s = school_find(R, t);
 
+		if (!s) /* the district, or an org that is no school */
+			continue;
 		cl_buf_adds(&R->h, first ? "" : ", ");
-		roster(&R->h, s && *s->name ? s->name : t);
+		roster(&R->h, *s->name ? s->name : t);
 		first = 0;
 	}
+	if (first)
+		cl_buf_adds(&R->h, "<span class=\"note\">none</span>");
 	free(copy);
 }
 
