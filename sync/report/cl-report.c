@@ -1536,7 +1536,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		status = cl_fail("CL560", "'%s' is not a run folder: not a folder", R.o.dir);
+		status = cl_fail("CL560", "'%s' is not a folder", R.o.dir);
 		goto out;
 	}
 	if ((status = read_json(R.o.dir, "report.json", &R.rep)) > 0 ||
