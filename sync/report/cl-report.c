@@ -117,7 +117,6 @@ struct report {
 	size_t nnl;
 	struct cl_buf h; /* the page */
 	/* reading unmatched.csv */
-	struct cl_buf field;
 	char *row[16];
 	int col, rows, map[8]; /* um_cols' column numbers, -1 when absent */
 };
@@ -1528,7 +1527,6 @@ main(int argc, char *argv[])
 	R.rep = jv_invalid();
 	R.night = jv_invalid();
 	R.h = (struct cl_buf)CL_BUF_INIT;
-	R.field = (struct cl_buf)CL_BUF_INIT;
 	if ((status = parse_options(&R.o, argc, argv)) >= 0)
 		goto out;
 	if (stat(R.o.dir, &st) != 0) {
@@ -1601,7 +1599,6 @@ out:
 	free(R.rs);
 	free(R.nl);
 	cl_buf_release(&R.h);
-	cl_buf_release(&R.field);
 	cl_buf_release(&why);
 	return status;
 }
