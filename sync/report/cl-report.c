@@ -871,7 +871,8 @@ static const char css[] =
         ".card.attention .num{color:var(--amber)}"
         "table{border-collapse:collapse;width:100%;font-size:14px}"
         "th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;"
-        "vertical-align:top;overflow-wrap:anywhere}"
+        "vertical-align:top}"
+        "td{overflow-wrap:anywhere}"
         "th{color:var(--mute);font-weight:600;background:#fafbfc}"
         "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
         ".note{color:var(--mute);font-size:13px}"
@@ -1225,7 +1226,9 @@ sec_unmatched(struct report *R)
 		if (order[i].n == 1) {
 			cl_buf_adds(&R->h, "The user");
 		} else {
-			cl_buf_adds(&R->h, "The ");
+			cl_buf_adds(&R->h, order[i].n > LIST_MAX ? "The first " : "The ");
+			if (order[i].n > LIST_MAX)
+				cl_buf_addf(&R->h, "%d of the ", LIST_MAX);
 			grouped(&R->h, order[i].n);
 			cl_buf_adds(&R->h, " users");
 		}
