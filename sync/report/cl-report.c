@@ -872,13 +872,13 @@ static const char css[] =
         "table{border-collapse:collapse;width:100%;font-size:14px}"
         "th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:left;"
         "vertical-align:top}"
-        "td{overflow-wrap:anywhere}"
+        "td.e{overflow-wrap:anywhere}"
         "th{color:var(--mute);font-weight:600;background:#fafbfc}"
         "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
         ".note{color:var(--mute);font-size:13px}"
         ".fix{margin:2px 0 8px;padding:8px 12px;background:var(--warnbg);border-radius:6px}"
         ".tag{display:inline-block;padding:0 8px;border-radius:10px;font-size:12px;"
-        "background:var(--line)}"
+        "background:var(--line);white-space:nowrap}"
         ".tag.excluded{background:var(--warnbg);color:var(--warn)}"
         "summary{cursor:pointer;color:var(--blue);margin:4px 0}"
         "details[open] summary{margin-bottom:6px}"
@@ -1248,7 +1248,7 @@ sec_unmatched(struct report *R)
 			roster(&R->h, u->f[3]);
 			cl_buf_adds(&R->h, "</td><td>");
 			roster(&R->h, u->f[1]);
-			cl_buf_adds(&R->h, "</td><td>");
+			cl_buf_adds(&R->h, "</td><td class=\"e\">");
 			if (*u->f[4])
 				roster(&R->h, u->f[4]);
 			else
