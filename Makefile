@@ -39,9 +39,10 @@ PROGS := fetch filter match load
 # Siblings of a stage in a subfolder of it, one program each (DESIGN.md,
 # Layout): load/apply/ is cl-apply, the reference applier; filter/merge/ is
 # cl-merge, a delta merged into the last full stream; sync/parents/ is
-# cl-parents, School Manager's parent upload files; fetch/bundle/ is
-# cl-bundle, the OneRoster CSV bundle source (libarchive reads its zips).
-SUBPROGS := load/apply filter/merge sync/parents fetch/bundle
+# cl-parents, School Manager's parent upload files; sync/report/ is cl-report,
+# the night's HTML report; fetch/bundle/ is cl-bundle, the OneRoster CSV
+# bundle source (libarchive reads its zips).
+SUBPROGS := load/apply filter/merge sync/parents sync/report fetch/bundle
 $(B)/bin/cl-bundle: LDLIBS += -larchive
 # sync/ is cl-sync-run, the supervisor scripts/cl-sync runs a night with.
 BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p))) \
@@ -150,7 +151,8 @@ lint: $(DEPS_OK)
 	@scripts/install-deps lint
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	mandoc -Tlint -W warning $(MANS)
-	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run tests/fuzz/t-replay tests/apply/t-replay tests/apply/t-nights
+	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run tests/fuzz/t-replay tests/apply/t-replay tests/apply/t-nights \
+		tests/report/t-report tests/report/t-chromium
 	$(MAKE) --no-print-directory B=build/analyzer analyze
 
 analyze:

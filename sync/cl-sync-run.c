@@ -688,6 +688,37 @@ save_base(struct run *r, const struct night *n)
 	}
 }
 
+/*
+ * The night's report for people (cl-report(1)): report.html in the run
+ * folder, with the chart of the last nights from --nights. A failure is
+ * a line in the log (CL565, and cl-report's own diagnostic above it),
+ * never the night's.
+ */
+static void
+write_report(struct run *r)
+{
+	char out[4096];
+	char *av[12];
+	int n = 0, st;
+
+	snprintf(out, sizeof out, "%s/report.html", r->dir);
+	av[n++] = arg("cl-report");
+	av[n++] = arg("--tz");
+	av[n++] = arg(r->tz);
+	if (r->nights) {
+		av[n++] = arg("--nights");
+		av[n++] = arg(r->nights);
+	}
+	av[n++] = arg("-o");
+	av[n++] = out;
+	av[n++] = arg("--");
+	av[n++] = arg(r->dir);
+	av[n] = NULL;
+	if ((st = run_one(r, STAGE_COMMIT, "cl-report", av, "/dev/null", "/dev/null")) != 0)
+		sync_log(r, "CL565: cl-report exited %d: the night has no report.html (see above)",
+		         st);
+}
+
 /* The export older than --export-max-age days: a warning, never a failure. */
 static int
 export_stale(const struct run *r)
@@ -790,8 +821,10 @@ main(int argc, char *argv[])
 			sync_log(&r, "CL511: cannot append to %s: %s", r.nights, strerror(errno));
 	}
 	save_base(&r, &n);
-	if (!r.interrupted)
+	if (!r.interrupted) {
+		write_report(&r);
 		compress_older(&r);
+	}
 	/* Cron mails what reaches stderr: one line for a night that needs a person. */
 	if (strcmp(n.status, "success") != 0)
 		fprintf(stderr, "cl-sync: %s: %s%s%s; see %s/details\n", r.name, n.status,
