@@ -1,10 +1,13 @@
 /*
  * totals.c: cl-fetch --totals. What the server holds, counted: for each
- * collection one request, limit=1 and no filter, and its X-Total-Count.
- * A delta merged into the last full stream is reconciled against these
- * (issue 18): a server that forgets to report a deletion still counts the
- * records it holds, and a merged stream that holds more than that has kept
- * a record the server deleted.
+ * collection one request, limit=1 and filter=status='active', and its
+ * X-Total-Count. A delta merged into the last full stream is reconciled
+ * against these (cl-merge --totals): a server that forgets to report a
+ * deletion still counts the records it holds, and a merged stream that
+ * holds more active records than that kept one the server deleted. Active
+ * records, because servers differ in whether a full listing holds the
+ * records marked tobedeleted: what is not marked is counted the same way
+ * on both sides, whichever way the server does it.
  *
  * Each request is a fetch's first page (fetch_xfer_prepare: signed, OAuth
  * 2.0, TLS always verified, the body cap; fetch_xfer_outcome: what an HTTP
@@ -27,7 +30,11 @@
 
 #include "diag.h"
 #include "fetch.h"
+#include "oauth1.h"
 #include "page.h"
+
+/* The one filter of a count: the records not marked tobedeleted (or inactive). */
+#define ACTIVE "status='active'"
 
 /* Waits delay seconds, or less when a signal came. */
 static void
@@ -130,7 +137,8 @@ count_one(struct fetch_run *r, struct fetch_xfer *x, enum fetch_coll c, long lon
 	CURLcode cc = CURLE_OK;
 
 	fetch_page_parser_init(&pp, name);
-	cl_buf_addf(&url, "%s/%s?limit=1&offset=0", r->o->base, name);
+	cl_buf_addf(&url, "%s/%s?limit=1&offset=0&filter=", r->o->base, name);
+	fetch_pct_encode(&url, ACTIVE, strlen(ACTIVE));
 	for (;;) {
 		if (fetch_xfer_prepare(r, x, url.p, NULL) < 0 || perform(r, x, name, &cc) < 0)
 			break;
