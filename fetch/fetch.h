@@ -238,9 +238,10 @@ int fetch_check_output(struct fetch_run *r);
 /* totals.c */
 /*
  * --totals: each collection asked for, its active records counted by the
- * server (one request, limit=1, filter=status='active': its X-Total-Count). Returns 0 with *totals (owned)
- * {"endpoint","started","<collection>":N...} in stream order, or -1 after
- * reporting (*totals invalid): a server without X-Total-Count is CL160.
+ * server (one request, limit=1, filter=status='active': its
+ * X-Total-Count). Returns 0 with *totals (owned) {"endpoint","started",
+ * "<collection>":N...} in stream order, or -1 after reporting (*totals
+ * invalid): a server without X-Total-Count is CL160.
  */
 int fetch_totals(struct fetch_run *r, jv *totals);
 
