@@ -37,7 +37,10 @@ static const char usage[] =
         "                [-t SECONDS] [-r N] [--retry-time SECONDS] [--since TIMESTAMP]\n"
         "                [--fields LIST] [--oauth2-token-url URL] [--max-page-bytes N]\n"
         "                [--max-pages N] [--max-records N] [-o FILE]\n"
-        "                [--progress | --no-progress] ENDPOINT\n";
+        "                [--progress | --no-progress] ENDPOINT\n"
+        "       cl-fetch --totals [--client-id ID] [--secret-file FILE] [-c LIST]\n"
+        "                [-t SECONDS] [-r N] [--retry-time SECONDS]\n"
+        "                [--oauth2-token-url URL] [-o FILE] ENDPOINT\n";
 
 enum {
 	OPT_CLIENT_ID = CL_OPT_LONG,
@@ -50,7 +53,8 @@ enum {
 	OPT_MAX_PAGES,
 	OPT_MAX_RECORDS,
 	OPT_PROGRESS,
-	OPT_NO_PROGRESS
+	OPT_NO_PROGRESS,
+	OPT_TOTALS
 };
 
 static const struct cl_opt options[] = {
@@ -82,6 +86,9 @@ static const struct cl_opt options[] = {
 	{ OPT_PROGRESS, "progress", CL_ARG_NONE, NULL,
 	  "a progress line on stderr (default: when a tty)" },
 	{ OPT_NO_PROGRESS, "no-progress", CL_ARG_NONE, NULL, "no progress line" },
+	{ OPT_TOTALS, "totals", CL_ARG_NONE, NULL,
+	  "write each collection's count (X-Total-Count) as one\n"
+	  "JSON object instead of the stream" },
 	{ 0, NULL, CL_ARG_NONE, NULL, NULL },
 };
 
@@ -312,6 +319,9 @@ parse_options(struct fetch_opts *o, struct args *a, int argc, char *argv[])
 		case OPT_NO_PROGRESS:
 			a->progress = 0;
 			break;
+		case OPT_TOTALS:
+			o->totals = 1;
+			break;
 		default: /* CL_OPT_EXIT */
 			return g.status;
 		}
@@ -324,6 +334,9 @@ parse_options(struct fetch_opts *o, struct args *a, int argc, char *argv[])
 		                      argv[optind + 1]);
 	a->endpoint = argv[optind];
 	a->check_args = g.check_args;
+	if (o->totals && (o->since || o->fields))
+		return cl_usage_error(&cmd, "--totals counts whole collections: no %s",
+		                      o->since ? "--since" : "--fields");
 	return -1;
 }
 
@@ -678,6 +691,47 @@ end_stream(struct fetch_run *r, struct cl_out *dst)
 	return status;
 }
 
+/*
+ * --totals: the counts, as one line of JSON, written only when every
+ * collection was counted (dst: -o FILE, or NULL for stdout). Returns the
+ * exit status.
+ */
+static int
+write_totals(struct fetch_run *r, struct cl_out *dst)
+{
+	jv t;
+	int status;
+
+	if (fetch_totals(r, &t) < 0) {
+		jv_free(t);
+		if (dst) { /* -o FILE: the old file stays, or none */
+			cl_out_abort(dst);
+			r->io.out = NULL;
+			cl_abandon_stdout();
+		}
+		return cl_stage_status(&r->st);
+	}
+	t = jv_dump_string(t, 0);
+	fprintf(r->io.out, "%s\n", jv_string_value(t));
+	jv_free(t);
+	if (fflush(r->io.out) != 0 && errno == EPIPE)
+		r->io.gone = 1;
+	fetch_check_output(r);
+	status = cl_stage_status(&r->st);
+	if (r->io.gone)
+		status = 128 + SIGPIPE;
+	if (dst)
+		return close_output(r, dst, status);
+	if (r->io.gone) {
+		cl_abandon_stdout();
+	} else if (r->io.write_error) {
+		errno = r->io.write_error;
+		status = cl_fail("CL006", "cannot write the output:");
+		cl_abandon_stdout();
+	}
+	return status;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -789,8 +843,12 @@ main(int argc, char *argv[])
 	cl_diag_hook(clear_progress, r.prog); /* no diagnostic lands on the progress line */
 	stage_options(&r.st, &o);
 
-	fetch_all(&r);
-	status = end_stream(&r, r.io.out != stdout ? &dst : NULL);
+	if (o.totals) {
+		status = write_totals(&r, r.io.out != stdout ? &dst : NULL);
+	} else {
+		fetch_all(&r);
+		status = end_stream(&r, r.io.out != stdout ? &dst : NULL);
+	}
 out:
 	if (worker_up)
 		fetch_worker_stop(&r.w);

@@ -69,6 +69,7 @@ struct fetch_opts {
 	long long max_body;    /* bytes a page body may have */
 	long long max_pages;   /* pages one reading of a collection may take */
 	long long max_records; /* records written for one collection */
+	int totals;            /* --totals: count each collection instead of fetching it */
 };
 
 /* OAuth 2.0 client credentials: the current token. */
@@ -233,6 +234,16 @@ void fetch_write_header(struct fetch_run *r);
  * turn (struct fetch_output).
  */
 int fetch_check_output(struct fetch_run *r);
+
+/* totals.c */
+/*
+ * --totals: each collection asked for, its active records counted by the
+ * server (one request, limit=1, filter=status='active': its
+ * X-Total-Count). Returns 0 with *totals (owned) {"endpoint","started",
+ * "<collection>":N...} in stream order, or -1 after reporting (*totals
+ * invalid): a server without X-Total-Count is CL160.
+ */
+int fetch_totals(struct fetch_run *r, jv *totals);
 
 /* progress.c */
 struct fetch_progress *fetch_progress_new(int on);

@@ -84,8 +84,19 @@ def mutate(src, dst, seed, percent, as_of=None, rollover=False, remove_school=No
     today = new_as_of.isoformat()
     yesterday = (new_as_of - ONE_DAY).isoformat()
     stamp = "%sT02:%02d:%02d.000Z" % (new_as_of.isoformat(), rng.randrange(60), rng.randrange(60))
+    # every record the night changes or adds (and every deletion) is stamped later than any
+    # record of DIR, deletions included: a delta fetch since DIR's night finds them all
+    old_deleted = rosterdata.load_deleted(src)
+    latest = max((json.loads(x).get("dateLastModified") or "" for c in COLLECTIONS
+                  for x in old_lines[c] + old_deleted[c]), default="")
+    if stamp <= latest:
+        raise SystemExit("gen.py: mutate: the night's time %s is not after the latest dateLastModified of %s (%s): "
+                         "give a later --as-of" % (stamp, src, latest))
+    # ids never come back: a deleted record's id is not given to a new one
     next_id = [1 + max((int(r["sourcedId"]) for c in COLLECTIONS for r in data[c] if r["sourcedId"].isdigit()),
                        default=0)]
+    next_id[0] = max([next_id[0]] + [int(i) + 1 for c in COLLECTIONS for i in map(rosterdata.sourced_id, old_deleted[c])
+                                     if i.isdigit()])
 
     def nid():
         next_id[0] += 1
@@ -420,6 +431,21 @@ def mutate(src, dst, seed, percent, as_of=None, rollover=False, remove_school=No
             lines[i] = new_id + sep + rest
         with open(path, "w", encoding="utf-8", newline="") as f:
             f.write("\r\n".join(lines))
+    # -- the deletions the server reports to a delta fetch: every record of DIR gone from DIR2, as
+    #    it last was, with status tobedeleted and the night's time; DIR's deletions carried on
+    #    (a fetch since an older night still learns of them) unless the id is back
+    dd = os.path.join(od, "deleted")
+    os.makedirs(dd, exist_ok=True)
+    for c in COLLECTIONS:
+        live = set(r["sourcedId"] for r in data[c])
+        tomb = [x.decode("utf-8") for x in old_deleted[c] if rosterdata.sourced_id(x) not in live]
+        for x in old_lines[c]:
+            if rosterdata.sourced_id(x) not in live:
+                r = json.loads(x)
+                r["status"] = "tobedeleted"
+                r["dateLastModified"] = stamp
+                tomb.append(dumps(r))
+        rosterdata.write_collection(os.path.join(dd, c + ".json"), tomb)
     # -- the exact change set, by comparing the two datasets record by record
     changes = {"from": os.path.basename(os.path.normpath(src)), "seed": seed, "percent": percent, "as_of": today,
                "added": {}, "removed": {}, "changed": {}, "events": {}}

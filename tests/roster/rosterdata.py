@@ -4,6 +4,9 @@ Dataset layout (written by gen.py, read by server.py and gen.py):
 
     DIR/oneroster/<collection>.json   one JSON array per collection, one minified
                                       record per line:  "[\n{...},\n{...}\n]\n"
+    DIR/oneroster/deleted/<collection>.json
+                                      the same, of the records deleted so far (gen.py
+                                      mutate): status tobedeleted, the night's time
 
 The line layout is what makes loading fast: the server keeps each record's bytes and
 never re-serialises them.  Any other valid JSON array is accepted too (slower path).
@@ -104,6 +107,13 @@ def sourced_id(line):
 def load_dataset(d):
     """{collection: [bytes, ...]} in dataset order."""
     base = dataset_dir(d)
+    return {c: read_lines(os.path.join(base, c + ".json")) for c in COLLECTIONS}
+
+
+def load_deleted(d):
+    """{collection: [bytes, ...]}: the records gen.py mutate deleted (DIR/oneroster/deleted/,
+    status tobedeleted); empty lists for a dataset without deletions."""
+    base = os.path.join(dataset_dir(d), "deleted")
     return {c: read_lines(os.path.join(base, c + ".json")) for c in COLLECTIONS}
 
 

@@ -5,7 +5,9 @@ Loopback only, Python standard library only.  See tests/roster/README.md.
 """
 import argparse
 import base64
+import calendar
 import collections
+import email.utils
 import hashlib
 import hmac
 import json
@@ -128,6 +130,31 @@ class Dataset:
             self.attr[(c, field)] = [self._field(c, x, field) for x in self.lines[c]]
         self._rel = None
         self._rel_lock = threading.Lock()
+        self.load_deleted(d)
+
+    def load_deleted(self, d):
+        """The records gen.py mutate deleted (DIR/oneroster/deleted/), what a delta query is told
+        of as tobedeleted; and the dataset's night (meta.json's as_of) for --clock dataset."""
+        self.deleted = rosterdata.load_deleted(d)
+        self.deleted_attr = {}
+        for c, field in (("orgs", "type"), ("academicSessions", "type"), ("users", "role")):
+            self.deleted_attr[(c, field)] = [self._field(c, x, field) for x in self.deleted[c]]
+        self.as_of = None
+        try:
+            with open(os.path.join(d, "meta.json"), encoding="utf-8") as f:
+                self.as_of = json.load(f).get("as_of")
+        except (OSError, ValueError):
+            pass
+
+    def deletions(self, coll, sel, forget):
+        """(reported, forgotten): the deleted records of coll (selector sel) a delta query lists,
+        and those the server forgets (forget: the share of them, chosen by sourcedId)."""
+        rep, lost = [], []
+        for i, x in enumerate(self.deleted[coll]):
+            if sel and self.deleted_attr[(coll, sel[0])][i] != sel[1]:
+                continue
+            (lost if forgotten(rosterdata.sourced_id(x), forget) else rep).append(x)
+        return rep, lost
 
     @staticmethod
     def _field(coll, line, field):
@@ -239,6 +266,50 @@ def ref(v):
     if isinstance(v, dict):
         return v.get("sourcedId", "")
     return v or ""
+
+
+# a query that names dateLastModified is a delta: deleted records are listed, as tobedeleted
+DELTA_FILTER = re.compile(r"(?<![A-Za-z0-9_.])dateLastModified\s*(>=|<=|!=|=|>|<|~)")
+
+
+def forgotten(sid, share):
+    """Whether a server that forgets this share (0 to 1) of its deletions forgets this one:
+    decided by the sourcedId alone, so that every page and every request agree."""
+    if share <= 0:
+        return False
+    if share >= 1:
+        return True
+    return int(hashlib.sha256(sid.encode("utf-8")).hexdigest()[:8], 16) < share * 2 ** 32
+
+
+def parse_forget(items):
+    """--forget-deletions [COLLECTION=]SHARE... (or the control endpoint's number or object)
+    -> {collection or "*": share}."""
+    if isinstance(items, (int, float)):
+        items = {"*": items}
+    if isinstance(items, dict):
+        items = ["%s=%s" % kv for kv in items.items()]
+    out = {}
+    for it in items or []:
+        c, sep, v = str(it).rpartition("=")
+        c = c if sep else "*"
+        if c != "*" and c not in rosterdata.COLLECTIONS:
+            raise ValueError("--forget-deletions: no collection %r" % c)
+        share = float(v)
+        if not 0 <= share <= 1:
+            raise ValueError("--forget-deletions: the share %r is not from 0 to 1" % v)
+        out[c] = share
+    return out
+
+
+def parse_clock(v):
+    """--clock real | dataset | a UTC time (2026-11-30T18:00:00Z)."""
+    if v in ("real", "dataset"):
+        return v
+    try:
+        return float(calendar.timegm(time.strptime(v, "%Y-%m-%dT%H:%M:%SZ")))
+    except (TypeError, ValueError):
+        raise ValueError("--clock: %r is not real, dataset or a UTC time (2026-11-30T18:00:00Z)" % v)
 
 
 # ---------------------------------------------------------------------------
@@ -415,6 +486,8 @@ class State:
         self.forbidden = set(args.forbid or [])
         self.log_path = args.log
         self.logf = open(args.log, "a", buffering=1, encoding="utf-8") if args.log else None
+        self.forget = parse_forget(args.forget_deletions)
+        self.clock = parse_clock(args.clock)
         self.reset(faults=[parse_fault_arg(x) for x in (args.fault or [])] + load_fault_file(args.faults))
 
     def reset(self, faults=None):
@@ -443,6 +516,17 @@ class State:
             self.drift = {}
             self.version += 1
             self.views = {}
+
+    def now(self):
+        """The server's time, as its Date header says it (--clock)."""
+        if self.clock == "dataset" and self.dataset.as_of:
+            return float(calendar.timegm(time.strptime(self.dataset.as_of + "T18:00:00Z", "%Y-%m-%dT%H:%M:%SZ")))
+        if isinstance(self.clock, float):
+            return self.clock
+        return time.time()
+
+    def forget_share(self, coll):
+        return self.forget.get(coll, self.forget.get("*", 0.0))
 
     def record(self, method, target, status, route, note, ms):
         with self.lock:
@@ -516,6 +600,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # silence the default stderr log
         pass
+
+    def date_time_string(self, timestamp=None):
+        """The Date header: the server's clock (--clock), not necessarily the real one."""
+        return email.utils.formatdate(self.server.state.now() if timestamp is None else timestamp, usegmt=True)
 
     # -- plumbing
     def send(self, status, body, headers=None, ctype="application/json; charset=utf-8", mode=None):
@@ -912,6 +1000,9 @@ class Handler(BaseHTTPRequestHandler):
             coll, idx = ds.nested(route, [p for k, p in enumerate(parts) if k % 2 == 1])
         lines = ds.lines[coll]
         items = [lines[i] for i in idx]
+        if len(parts) == 1 and DELTA_FILTER.search(filt):
+            # a delta: the records deleted since are listed too (those the server remembers)
+            items += ds.deletions(coll, TOP[parts[0]][1], st.forget_share(coll))[0]
         if drift:
             op, at = drift
             if items:
@@ -977,6 +1068,15 @@ class Handler(BaseHTTPRequestHandler):
                 data = json.loads(body or b"{}")
                 st.reset(faults=[normalise_fault(x) for x in data.get("faults", [])])
                 return self.send(200, js({"ok": True}))
+            if what == "deletions" and self.command == "GET":
+                ds = st.dataset
+                out = {"reported": {}, "forgotten": {}}
+                with st.lock:
+                    for c in rosterdata.COLLECTIONS:
+                        rep, lost = ds.deletions(c, None, st.forget_share(c))
+                        out["reported"][c] = [rosterdata.sourced_id(x) for x in rep]
+                        out["forgotten"][c] = [rosterdata.sourced_id(x) for x in lost]
+                return self.send(200, js(out))
             if what == "log" and self.command == "GET":
                 with st.lock:
                     text = "".join(x + "\n" for x in st.log)
@@ -992,6 +1092,14 @@ class Handler(BaseHTTPRequestHandler):
                         st.forbidden = set(data["forbid"])
                     if "credentials" in data:
                         st.creds = dict(data["credentials"])
+                    if "forget_deletions" in data:
+                        st.forget = parse_forget(data["forget_deletions"])
+                    if "clock" in data:
+                        st.clock = parse_clock(data["clock"])
+                    st.version += 1
+                    st.views = {}
+                    st.cache.clear()
+                    st.cache_bytes = 0
                 return self.send(200, js({"ok": True}))
             if what == "dataset" and self.command == "POST":
                 data = json.loads(body or b"{}")
@@ -1067,6 +1175,10 @@ def main(argv=None):
     ap.add_argument("--log", help="append one line per request to this file")
     ap.add_argument("--fault", action="append", help="TYPE:k=v,... or a JSON object (repeatable)")
     ap.add_argument("--faults", help="JSON file: a list of faults or {\"faults\": [...]}")
+    ap.add_argument("--forget-deletions", action="append", metavar="[COLLECTION=]SHARE",
+                    help="a delta query omits this share (0 to 1) of the deleted records (repeatable)")
+    ap.add_argument("--clock", default="real", help="the Date header: real (default), dataset (its as-of at "
+                    "18:00:00Z) or a UTC time")
     args = ap.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         ap.error("--host must be a loopback address")
@@ -1074,7 +1186,7 @@ def main(argv=None):
         state = State(args)
     except (OSError, ValueError) as e:
         print("server.py: %s" % e, file=sys.stderr)
-        return 66
+        return 64 if str(e).startswith("--") else 66
     srv = Server((args.host, args.port), Handler, state)
     port = srv.server_address[1]
 
