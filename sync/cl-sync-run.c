@@ -737,7 +737,7 @@ main(int argc, char *argv[])
 	struct night n = { 0 };
 	struct cl_buf b = CL_BUF_INIT, reason = CL_BUF_INIT;
 	char path[4096];
-	int status, i, stale, details_ok;
+	int status, i, stale, details_ok, args_ok;
 
 	cl_diag_init(argv[0]);
 	r.logfd = -1;
@@ -772,11 +772,26 @@ main(int argc, char *argv[])
 		sync_log(&r, "apply:  %s (then cl-load --commit, or --discard if it fails)",
 		         r.apply);
 
-	if (r.npre)
+	/*
+	 * The stages check their arguments before anything is asked of the
+	 * server. On a delta night the fetch stage is cl-merge of files the
+	 * first steps write: the full fetch it falls back to is what carries
+	 * the config's values, and is what is checked.
+	 */
+	args_ok = 1;
+	if (check_args) {
+		char **fetch = r.stage_argv[STAGE_FETCH];
+
+		if (r.npre && r.fallback)
+			r.stage_argv[STAGE_FETCH] = r.fallback;
+		args_ok = check_stage_args(&r) == 0;
+		r.stage_argv[STAGE_FETCH] = fetch;
+	}
+	if (args_ok && r.npre)
 		pre_steps(&r, &reason);
 	if (reason.len)
 		r.fetch_reason = reason.p;
-	if (!r.interrupted && (!check_args || check_stage_args(&r) == 0)) {
+	if (args_ok && !r.interrupted) {
 		if (sync_pipeline(&r) != 0)
 			sync_forward(&r,
 			             SIGTERM); /* what started stops: the night cannot be whole */
