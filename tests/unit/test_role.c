@@ -130,40 +130,18 @@ records(void)
 static void
 page(void)
 {
-	static const char
-	        body[] =
-	                "{\"users\":["
-	                "{\"sourcedId\":\"a\",\"role\":\"guardian\"},"
-	                "{\"sourcedId\":\"b\",\"roles\":[" ROLE("secondary", "guardian", "2") "," ROLE(
-	                        "primary", "student",
-	                        "2") "],\"primaryOrg\":" ORG("2") "},"
-	                                                          "{\"sourcedId\":\"c\"},"
-	                                                          "{\"sourcedId\":\"d\",\"roles\":"
-	                                                          "[" ROLE("primary", "teacher", "3") "," ROLE(
-	                                                                  "primary", "parent",
-	                                                                  "2") "],"
-	                                                                       "\"primaryOrg\""
-	                                                                       ":" ORG("2") "},"
-	                                                                                    "{\"sou"
-	                                                                                    "rcedId"
-	                                                                                    "\":"
-	                                                                                    "\"e\","
-	                                                                                    "\"role"
-	                                                                                    "s\":[{"
-	                                                                                    "\"role"
-	                                                                                    "\":"
-	                                                                                    "\"rela"
-	                                                                                    "tive\""
-	                                                                                    "}]},"
-	                                                                                    "{\"sou"
-	                                                                                    "rcedId"
-	                                                                                    "\":"
-	                                                                                    "\"f\","
-	                                                                                    "\"role"
-	                                                                                    "\":"
-	                                                                                    "\"teac"
-	                                                                                    "her\"}"
-	                                                                                    "]}";
+	/* one record a line */
+	/* clang-format off */
+	static const char body[] =
+	        "{\"users\":["
+	        "{\"sourcedId\":\"a\",\"role\":\"guardian\"},"
+	        "{\"sourcedId\":\"b\",\"roles\":[" ROLE("secondary", "guardian", "2") "," ROLE("primary", "student", "2") "],\"primaryOrg\":" ORG("2") "},"
+	        "{\"sourcedId\":\"c\"},"
+	        "{\"sourcedId\":\"d\",\"roles\":[" ROLE("primary", "teacher", "3") "," ROLE("primary", "parent", "2") "],\"primaryOrg\":" ORG("2") "},"
+	        "{\"sourcedId\":\"e\",\"roles\":[{\"role\":\"relative\"}]},"
+	        "{\"sourcedId\":\"f\",\"role\":\"teacher\"}"
+	        "]}";
+	/* clang-format on */
 	static const enum cl_role want[] = { CL_ROLE_PARENT, CL_ROLE_STUDENT, CL_ROLE_OTHER,
 		                             CL_ROLE_PARENT, CL_ROLE_PARENT,  CL_ROLE_TEACHER };
 	const char *paths[1 + CL_RP_COUNT];
