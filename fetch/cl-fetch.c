@@ -360,9 +360,9 @@ ends_in(const char *p, size_t n, const char *tail)
 /*
  * The endpoint's path, trailing slashes dropped, made to end in the
  * version's base (docs: cl-fetch(1), ENDPOINT): 1.1's .../v1p1, 1.2's
- * .../rostering/v1p2. A path that ends in one version's base names that
- * version: *version (FETCH_OR_AUTO: none asked) becomes it, or the two
- * disagree (CL125). Returns 0, or the status reported.
+ * .../rostering/v1p2 (only /v1p2 after .../rostering). A path that ends in one version's base names
+ * that version: *version (FETCH_OR_AUTO: none asked) becomes it, or the two disagree (CL125).
+ * Returns 0, or the status reported.
  */
 static int
 endpoint_path(struct cl_buf *p, const char *url, enum fetch_or *version)
@@ -383,8 +383,11 @@ endpoint_path(struct cl_buf *p, const char *url, enum fetch_or *version)
 		               *version == FETCH_OR11 ? "1.1" : "1.2");
 	if (*version == FETCH_OR_AUTO)
 		*version = said != FETCH_OR_AUTO ? said : FETCH_OR11;
-	if (said == FETCH_OR_AUTO)
-		cl_buf_adds(p, *version == FETCH_OR12 ? "/rostering/v1p2" : "/v1p1");
+	if (said == FETCH_OR_AUTO && *version == FETCH_OR12)
+		/* ".../ims/oneroster/rostering" has the service already */
+		cl_buf_adds(p, ends_in(p->p, p->len, "rostering") ? "/v1p2" : "/rostering/v1p2");
+	else if (said == FETCH_OR_AUTO)
+		cl_buf_adds(p, "/v1p1");
 	return 0;
 }
 
