@@ -295,6 +295,26 @@ counts_block(struct cl_buf *b, jv rep)
 		}
 		jv_free(ex);
 	}
+	{
+		jv inc = get(rep, "incomplete_schools");
+		int k, m = jv_get_kind(inc) == JV_KIND_ARRAY ? jv_array_length(jv_copy(inc)) : 0;
+
+		for (k = 0; k < m; k++) {
+			jv o = jv_array_get(jv_copy(inc), k);
+			char nm[256], id[128], what[32];
+
+			str(o, "name", nm, sizeof nm);
+			str(o, "sourcedId", id, sizeof id);
+			str(o, "missing", what, sizeof what);
+			cl_buf_addf(b,
+			            "%s%s (%s): %lld users, no %s (the last sync had %lld): its "
+			            "deletions withheld\n",
+			            k ? "                     " : "  Incomplete Schools ", nm, id,
+			            num(o, "users"), what, num(o, "last_sync"));
+			jv_free(o);
+		}
+		jv_free(inc);
+	}
 	jv_free(rd);
 	jv_free(expl);
 	jv_free(sk);
