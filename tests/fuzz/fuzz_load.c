@@ -57,6 +57,7 @@
 #include "../../load/pending.c"
 #include "../../load/ingest.c"
 #include "../../load/report.c"
+#include "../../load/schools.c"
 #include "../../load/run.c"
 #include "../../load/state.c"
 #include "fuzz.h"
