@@ -127,6 +127,24 @@ sync_report_changes(const char *dir, long long *changes, char *status, size_t st
 	return 0;
 }
 
+/* 1 when the report says the sync read a complete stream. */
+int
+sync_report_complete(const char *dir)
+{
+	jv r = read_report(dir), s, c;
+	int ok;
+
+	if (!jv_is_valid(r))
+		return 0;
+	s = get(r, "stream");
+	c = get(s, "complete");
+	ok = jv_get_kind(c) == JV_KIND_TRUE;
+	jv_free(c);
+	jv_free(s);
+	jv_free(r);
+	return ok;
+}
+
 /* "2026-11-30 18:00:02 CST (2026-12-01T00:00:02Z)" */
 static void
 both_times(const struct run *r, time_t t, char *out, size_t n)
@@ -381,6 +399,8 @@ sync_details(struct run *r, const struct night *n, struct cl_buf *b)
 	cl_buf_addf(b, "  Duration           %s\n", t);
 	if (n->sync >= 0)
 		cl_buf_addf(b, "  Sync               %lld\n", n->sync);
+	cl_buf_addf(b, "  Fetch              %s%s%s%s\n", r->fetch_mode, r->fetch_reason ? " (" : "",
+	            r->fetch_reason ? r->fetch_reason : "", r->fetch_reason ? ")" : "");
 	if (jv_is_valid(rep))
 		counts_block(b, rep);
 	else
@@ -429,6 +449,12 @@ sync_night_json(struct run *r, const struct night *n, struct cl_buf *b)
 	put_str(b, r->trigger);
 	cl_buf_adds(b, ",\"status\":");
 	put_str(b, n->status);
+	cl_buf_adds(b, ",\"fetch_mode\":");
+	put_str(b, r->fetch_mode);
+	if (r->fetch_reason) {
+		cl_buf_adds(b, ",\"fetch_reason\":");
+		put_str(b, r->fetch_reason);
+	}
 	cl_buf_adds(b, ",\"codes\":[");
 	for (i = 0; i < n->codes.n; i++)
 		cl_buf_addf(b, "%s\"%s\"", i ? "," : "", n->codes.code[i]);
