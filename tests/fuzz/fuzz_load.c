@@ -57,8 +57,8 @@
 #include "../../load/pending.c"
 #include "../../load/ingest.c"
 #include "../../load/report.c"
-#include "../../load/schools.c"
 #include "../../load/run.c"
+#include "../../load/schools.c"
 #include "../../load/state.c"
 #include "fuzz.h"
 
