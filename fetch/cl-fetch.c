@@ -1,7 +1,8 @@
 /*
- * cl-fetch: reads a district's roster from a OneRoster 1.1 REST server
- * (ClassLink Roster Server) and writes the roster stream to stdout: signed
- * requests, parallel pages written in order, retries, completeness checks.
+ * cl-fetch: reads a district's roster from a OneRoster 1.1 or 1.2 REST
+ * server (ClassLink Roster Server) and writes the roster stream to stdout:
+ * signed requests, parallel pages written in order, retries, completeness
+ * checks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,12 +36,12 @@
 static const char usage[] =
         "usage: cl-fetch [--client-id ID] [--secret-file FILE] [-c LIST] [-l N] [-p N]\n"
         "                [-t SECONDS] [-r N] [--retry-time SECONDS] [--since TIMESTAMP]\n"
-        "                [--fields LIST] [--oauth2-token-url URL] [--max-page-bytes N]\n"
-        "                [--max-pages N] [--max-records N] [-o FILE]\n"
+        "                [--fields LIST] [--oauth2-token-url URL] [--oneroster VERSION]\n"
+        "                [--max-page-bytes N] [--max-pages N] [--max-records N] [-o FILE]\n"
         "                [--progress | --no-progress] ENDPOINT\n"
         "       cl-fetch --totals [--client-id ID] [--secret-file FILE] [-c LIST]\n"
         "                [-t SECONDS] [-r N] [--retry-time SECONDS]\n"
-        "                [--oauth2-token-url URL] [-o FILE] ENDPOINT\n";
+        "                [--oauth2-token-url URL] [--oneroster VERSION] [-o FILE] ENDPOINT\n";
 
 enum {
 	OPT_CLIENT_ID = CL_OPT_LONG,
@@ -49,6 +50,7 @@ enum {
 	OPT_SINCE,
 	OPT_FIELDS,
 	OPT_TOKEN_URL,
+	OPT_ONEROSTER,
 	OPT_MAX_PAGE,
 	OPT_MAX_PAGES,
 	OPT_MAX_RECORDS,
@@ -76,6 +78,9 @@ static const struct cl_opt options[] = {
 	{ OPT_FIELDS, "fields", CL_ARG_REQUIRED, "LIST", "ask the server for these fields only" },
 	{ OPT_TOKEN_URL, "oauth2-token-url", CL_ARG_REQUIRED, "URL",
 	  "OAuth 2.0 client credentials instead of OAuth 1.0a" },
+	{ OPT_ONEROSTER, "oneroster", CL_ARG_REQUIRED, "VERSION",
+	  "1.1 or 1.2 (default: 1.2 when ENDPOINT's path ends\nin /v1p2, else 1.1); 1.2 takes "
+	  "OAuth 2.0" },
 	{ OPT_MAX_PAGE, "max-page-bytes", CL_ARG_REQUIRED, "N",
 	  "the largest page body accepted (default 256 MiB)" },
 	{ OPT_MAX_PAGES, "max-pages", CL_ARG_REQUIRED, "N",
@@ -94,8 +99,8 @@ static const struct cl_opt options[] = {
 
 static const struct cl_cmd cmd = {
 	"cl-fetch", usage,
-	"Reads a district's roster from a OneRoster 1.1 server (ClassLink Roster\n"
-	"Server) at ENDPOINT and writes the roster stream to stdout.\n"
+	"Reads a district's roster from a OneRoster 1.1 or 1.2 server (ClassLink\n"
+	"Roster Server) at ENDPOINT and writes the roster stream to stdout.\n"
 	"The client ID comes from --client-id or CL_CLIENT_ID; the secret from\n"
 	"CL_CLIENT_SECRET or --secret-file (never from the command line).\n",
 	options
@@ -289,6 +294,15 @@ parse_options(struct fetch_opts *o, struct args *a, int argc, char *argv[])
 		case OPT_TOKEN_URL:
 			o->token_url = g.arg;
 			break;
+		case OPT_ONEROSTER:
+			if (!strcmp(g.arg, "1.1"))
+				o->version = FETCH_OR11;
+			else if (!strcmp(g.arg, "1.2"))
+				o->version = FETCH_OR12;
+			else
+				return cl_usage_error(&cmd, "--oneroster '%s': not 1.1 or 1.2",
+				                      g.arg);
+			break;
 		case OPT_MAX_PAGE:
 			if (cl_parse_num(g.arg, 1024, (long long)1 << 40, &v) < 0)
 				return cl_usage_error(
@@ -347,15 +361,58 @@ loopback(const char *host)
 	       !strcmp(host, "[::1]") || !strcmp(host, "::1");
 }
 
+/* Does the path [p, p+n) end in the component /tail? */
+static int
+ends_in(const char *p, size_t n, const char *tail)
+{
+	size_t t = strlen(tail);
+
+	return n > t && p[n - t - 1] == '/' && !memcmp(p + n - t, tail, t);
+}
+
+/*
+ * The endpoint's path, trailing slashes dropped, made to end in the
+ * version's base (docs: cl-fetch(1), ENDPOINT): 1.1's .../v1p1, 1.2's
+ * .../rostering/v1p2 (only /v1p2 after .../rostering). A path that ends in one version's base names
+ * that version: *version (FETCH_OR_AUTO: none asked) becomes it, or the two disagree (CL125).
+ * Returns 0, or the status reported.
+ */
+static int
+endpoint_path(struct cl_buf *p, const char *url, enum fetch_or *version)
+{
+	enum fetch_or said = FETCH_OR_AUTO;
+
+	while (p->len > 0 && p->p[p->len - 1] == '/')
+		p->p[--p->len] = '\0';
+	if (ends_in(p->p, p->len, "v1p1"))
+		said = FETCH_OR11;
+	else if (ends_in(p->p, p->len, "v1p2"))
+		said = FETCH_OR12;
+	if (said != FETCH_OR_AUTO && *version != FETCH_OR_AUTO && said != *version)
+		return cl_fail("CL125",
+		               "the endpoint URL '%s' is a OneRoster %s path, and --oneroster "
+		               "asks for %s",
+		               url, said == FETCH_OR11 ? "1.1 (v1p1)" : "1.2 (v1p2)",
+		               *version == FETCH_OR11 ? "1.1" : "1.2");
+	if (*version == FETCH_OR_AUTO)
+		*version = said != FETCH_OR_AUTO ? said : FETCH_OR11;
+	if (said == FETCH_OR_AUTO && *version == FETCH_OR12)
+		/* ".../ims/oneroster/rostering" has the service already */
+		cl_buf_adds(p, ends_in(p->p, p->len, "rostering") ? "/v1p2" : "/rostering/v1p2");
+	else if (said == FETCH_OR_AUTO)
+		cl_buf_adds(p, "/v1p1");
+	return 0;
+}
+
 /*
  * Checks a URL the way every request will use it: http(s), no credentials,
  * no query or fragment, plain http only to this computer. what names it in
- * messages. With endpoint set, the path is normalised to end in /v1p1.
- * Returns 0 with *out set to the URL (owned), or the exit status after a
- * diagnostic.
+ * messages. With version set (the endpoint), the path is normalised to end
+ * in the version's base, and *version decided (endpoint_path). Returns 0
+ * with *out set to the URL (owned), or the exit status after a diagnostic.
  */
 static int
-check_url(const char *url, const char *what, int endpoint, char **out)
+check_url(const char *url, const char *what, enum fetch_or *version, char **out)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL, *query = NULL, *frag = NULL,
@@ -400,13 +457,11 @@ check_url(const char *url, const char *what, int endpoint, char **out)
 		                 what, url);
 		goto out;
 	}
-	if (endpoint) {
+	if (version) {
 		curl_url_get(u, CURLUPART_PATH, &path, 0);
 		cl_buf_adds(&p, path ? path : "/");
-		while (p.len > 0 && p.p[p.len - 1] == '/')
-			p.p[--p.len] = '\0';
-		if (p.len < 5 || strcmp(p.p + p.len - 5, "/v1p1") != 0)
-			cl_buf_adds(&p, "/v1p1");
+		if ((status = endpoint_path(&p, url, version)) != 0)
+			goto out;
 		curl_url_set(u, CURLUPART_PATH, p.p, 0);
 	}
 	{
@@ -786,12 +841,18 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	curl_up = 1;
-	if ((status = check_url(a.endpoint, "endpoint URL", 1, &o.base)) != 0)
+	if ((status = check_url(a.endpoint, "endpoint URL", &o.version, &o.base)) != 0)
 		goto out;
+	if (o.version == FETCH_OR12 && !o.token_url) {
+		status = cl_fail("CL126",
+		                 "OneRoster 1.2 takes OAuth 2.0 only, and no --oauth2-token-url "
+		                 "was given: give the server's token endpoint");
+		goto out;
+	}
 	if (o.token_url) {
 		char *t;
 
-		status = check_url(o.token_url, "token URL", 0, &t);
+		status = check_url(o.token_url, "token URL", NULL, &t);
 		free(t);
 		if (status)
 			goto out;

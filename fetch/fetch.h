@@ -49,8 +49,21 @@ extern const struct fetch_coll_def fetch_colls[FETCH_COLL_COUNT];
 #define FETCH_MAX_PAGES_DEFAULT 1000000LL
 #define FETCH_MAX_RECORDS_DEFAULT 30000000LL
 
+/* The OneRoster version spoken (--oneroster, or the endpoint's path). */
+enum fetch_or {
+	FETCH_OR_AUTO, /* not decided yet: the endpoint's path decides */
+	FETCH_OR11,
+	FETCH_OR12
+};
+/* The prefix of OneRoster 1.2's OAuth 2.0 scopes (oauth2.c asks for rostering's). */
+#define FETCH_OR12_SCOPE "https://purl.imsglobal.org/spec/or/v1p2/scope/"
+/* "1.1" or "1.2": the header's source.oneroster. Static. */
+const char *fetch_or_name(enum fetch_or v);
+
 struct fetch_opts {
-	char *base;            /* the endpoint, normalised: ".../ims/oneroster/v1p1"; owned */
+	char *base;            /* the endpoint, normalised: ".../ims/oneroster/v1p1" or
+	                          ".../ims/oneroster/rostering/v1p2"; owned */
+	enum fetch_or version; /* FETCH_OR11 or FETCH_OR12 once the endpoint is checked */
 	const char *client_id; /* borrowed from argv or the environment */
 	char *secret;          /* owned, wiped at exit; never printed */
 	unsigned collections;  /* bit per enum fetch_coll */

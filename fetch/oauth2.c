@@ -92,7 +92,7 @@ static int
 request(struct fetch_run *r, struct cl_buf *why, enum fetch_net *net, long *os_errno)
 {
 	const struct fetch_opts *o = r->o;
-	struct cl_buf body = CL_BUF_INIT, cred = CL_BUF_INIT, hdr = CL_BUF_INIT;
+	struct cl_buf body = CL_BUF_INIT, cred = CL_BUF_INIT, hdr = CL_BUF_INIT, form = CL_BUF_INIT;
 	struct curl_slist *hl = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	long status = 0;
@@ -124,7 +124,20 @@ request(struct fetch_run *r, struct cl_buf *why, enum fetch_net *net, long *os_e
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "cl-fetch/" CL_VERSION);
 	curl_easy_setopt(h, CURLOPT_URL, o->token_url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "grant_type=client_credentials");
+	cl_buf_adds(&form, "grant_type=client_credentials");
+	if (o->version == FETCH_OR12) {
+		/* the 1.2 binding's scopes (1EdTech Security Framework): read-only rostering,
+		 * and demographics when they are asked for */
+		struct cl_buf sc = CL_BUF_INIT;
+
+		cl_buf_adds(&sc, FETCH_OR12_SCOPE "roster-core.readonly");
+		if (o->collections & (1u << FETCH_DEMOGRAPHICS))
+			cl_buf_adds(&sc, " " FETCH_OR12_SCOPE "roster-demographics.readonly");
+		cl_buf_adds(&form, "&scope=");
+		fetch_pct_encode(&form, sc.p, sc.len);
+		cl_buf_release(&sc);
+	}
+	curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, form.p);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -175,6 +188,7 @@ out:
 	cl_buf_release(&cred);
 	cl_buf_release(&hdr);
 	cl_buf_release(&body);
+	cl_buf_release(&form);
 	curl_slist_free_all(hl);
 	curl_easy_cleanup(h);
 	return rc;

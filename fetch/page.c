@@ -5,23 +5,30 @@
 #include "diag.h"
 #include "json.h"
 #include "page.h"
+#include "role.h"
 
-enum { Q_ENV, Q_ELEM, Q_ID, Q_ROLE };
+/* The paths of the query: the envelope, its elements, their sourcedId, their role's paths. */
+enum { Q_ENV, Q_ELEM, Q_ID, Q_ROLE, Q_COUNT = Q_ROLE + CL_RP_COUNT };
 
 void
 fetch_page_parser_init(struct fetch_page_parser *p, const char *envelope)
 {
-	struct cl_buf all = CL_BUF_INIT, id = CL_BUF_INIT, role = CL_BUF_INIT;
-	const char *paths[4];
+	struct cl_buf b[Q_COUNT];
+	const char *paths[Q_COUNT];
+	int i;
 
-	cl_buf_addf(&all, "%s[]", envelope);
-	cl_buf_addf(&id, "%s[].sourcedId", envelope);
-	cl_buf_addf(&role, "%s[].role", envelope);
-	paths[Q_ENV] = envelope;
-	paths[Q_ELEM] = all.p;
-	paths[Q_ID] = id.p;
-	paths[Q_ROLE] = role.p;
-	p->q = cl_json_query_new(paths, 4);
+	for (i = 0; i < Q_COUNT; i++)
+		cl_buf_init(&b[i]);
+	cl_buf_adds(&b[Q_ENV], envelope);
+	cl_buf_addf(&b[Q_ELEM], "%s[]", envelope);
+	cl_buf_addf(&b[Q_ID], "%s[].sourcedId", envelope);
+	for (i = 0; i < CL_RP_COUNT; i++) {
+		cl_buf_addf(&b[Q_ROLE + i], "%s[].%s", envelope, cl_role_suffix[i]);
+		p->role_path[i] = Q_ROLE + (size_t)i;
+	}
+	for (i = 0; i < Q_COUNT; i++)
+		paths[i] = b[i].p;
+	p->q = cl_json_query_new(paths, Q_COUNT);
 	if (!p->q)
 		cl_oom(); /* the keys are ours: only allocation can fail */
 	p->r = cl_json_result_new(p->q);
@@ -34,9 +41,8 @@ fetch_page_parser_init(struct fetch_page_parser *p, const char *envelope)
 		p->vr = cl_json_result_new(p->vq);
 	}
 	cl_buf_init(&p->wrap);
-	cl_buf_release(&all);
-	cl_buf_release(&id);
-	cl_buf_release(&role);
+	for (i = 0; i < Q_COUNT; i++)
+		cl_buf_release(&b[i]);
 }
 
 void
@@ -114,20 +120,14 @@ what_json(struct fetch_page_parser *p, const char *body, size_t n)
 	return what;
 }
 
-static int
-parent_role(const struct cl_json_span *s)
-{
-	return cl_json_str_eq(s, "parent") || cl_json_str_eq(s, "guardian") ||
-	       cl_json_str_eq(s, "relative");
-}
-
 int
 fetch_page_parse(struct fetch_page_parser *p, const char *body, size_t n,
                  struct fetch_page_span **spans, size_t *nspans, size_t *cap, const char **where)
 {
 	const struct cl_json_span *env, *e, *f;
 	struct cl_json_err err;
-	size_t i, count, nid, nrole, k_id = 0, k_role = 0;
+	struct cl_role_scan rs;
+	size_t i, count, nid, k_id = 0;
 	int all, flat;
 
 	if (cl_json_scan(p->q, body, n, p->r, &err) < 0) {
@@ -152,7 +152,7 @@ fetch_page_parse(struct fetch_page_parser *p, const char *body, size_t n,
 		return FETCH_PAGE_NOT_ARRAY;
 	count = cl_json_result_count(p->r, Q_ELEM);
 	nid = cl_json_result_count(p->r, Q_ID);
-	nrole = cl_json_result_count(p->r, Q_ROLE);
+	cl_role_scan_init(&rs, p->r, p->role_path);
 	if (*nspans + count > *cap) {
 		*cap = *nspans + count + 16;
 		*spans = cl_xreallocarray(*spans, *cap, sizeof **spans);
@@ -184,11 +184,8 @@ fetch_page_parse(struct fetch_page_parser *p, const char *body, size_t n,
 				sp->id_n = f->n - 2;
 			}
 		}
-		for (; k_role < nrole &&
-		       (f = cl_json_result_get(p->r, Q_ROLE, k_role))->p < e->p + e->n;
-		     k_role++)
-			if (f->p > e->p)
-				sp->parent = (unsigned char)parent_role(f);
+		/* the same rule as every reader of the stream: lib/role.h */
+		sp->parent = cl_user_role(&rs, e, NULL) == CL_ROLE_PARENT;
 		sp->compact = all || (flat && !memchr(e->p, ' ', e->n));
 		(*nspans)++;
 	}

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "role.h"
 
 enum fetch_page_rc {
 	FETCH_PAGE_OK = 0,
@@ -23,7 +24,7 @@ enum fetch_page_rc {
 struct fetch_page_span {
 	size_t off, n;
 	size_t id_off, id_n; /* its sourcedId's bytes, between the quotes, from off; id_n 0: none */
-	unsigned char parent;  /* its role is parent, guardian or relative */
+	unsigned char parent;  /* its role (lib/role.h) is parent, guardian or relative */
 	unsigned char compact; /* no whitespace outside its strings: it can be copied as it is */
 };
 
@@ -31,6 +32,7 @@ struct fetch_page_span {
 struct fetch_page_parser {
 	struct cl_json_query *q;
 	struct cl_json_result *r;
+	size_t role_path[CL_RP_COUNT]; /* the query's index of each path of a role */
 	struct cl_json_query *vq; /* a body that is not an object, wrapped in one: is it JSON? */
 	struct cl_json_result *vr;
 	struct cl_buf wrap;

@@ -482,6 +482,12 @@ parsed(struct fetch_run *r, struct crun *cr, struct page *p)
 	return rc;
 }
 
+const char *
+fetch_or_name(enum fetch_or v)
+{
+	return v == FETCH_OR12 ? "1.2" : "1.1";
+}
+
 int
 fetch_check_output(struct fetch_run *r)
 {
@@ -508,7 +514,7 @@ fetch_write_header(struct fetch_run *r)
 	if (!r->server_date)
 		cl_iso8601(cl_now(), iso);
 	src = jv_object_set(jv_object(), jv_string("endpoint"), jv_string(r->o->base));
-	src = jv_object_set(src, jv_string("oneroster"), jv_string("1.1"));
+	src = jv_object_set(src, jv_string("oneroster"), jv_string(fetch_or_name(r->o->version)));
 	src = jv_object_set(src, jv_string("started"),
 	                    jv_string(r->server_date ? r->server_date : iso));
 	/* The top-level "delta" (docs/stream.md) is what cl-load reads: never a
@@ -950,8 +956,16 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 		cl_buf_adds(&f, r->o->fields);
 		if (!strstr(r->o->fields, "sourcedId"))
 			cl_buf_adds(&f, ",sourcedId");
-		if (c == FETCH_USERS && !strstr(r->o->fields, "role"))
+		if (c == FETCH_USERS && r->o->version != FETCH_OR12 &&
+		    !strstr(r->o->fields, "role"))
 			cl_buf_adds(&f, ",role");
+		/* 1.2: the primary role of the primaryOrg (lib/role.h) */
+		if (c == FETCH_USERS && r->o->version == FETCH_OR12 &&
+		    !strstr(r->o->fields, "roles"))
+			cl_buf_adds(&f, ",roles");
+		if (c == FETCH_USERS && r->o->version == FETCH_OR12 &&
+		    !strstr(r->o->fields, "primaryOrg"))
+			cl_buf_adds(&f, ",primaryOrg");
 		cl_buf_adds(&cr.query, "&fields=");
 		fetch_pct_encode(&cr.query, f.p, f.len);
 		cl_buf_release(&f);

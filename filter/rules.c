@@ -43,8 +43,8 @@ enum field {
 	F_CLASS,
 	F_USER,
 	F_ENABLED,
-	F_ROLE,
 	F_ORGS,
+	F_ROLE_ORGS,
 	F_AGENTS,
 	F_EMAIL,
 	F_COUNT
@@ -64,8 +64,8 @@ static const char *const field_paths[F_COUNT] = {
 	"data.class.sourcedId",
 	"data.user.sourcedId",
 	"data.enabledUser",
-	"data.role",
 	"data.orgs[].sourcedId",
+	"data.roles[].org.sourcedId", /* OneRoster 1.2: a user's orgs are its roles' */
 	"data.agents[].sourcedId",
 	"data.email",
 };
@@ -296,22 +296,28 @@ excluded_ref(struct filter *f, enum field i)
 	       (flags_of(f, f->orgs, field(f, i)) & ORG_EXCLUDED) != 0;
 }
 
-/* 1 when every school among the user's orgs is excluded (and there is one). */
+/*
+ * 1 when every school among the user's orgs is excluded (and there is one):
+ * its "orgs" (1.1) and the orgs of its "roles" (1.2).
+ */
 static int
 user_excluded(struct filter *f)
 {
-	size_t i, n, schools = 0, excluded = 0;
+	static const enum field lists[] = { F_ORGS, F_ROLE_ORGS };
+	size_t i, n, l, schools = 0, excluded = 0;
 
 	if (cl_idmap_count(f->o->exclude) == 0)
 		return 0;
-	n = nfield(f, F_ORGS);
-	for (i = 0; i < n; i++) {
-		uint64_t fl = flags_of(f, f->orgs, nth(f, F_ORGS, i));
+	for (l = 0; l < sizeof lists / sizeof *lists; l++) {
+		n = nfield(f, lists[l]);
+		for (i = 0; i < n; i++) {
+			uint64_t fl = flags_of(f, f->orgs, nth(f, lists[l], i));
 
-		if (fl & ORG_SCHOOL) {
-			schools++;
-			if (fl & ORG_EXCLUDED)
-				excluded++;
+			if (fl & ORG_SCHOOL) {
+				schools++;
+				if (fl & ORG_EXCLUDED)
+					excluded++;
+			}
 		}
 	}
 	return schools > 0 && excluded == schools;
@@ -496,7 +502,10 @@ user(struct filter *f)
 {
 	enum filter_reason why = by_status(f);
 	uint64_t fl = U_SEEN;
-	int student = str_ieq(f, F_ROLE, "student");
+	struct cl_str role;
+	/* the role every stage reads (lib/role.h), compared ignoring case as ever */
+	int student = cl_json_strview(cl_reader_role_name(f->r), &f->tmp[0], &role) == 0 &&
+	              ieq(role.p, role.n, "student");
 
 	if (why == FILTER_KEEP && disabled(f))
 		why = FILTER_DISABLED;

@@ -11,13 +11,33 @@
 #include "cli.h"
 #include "diag.h"
 #include "errors.h"
+#include "role.h"
 
 #define READ_CHUNK ((size_t)1 << 20)
 
-enum { Q_KIND, Q_DATA, Q_ROLE, Q_COMPLETE, Q_VERSION, Q_STAGES, Q_FIXED };
+enum {
+	Q_KIND,
+	Q_DATA,
+	Q_COMPLETE,
+	Q_VERSION,
+	Q_STAGES,
+	Q_ROLE, /* the CL_RP_COUNT paths of a user's role (role.h), in their order */
+	Q_FIXED = Q_ROLE + CL_RP_COUNT
+};
 
-static const char *const fixed_paths[Q_FIXED] = { "kind",     "data",    "data.role",
-	                                          "complete", "version", "stages" };
+static const char *const fixed_paths[Q_FIXED] = {
+	"kind",
+	"data",
+	"complete",
+	"version",
+	"stages",
+	"data.role",
+	"data.roles[]",
+	"data.roles[].roleType",
+	"data.roles[].role",
+	"data.roles[].org.sourcedId",
+	"data.primaryOrg.sourcedId",
+};
 
 static const char *const kind_names[CL_K_COUNT] = {
 	"header", "org",  "academicSession", "course",  "class", "enrollment",
@@ -47,6 +67,8 @@ struct cl_reader {
 	size_t npaths;
 	struct cl_json_query *q;
 	struct cl_json_result *res;
+	enum cl_role role;                    /* the current line's user role (cl_user_role) */
+	const struct cl_json_span *role_name; /* and the span that names it, or NULL */
 	struct cl_stream_err err;
 	struct cl_buf scratch;
 };
@@ -184,8 +206,7 @@ next_raw(struct cl_reader *r, const char **p, size_t *n)
 }
 
 static int
-kind_of(struct cl_reader *r, const struct cl_json_span *k, const struct cl_json_span *role,
-        enum cl_kind *out)
+kind_of(struct cl_reader *r, const struct cl_json_span *k, enum cl_kind *out)
 {
 	const char *v;
 	size_t n;
@@ -208,8 +229,23 @@ kind_of(struct cl_reader *r, const struct cl_json_span *k, const struct cl_json_
 	if (i == CL_K_COUNT)
 		return -1;
 	*out = (enum cl_kind)i;
-	if (*out == CL_K_USER && cl_role_of(role) == CL_ROLE_PARENT)
-		*out = CL_K_PARENT;
+	r->role = CL_ROLE_NONE;
+	r->role_name = NULL;
+	if (*out == CL_K_USER) {
+		const struct cl_json_span *data = cl_json_result_first(r->res, Q_DATA);
+		struct cl_role_scan rs;
+		size_t path[CL_RP_COUNT];
+		int j;
+
+		for (j = 0; j < CL_RP_COUNT; j++)
+			path[j] = Q_ROLE + (size_t)j;
+		cl_role_scan_init(&rs, r->res, path);
+		r->role = data && data->type == CL_JSON_OBJECT
+		                  ? cl_user_role(&rs, data, &r->role_name)
+		                  : CL_ROLE_OTHER;
+		if (r->role == CL_ROLE_PARENT)
+			*out = CL_K_PARENT;
+	}
 	return 0;
 }
 
@@ -334,7 +370,7 @@ cl_reader_next(struct cl_reader *r, struct cl_line *line)
 	if (cl_json_scan(r->q, p, n, r->res, &jerr) < 0)
 		return fail(r, "CL001", "invalid JSON at byte %zu: %s", jerr.off + 1, jerr.msg);
 	k = cl_json_result_first(r->res, Q_KIND);
-	if (kind_of(r, k, cl_json_result_first(r->res, Q_ROLE), &line->kind) < 0)
+	if (kind_of(r, k, &line->kind) < 0)
 		return fail(r, "CL001", "no known \"kind\"");
 	if (r->lineno == 1 && line->kind != CL_K_HEADER)
 		return fail(r, "CL009", "the first line is not a header (kind %s)",
@@ -379,7 +415,13 @@ cl_reader_field(const struct cl_reader *r, size_t idx)
 enum cl_role
 cl_reader_role(const struct cl_reader *r)
 {
-	return cl_role_of(cl_json_result_first(r->res, Q_ROLE));
+	return r->role == CL_ROLE_NONE ? CL_ROLE_OTHER : r->role;
+}
+
+const struct cl_json_span *
+cl_reader_role_name(const struct cl_reader *r)
+{
+	return r->role_name;
 }
 
 const struct cl_json_result *

@@ -39,14 +39,15 @@ enum cl_kind {
 const char *cl_kind_name(enum cl_kind k);
 
 /*
- * A user's role, as every stage reads it from OneRoster 1.1's "role":
- * student, teacher, parent (parent, guardian or relative: the users that
- * come last in the stream), and every other role (administrator, aide,
- * proctor...) or none as other. NONE is for tables that need "no role yet".
+ * A user's role, as every stage reads it (OneRoster 1.1's "role" or 1.2's
+ * "roles": cl_user_role, role.h): student, teacher, parent (parent,
+ * guardian or relative: the users that come last in the stream), and every
+ * other role (administrator, aide, proctor...) or none as other. NONE is
+ * for tables that need "no role yet".
  */
 enum cl_role { CL_ROLE_NONE, CL_ROLE_STUDENT, CL_ROLE_TEACHER, CL_ROLE_OTHER, CL_ROLE_PARENT };
 
-/* The role a user's "role" span names (NULL or not a string: other). */
+/* The role a role string's span names (NULL or not a string: other). */
 enum cl_role cl_role_of(const struct cl_json_span *role);
 
 /* One line of the stream. p is borrowed: valid until the next cl_reader_next. */
@@ -77,8 +78,8 @@ void cl_reader_free(struct cl_reader *r);
 /*
  * Asks the scan of every line to also find path (json.h syntax); returns the
  * index to pass to cl_reader_field / cl_reader_result. Only before the first
- * cl_reader_next. The reader itself always finds "kind", "data" and
- * "data.role".
+ * cl_reader_next. The reader itself always finds "kind", "data" and the
+ * paths of a user's role (role.h).
  */
 size_t cl_reader_want(struct cl_reader *r, const char *path);
 
@@ -95,8 +96,13 @@ const struct cl_stream_err *cl_reader_error(const struct cl_reader *r);
 
 /* The first span of a wanted path in the current line, or NULL. Borrowed. */
 const struct cl_json_span *cl_reader_field(const struct cl_reader *r, size_t idx);
-/* The current line's user role (its "data.role"; other when it has none). */
+/*
+ * The current user line's role (cl_user_role: "data.role", or the primary
+ * of "data.roles"; other when it names none, and on lines of other kinds).
+ */
 enum cl_role cl_reader_role(const struct cl_reader *r);
+/* The span of the role string that decided it, or NULL. Borrowed. */
+const struct cl_json_span *cl_reader_role_name(const struct cl_reader *r);
 /* All spans of the current line ("[]" paths). Borrowed. */
 const struct cl_json_result *cl_reader_result(const struct cl_reader *r);
 /* Bytes read so far. */

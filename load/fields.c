@@ -24,36 +24,37 @@
 #include "load.h"
 
 static const struct load_field user_fields[] = {
-	{ "sm_id", LOAD_SRC_SM_ID, NULL },
-	{ "role", LOAD_SRC_STR, "data.role" },
-	{ "givenName", LOAD_SRC_STR, "data.givenName" },
-	{ "familyName", LOAD_SRC_STR, "data.familyName" },
-	{ "grades", LOAD_SRC_LIST, "data.grades[]" },
-	{ "identifier", LOAD_SRC_STR, "data.identifier" },
-	{ "schools", LOAD_SRC_LIST, "data.orgs[].sourcedId" },
+	{ "sm_id", LOAD_SRC_SM_ID, NULL, NULL },
+	{ "role", LOAD_SRC_USER_ROLE, NULL, NULL },
+	{ "givenName", LOAD_SRC_STR, "data.givenName", NULL },
+	{ "familyName", LOAD_SRC_STR, "data.familyName", NULL },
+	{ "grades", LOAD_SRC_LIST, "data.grades[]", NULL },
+	{ "identifier", LOAD_SRC_STR, "data.identifier", NULL },
+	/* 1.1 lists a user's orgs; 1.2 names one in each of its roles */
+	{ "schools", LOAD_SRC_LIST, "data.orgs[].sourcedId", "data.roles[].org.sourcedId" },
 };
 static const struct load_field class_fields[] = {
-	{ "title", LOAD_SRC_STR, "data.title" },
-	{ "classCode", LOAD_SRC_STR, "data.classCode" },
-	{ "course", LOAD_SRC_STR, "data.course.sourcedId" },
-	{ "school", LOAD_SRC_STR, "data.school.sourcedId" },
-	{ "terms", LOAD_SRC_LIST, "data.terms[].sourcedId" },
-	{ "periods", LOAD_SRC_LIST, "data.periods[]" },
+	{ "title", LOAD_SRC_STR, "data.title", NULL },
+	{ "classCode", LOAD_SRC_STR, "data.classCode", NULL },
+	{ "course", LOAD_SRC_STR, "data.course.sourcedId", NULL },
+	{ "school", LOAD_SRC_STR, "data.school.sourcedId", NULL },
+	{ "terms", LOAD_SRC_LIST, "data.terms[].sourcedId", NULL },
+	{ "periods", LOAD_SRC_LIST, "data.periods[]", NULL },
 };
 static const struct load_field member_fields[] = {
-	{ "sm_id", LOAD_SRC_SM_ID, NULL },
-	{ "role", LOAD_SRC_ROLE, NULL },
+	{ "sm_id", LOAD_SRC_SM_ID, NULL, NULL },
+	{ "role", LOAD_SRC_ROLE, NULL, NULL },
 };
 static const struct load_field contact_fields[] = {
-	{ "role", LOAD_SRC_STR, "data.role" },
-	{ "givenName", LOAD_SRC_STR, "data.givenName" },
-	{ "familyName", LOAD_SRC_STR, "data.familyName" },
-	{ "email", LOAD_SRC_STR, "data.email" },
-	{ "phone", LOAD_SRC_STR, "data.phone" },
-	{ "sms", LOAD_SRC_STR, "data.sms" },
+	{ "role", LOAD_SRC_USER_ROLE, NULL, NULL },
+	{ "givenName", LOAD_SRC_STR, "data.givenName", NULL },
+	{ "familyName", LOAD_SRC_STR, "data.familyName", NULL },
+	{ "email", LOAD_SRC_STR, "data.email", NULL },
+	{ "phone", LOAD_SRC_STR, "data.phone", NULL },
+	{ "sms", LOAD_SRC_STR, "data.sms", NULL },
 };
 static const struct load_field rel_fields[] = {
-	{ "sm_id", LOAD_SRC_SM_ID, NULL },
+	{ "sm_id", LOAD_SRC_SM_ID, NULL, NULL },
 };
 
 #define FIELDS(a) a, sizeof a / sizeof *a
@@ -157,7 +158,15 @@ void
 load_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
               struct cl_buf *tmp)
 {
-	size_t count = cl_json_result_count(r, path), i, k = 0;
+	load_put_lists(b, name, r, path, LOAD_NO_PATH, tmp);
+}
+
+void
+load_put_lists(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
+               size_t alt, struct cl_buf *tmp)
+{
+	size_t n1 = cl_json_result_count(r, path), i, k = 0;
+	size_t count = n1 + (alt != LOAD_NO_PATH ? cl_json_result_count(r, alt) : 0);
 	struct elem small[16], *el = small;
 
 	put_key(b, name);
@@ -166,7 +175,8 @@ load_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r
 		el = cl_xreallocarray(NULL, count, sizeof *el);
 	cl_buf_reset(tmp);
 	for (i = 0; i < count; i++) {
-		const struct cl_json_span *s = cl_json_result_get(r, path, i);
+		const struct cl_json_span *s = i < n1 ? cl_json_result_get(r, path, i)
+		                                      : cl_json_result_get(r, alt, i - n1);
 		size_t at = tmp->len;
 
 		if (!s || s->type != CL_JSON_STRING || cl_json_str(s, tmp) < 0 || tmp->len == at)
@@ -224,7 +234,11 @@ load_build(struct cl_buf *f, enum load_ent e, const struct load_vals *v, struct 
 			load_put_str(f, fd->name, cl_json_result_first(v->r, v->idx[i]), tmp);
 			break;
 		case LOAD_SRC_LIST:
-			load_put_list(f, fd->name, v->r, v->idx[i], tmp);
+			load_put_lists(f, fd->name, v->r, v->idx[i],
+			               fd->alt && v->alt_idx ? v->alt_idx[i] : LOAD_NO_PATH, tmp);
+			break;
+		case LOAD_SRC_USER_ROLE:
+			load_put_str(f, fd->name, v->user_role, tmp);
 			break;
 		case LOAD_SRC_SM_ID:
 			load_put_raw_str(f, fd->name, v->sm_id, v->sm_n);

@@ -519,7 +519,9 @@ load_join(struct load *L)
 	struct load_index *x = L->ix;
 	int whole = L->stream.complete && !L->stream.delta;
 	long long cls_absent = 0, unmatched = 0, absent = 0;
-	struct load_vals vals = { NULL, NULL, NULL, 0, NULL }; /* memberships, relationships */
+	struct load_vals vals = {
+		NULL, NULL, NULL, 0, NULL, NULL, NULL
+	}; /* memberships, relationships */
 	sqlite3_stmt *q = NULL;
 	size_t i, j, iter = 0;
 	const char *k;

@@ -55,6 +55,7 @@ struct pass {
 	struct cl_reader *r;
 	size_t idx[P_N];
 	size_t fidx[LOAD_NENT][LOAD_FIELDS_MAX]; /* the reader's index of each field's path */
+	size_t aidx[LOAD_NENT][LOAD_FIELDS_MAX]; /* and of its alt path */
 	struct cl_buf f, tmp, id, a, b;
 	const struct cl_line *ln;
 	sqlite3_stmt *tbd, *sess; /* temp.st_tbd, main.sessions */
@@ -176,7 +177,8 @@ duplicate(struct pass *p, enum load_ent e, int dup)
 static int
 stage_rec(struct pass *p, enum load_ent e, const char *sm_id, size_t sm_n)
 {
-	struct load_vals v = { cl_reader_result(p->r), p->fidx[e], sm_id, sm_n, NULL };
+	struct load_vals v = { cl_reader_result(p->r),   p->fidx[e], sm_id, sm_n, NULL, p->aidx[e],
+		               cl_reader_role_name(p->r) };
 
 	load_build(&p->f, e, &v, &p->tmp);
 	return load_index_record(p->L, e, p->id.p, p->id.len, p->f.p, p->f.len);
@@ -280,7 +282,7 @@ keep_agents(struct pass *p, int self_is_parent)
 static int
 do_user(struct pass *p)
 {
-	const struct cl_json_span *m = field(p, P_MATCH), *role = field(p, P_ROLE), *mid;
+	const struct cl_json_span *m = field(p, P_MATCH), *mid;
 	struct load *L = p->L;
 	int matched, rc;
 
@@ -301,7 +303,9 @@ do_user(struct pass *p)
 	else if (m->type == CL_JSON_OBJECT)
 		cl_json_str_set(mid, &p->a);
 	matched = p->a.len > 0;
-	rc = cl_role_of(role); /* never CL_ROLE_PARENT: the reader made those CL_K_PARENT */
+	/* 1.1's role or 1.2's primary role (lib/role.h); never CL_ROLE_PARENT: the reader made
+	 * those CL_K_PARENT */
+	rc = cl_reader_role(p->r);
 	if (duplicate(p, LOAD_USER,
 	              load_index_user(L, p->id.p, p->id.len, LOAD_U_STREAM, rc, p->a.p, p->a.len)))
 		return 0;
@@ -537,9 +541,12 @@ pass_init(struct pass *p, struct load *L, int fd, const char *name)
 	for (i = 0; i < P_N; i++)
 		p->idx[i] = cl_reader_want(p->r, paths[i]);
 	for (e = 0; e < LOAD_NENT; e++)
-		for (k = 0; k < load_model[e].nfield; k++)
+		for (k = 0; k < load_model[e].nfield; k++) {
 			if (load_model[e].field[k].path)
 				p->fidx[e][k] = cl_reader_want(p->r, load_model[e].field[k].path);
+			if (load_model[e].field[k].alt)
+				p->aidx[e][k] = cl_reader_want(p->r, load_model[e].field[k].alt);
+		}
 	cl_buf_init(&p->f);
 	cl_buf_init(&p->tmp);
 	cl_buf_init(&p->id);

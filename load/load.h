@@ -167,15 +167,19 @@ int load_failed(const struct load *L);
 enum load_src {
 	LOAD_SRC_STR,  /* the stream line's string at path, decoded ("" when absent or not one) */
 	LOAD_SRC_LIST, /* the strings at a "[]" path: decoded, sorted, unique, empty ones dropped */
-	LOAD_SRC_SM_ID, /* the School Manager id: the user's match.id (users); the linked user's
-	                   (memberships) or the linked student's (relationships) */
-	LOAD_SRC_ROLE,  /* memberships: "teacher" when one of the (class, user) enrolments is */
+	LOAD_SRC_SM_ID,     /* the School Manager id: the user's match.id (users); the linked user's
+	                       (memberships) or the linked student's (relationships) */
+	LOAD_SRC_ROLE,      /* memberships: "teacher" when one of the (class, user) enrolments is */
+	LOAD_SRC_USER_ROLE, /* users, contacts: the role string every stage reads
+	                       (cl_reader_role_name: 1.1's role, or 1.2's primary role) */
 };
 
 struct load_field {
 	const char *name; /* its key in the canonical object, the change set and the state */
 	enum load_src src;
 	const char *path; /* STR and LIST: the path in the stream line (json.h syntax); else NULL */
+	const char *alt;  /* LIST: a second path whose strings join path's (where OneRoster 1.2
+	                     keeps them), or NULL */
 };
 
 #define LOAD_FIELDS_MAX 16 /* the most fields an entity has */
@@ -197,7 +201,9 @@ struct load_vals {
 	const size_t *idx;              /* STR, LIST: per field of the entity, r's path index */
 	const char *sm_id;              /* SM_ID */
 	size_t sm_n;
-	const char *role; /* ROLE */
+	const char *role;                     /* ROLE */
+	const size_t *alt_idx;                /* LIST: per field, r's index of its alt path */
+	const struct cl_json_span *user_role; /* USER_ROLE: the span, or NULL ("") */
 };
 
 /* Writes into f (reset first) the canonical object of an e record from v. */
@@ -233,6 +239,11 @@ void load_put_raw_str(struct cl_buf *b, const char *name, const char *v, size_t 
  */
 void load_put_list(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
                    struct cl_buf *tmp);
+/* No second path (load_put_lists' alt). */
+#define LOAD_NO_PATH ((size_t)-1)
+/* The same over the spans of two paths together (alt LOAD_NO_PATH: path's only). */
+void load_put_lists(struct cl_buf *b, const char *name, const struct cl_json_result *r, size_t path,
+                    size_t alt, struct cl_buf *tmp);
 /* The first 64 bits of the SHA-256 of p, as a signed number for SQLite. */
 int64_t load_hash(const char *p, size_t n);
 /*

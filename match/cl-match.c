@@ -21,6 +21,7 @@
 #include "idmap.h"
 #include "out.h"
 #include "report.h"
+#include "role.h"
 #include "spool.h"
 #include "stream.h"
 
@@ -239,26 +240,62 @@ write_annotated(const char *p, size_t n, const char *extra, size_t en)
 	putc('\n', stdout);
 }
 
+/* The report's columns (report_paths' first NF), then what the role needs. */
+enum { F_ID, F_ROLE, F_GIVEN, F_FAMILY, F_EMAIL, F_ORGS, NF };
+enum { F_DATA = NF, F_ROLES, F_ROLE_TYPE, F_ROLE_NAME, F_ROLE_ORG, F_PRIMARY };
+
+/* Appends the school s to the cell's ';'-separated list, unless it is there already. */
+static void
+add_school(struct cl_buf *cell, const struct cl_buf *s)
+{
+	const char *p = cell->p, *e;
+
+	if (!s->len || memchr(s->p, ';', s->len))
+		goto add;
+	while (p && p < cell->p + cell->len) {
+		e = memchr(p, ';', (size_t)(cell->p + cell->len - p));
+		if (!e)
+			e = cell->p + cell->len;
+		if ((size_t)(e - p) == s->len && !memcmp(p, s->p, s->len))
+			return;
+		p = e + 1;
+	}
+add:
+	if (cell->len)
+		cl_buf_addc(cell, ';');
+	cl_buf_add(cell, s->p, s->len);
+}
+
 static void
 report_user(struct run *r, const char *line, size_t n, enum reason why)
 {
-	enum { F_ID, F_ROLE, F_GIVEN, F_FAMILY, F_EMAIL, F_ORGS, NF };
+	static const size_t role_path[CL_RP_COUNT] = { F_ROLE,      F_ROLES,    F_ROLE_TYPE,
+		                                       F_ROLE_NAME, F_ROLE_ORG, F_PRIMARY };
+	static const size_t orgs[] = { F_ORGS, F_PRIMARY, F_ROLE_ORG };
 	struct cl_buf cell[NF];
 	const char *cells[NF + 2];
-	size_t lens[NF + 2], i, k;
+	size_t lens[NF + 2], i, k, l;
 
 	for (i = 0; i < NF; i++)
 		cl_buf_init(&cell[i]);
 	if (cl_json_scan(r->q, line, n, r->res, NULL) == 0) {
+		const struct cl_json_span *data = cl_json_result_first(r->res, F_DATA),
+		                          *role = NULL;
+		struct cl_role_scan rs;
+
 		for (i = 0; i < F_ORGS; i++)
 			cl_json_str_set(cl_json_result_first(r->res, i), &cell[i]);
-		for (k = 0; k < cl_json_result_count(r->res, F_ORGS); k++) {
-			if (cl_json_str_set(cl_json_result_get(r->res, F_ORGS, k), &r->tmp) < 0)
-				continue;
-			if (cell[F_ORGS].len)
-				cl_buf_addc(&cell[F_ORGS], ';');
-			cl_buf_add(&cell[F_ORGS], r->tmp.p, r->tmp.len);
-		}
+		/* the role every stage reads: 1.1's role or 1.2's primary (lib/role.h) */
+		cl_role_scan_init(&rs, r->res, role_path);
+		if (data && data->type == CL_JSON_OBJECT)
+			cl_user_role(&rs, data, &role);
+		cl_json_str_set(role, &cell[F_ROLE]);
+		/* the user's orgs (1.1), or its primaryOrg and its roles' orgs (1.2), each once */
+		for (l = 0; l < sizeof orgs / sizeof *orgs; l++)
+			for (k = 0; k < cl_json_result_count(r->res, orgs[l]); k++)
+				if (cl_json_str_set(cl_json_result_get(r->res, orgs[l], k),
+				                    &r->tmp) == 0)
+					add_school(&cell[F_ORGS], &r->tmp);
 	}
 	for (i = 0; i < NF; i++) {
 		cells[i] = cell[i].p;
@@ -454,8 +491,18 @@ static const char *const report_header[NREPORT] = {
 static const size_t report_header_len[NREPORT] = { 9, 4, 10, 11, 5, 7, 6, 10 };
 
 static const char *const report_paths[] = {
-	"data.sourcedId",  "data.role",  "data.givenName",
-	"data.familyName", "data.email", "data.orgs[].sourcedId",
+	"data.sourcedId",
+	"data.role",
+	"data.givenName",
+	"data.familyName",
+	"data.email",
+	"data.orgs[].sourcedId",
+	"data", /* F_DATA...: a 1.2 user's role and orgs */
+	"data.roles[]",
+	"data.roles[].roleType",
+	"data.roles[].role",
+	"data.roles[].org.sourcedId",
+	"data.primaryOrg.sourcedId",
 };
 
 int

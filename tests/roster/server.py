@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""OneRoster 1.1 REST test server with OAuth 1.0a / OAuth 2.0 and fault injection.
+"""OneRoster 1.1 (or 1.2) REST test server with OAuth 1.0a / OAuth 2.0 and fault injection.
 
 Loopback only, Python standard library only.  See tests/roster/README.md.
 """
@@ -28,6 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rosterdata  # noqa: E402
 
 PREFIX = "/ims/oneroster/v1p1"
+PREFIX12 = "/ims/oneroster/rostering/v1p2"
+SCOPE12 = "https://purl.imsglobal.org/spec/or/v1p2/scope/"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10000
 TS_WINDOW = 300
@@ -81,6 +83,40 @@ FIELDS = {
     "demographics": "sourcedId status dateLastModified metadata birthDate sex americanIndianOrAlaskaNative asian blackOrAfricanAmerican nativeHawaiianOrOtherPacificIslander white demographicRaceTwoOrMoreRaces hispanicOrLatinoEthnicity countryOfBirthCode stateOfBirthAbbreviation cityOfBirth publicSchoolResidenceStatus",
 }
 FIELDS = {k: set(v.split()) for k, v in FIELDS.items()}
+# OneRoster 1.2's users: roles (with their orgs) and primaryOrg instead of role and orgs
+FIELDS12 = dict(FIELDS, users=(FIELDS["users"] - {"role", "orgs"}) | set(
+    "roles primaryOrg userProfiles userMasterIdentifier preferredFirstName preferredMiddleName "
+    "preferredLastName pronouns resources".split()))
+
+
+def user12(line):
+    """A 1.1 user record (bytes) as a OneRoster 1.2 server sends it: "role" and "orgs" become
+    "roles" (one per org: primary at the first, secondary at the others) and "primaryOrg";
+    "userProfiles" is added. Some users get more roles, chosen by sourcedId, so that the
+    rule that reads a 1.2 user's role (lib/role.h) has work to do while it still gives the
+    1.1 role: a secondary role listed first (one in 4 users with one org), or a primary role
+    of another kind at the second org listed first (one in 3 users with two orgs or more)."""
+    u = json.loads(line)
+    role, orgs = u.get("role", ""), u.get("orgs") or []
+    sid = u.get("sourcedId", "")
+    h = int(hashlib.sha256(sid.encode()).hexdigest()[:8], 16)
+    other = "aide" if role != "aide" else "proctor"
+    roles = [{"roleType": "primary" if k == 0 else "secondary", "role": role, "org": o}
+             for k, o in enumerate(orgs)] or [{"roleType": "primary", "role": role, "org": None}]
+    if len(orgs) == 1 and h % 4 == 1:
+        roles.insert(0, {"roleType": "secondary", "role": other, "org": orgs[0]})
+    elif len(orgs) >= 2 and h % 3 == 1:
+        roles.insert(0, {"roleType": "primary", "role": other, "org": orgs[1]})
+    out = {}
+    for k, v in u.items():
+        if k == "role":
+            out["roles"] = roles
+        elif k == "orgs":
+            out["primaryOrg"] = orgs[0] if orgs else None
+            out["userProfiles"] = []
+        else:
+            out[k] = v
+    return rosterdata.dumps(out).encode("utf-8")
 
 REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
            405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error",
@@ -119,15 +155,20 @@ def enc(s):
 # the dataset
 
 class Dataset:
-    def __init__(self, d):
+    def __init__(self, d, oneroster="1.1"):
         self.dir = d
         self.lines = rosterdata.load_dataset(d)
+        self.users11 = self.lines["users"]  # role and orgs, whatever the version served
         self.index = {}
         for c, lines in self.lines.items():
             self.index[c] = {rosterdata.sourced_id(x): i for i, x in enumerate(lines)}
         self.attr = {}  # (coll, field) -> list of value per record
         for c, field in (("orgs", "type"), ("academicSessions", "type"), ("users", "role")):
             self.attr[(c, field)] = [self._field(c, x, field) for x in self.lines[c]]
+        if oneroster == "1.2":
+            self.lines = {c: [x.replace(b"/ims/oneroster/v1p1/", PREFIX12.encode() + b"/")
+                              for x in (map(user12, v) if c == "users" else v)]
+                          for c, v in self.lines.items()}
         self._rel = None
         self._rel_lock = threading.Lock()
         self.load_deleted(d)
@@ -196,7 +237,7 @@ class Dataset:
                 r["enr_class"][k].append(i)
                 r["class_users"][k].append((e.get("role", ""), u))
                 r["user_classes"][u].append(k)
-            for i, x in enumerate(self.lines["users"]):
+            for i, x in enumerate(self.users11):
                 u = json.loads(x)
                 for o in u.get("orgs") or []:
                     r["user_org"][ref(o)].append(i)
@@ -479,9 +520,12 @@ def path_matches(f, route, rel):
 class State:
     def __init__(self, args):
         self.lock = threading.Lock()
-        self.dataset = Dataset(args.dataset)
+        self.oneroster = args.oneroster
+        self.prefix = PREFIX12 if args.oneroster == "1.2" else PREFIX
+        self.dataset = Dataset(args.dataset, args.oneroster)
         self.creds = load_credentials(args)
-        self.auth = args.auth
+        # OneRoster 1.2 takes OAuth 2.0 client credentials only
+        self.auth = "oauth2" if args.oneroster == "1.2" and args.auth == "any" else args.auth
         self.token_lifetime = args.token_lifetime
         self.forbidden = set(args.forbid or [])
         self.log_path = args.log
@@ -677,15 +721,15 @@ class Handler(BaseHTTPRequestHandler):
         self.log_ctx = [None, None, t0]
         try:
             body_in = self.read_body() if self.command in ("POST", "PUT") else b""
-            if path in ("/oauth2/token", "/oauth/token", "/token", PREFIX + "/oauth2/token"):
+            if path in ("/oauth2/token", "/oauth/token", "/token", st.prefix + "/oauth2/token"):
                 route = rel = "oauth2/token"
                 self.log_ctx[0] = route
                 self.apply_pre_faults(route, rel)
                 status, note = self.token(body_in)
                 return
-            if not path.startswith(PREFIX + "/"):
+            if not path.startswith(st.prefix + "/"):
                 raise HTTPError(404, "unknown endpoint %s" % path)
-            rel = path[len(PREFIX) + 1:].strip("/")
+            rel = path[len(st.prefix) + 1:].strip("/")
             parts = [urllib.parse.unquote(p) for p in rel.split("/")] if rel else []
             route = route_name(parts)
             self.log_ctx[0] = route
@@ -768,7 +812,14 @@ class Handler(BaseHTTPRequestHandler):
             if time.time() >= t[1]:
                 raise HTTPError(401, "access token expired", note="auth:token-expired",
                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token", error_description="expired"'})
+            if st.oneroster == "1.2" and url.path.rstrip("/").split("/")[-1] == "demographics" and not (
+                    {SCOPE12 + "roster-demographics.readonly", SCOPE12 + "roster.readonly"} & t[2]):
+                raise HTTPError(403, "the token's scope does not cover demographics", note="auth:scope",
+                                headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
             return
+        if scheme == "oauth" and st.oneroster == "1.2":
+            raise HTTPError(401, "OneRoster 1.2 takes OAuth 2.0 bearer tokens only", note="auth:oauth1-in-1.2",
+                            headers={"WWW-Authenticate": 'Bearer realm="oneroster"'})
         raise HTTPError(401, "missing or unsupported Authorization header", note="auth:missing",
                         headers={"WWW-Authenticate": 'OAuth realm="oneroster"'})
 
@@ -850,10 +901,16 @@ class Handler(BaseHTTPRequestHandler):
             self.log_ctx[1] = "token:invalid-client"
             self.send(401, js({"error": "invalid_client"}), dict(nocache, **{"WWW-Authenticate": 'Basic realm="oneroster"'}))
             return 401, "token:invalid-client"
+        scopes = set(form.get("scope", "").split())
+        if st.oneroster == "1.2" and not ({SCOPE12 + "roster-core.readonly", SCOPE12 + "roster.readonly"} & scopes):
+            self.log_ctx[1] = "token:scope"
+            self.send(400, js({"error": "invalid_scope", "error_description": "ask for a OneRoster 1.2 rostering scope"}),
+                      nocache)
+            return 400, "token:scope"
         tok = secrets.token_urlsafe(24)
         life = float(st.token_lifetime)
         with st.lock:
-            st.tokens[tok] = (cid, time.time() + life)
+            st.tokens[tok] = (cid, time.time() + life, scopes)
         self.send(200, js({"access_token": tok, "token_type": "bearer", "expires_in": int(math.ceil(life)),
                            "scope": form.get("scope", "")}), nocache)
         return 200, None
@@ -1103,7 +1160,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, js({"ok": True}))
             if what == "dataset" and self.command == "POST":
                 data = json.loads(body or b"{}")
-                ds = Dataset(data["dir"])
+                ds = Dataset(data["dir"], st.oneroster)
                 with st.lock:
                     st.dataset = ds
                     st.version += 1
@@ -1134,7 +1191,8 @@ def route_name(parts):
 
 def select_fields(rec, fields, coll):
     want = [f.strip() for f in fields.split(",") if f.strip()]
-    if not want or any(f not in FIELDS[coll] for f in want):
+    known = FIELDS12[coll] if "roles" in rec or "primaryOrg" in rec else FIELDS[coll]
+    if not want or any(f not in known for f in want):
         return rec  # OneRoster 1.1: an unknown field selects the whole record
     return {k: v for k, v in rec.items() if k in want}
 
@@ -1163,13 +1221,16 @@ class Server(ThreadingHTTPServer):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="server.py", description="OneRoster 1.1 test server (loopback only)")
+    ap = argparse.ArgumentParser(prog="server.py", description="OneRoster 1.1 or 1.2 test server (loopback only)")
     ap.add_argument("--dataset", required=True, help="dataset directory (DIR or DIR/oneroster)")
     ap.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     ap.add_argument("--port", type=int, default=0, help="port, 0 for an ephemeral one (default)")
     ap.add_argument("--port-file", help="write the port here once listening")
     ap.add_argument("--credentials", help="file of client_id:secret lines (else $ROSTER_CREDENTIALS)")
     ap.add_argument("--auth", choices=["any", "oauth1", "oauth2", "none"], default="any")
+    ap.add_argument("--oneroster", choices=["1.1", "1.2"], default="1.1",
+                    help="the version served: 1.2 is the same dataset under %s, users with roles[], "
+                         "OAuth 2.0 only" % PREFIX12)
     ap.add_argument("--token-lifetime", type=float, default=3600.0, help="OAuth 2 token lifetime in seconds")
     ap.add_argument("--forbid", action="append", help="collection answered with 403 (repeatable)")
     ap.add_argument("--log", help="append one line per request to this file")
@@ -1182,6 +1243,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         ap.error("--host must be a loopback address")
+    if args.oneroster == "1.2" and args.auth == "oauth1":
+        ap.error("--oneroster 1.2 takes OAuth 2.0 only: not --auth oauth1")
     try:
         state = State(args)
     except (OSError, ValueError) as e:
@@ -1202,7 +1265,7 @@ def main(argv=None):
             f.write("%d\n" % port)
         os.replace(tmp, args.port_file)
     print(port, flush=True)
-    print("server.py: listening on http://%s:%d%s (%s)" % (args.host, port, PREFIX,
+    print("server.py: listening on http://%s:%d%s (%s)" % (args.host, port, state.prefix,
           ", ".join("%s=%d" % (k, len(v)) for k, v in state.dataset.lines.items())), file=sys.stderr, flush=True)
     try:
         srv.serve_forever(poll_interval=0.2)
