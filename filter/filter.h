@@ -44,8 +44,9 @@ void filter_today(struct cl_day *d);
 int filter_read_date(const struct cl_json_span *s, struct cl_buf *tmp, struct cl_day *d);
 
 /*
- * 1 when as_of lies in [begin, end], both ends inclusive; an empty end is
- * open on that side.
+ * 1 when as_of lies in [begin, end): beginDate/startDate inclusive, endDate
+ * exclusive (the OneRoster information model; SIS send the day after the
+ * last day); an empty end is open on that side.
  */
 int filter_current(const struct cl_day *begin, const struct cl_day *end,
                    const struct cl_day *as_of);
