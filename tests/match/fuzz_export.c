@@ -17,7 +17,7 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct match_columns cols = { NULL, NULL, NULL };
+	static const struct match_columns cols = { NULL, NULL, NULL, NULL, 0 };
 	struct cl_aliases al;
 	struct match_export *x = NULL;
 	char path[64];
