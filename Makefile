@@ -49,8 +49,11 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(B)/%)
 MANS := $(foreach p,$(PROGS),$(p)/cl-$(p).1) $(foreach p,$(SUBPROGS),$(p)/cl-$(notdir $(p)).1) \
 	sync/cl-sync-run.1 $(wildcard scripts/*.1)
 DEPS_OK := build/.deps-ok
+# cl-sync beside the programs, as `make install` puts it: a link to
+# scripts/cl-sync, so that what runs is always the script in the checkout.
+SYNC_LINK := $(B)/bin/cl-sync
 
-all: $(BINS)
+all: $(BINS) $(SYNC_LINK)
 
 # Install what the build needs on a fresh Debian machine (or say how).
 $(DEPS_OK): scripts/install-deps
@@ -60,6 +63,10 @@ $(DEPS_OK): scripts/install-deps
 $(B)/%.o: %.c $(DEPS_OK)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(SYNC_LINK): scripts/cl-sync
+	@mkdir -p $(@D)
+	ln -sfr scripts/cl-sync $@
 
 $(B)/libcl.a: $(LIB_OBJ)
 	rm -f $@
@@ -120,14 +127,14 @@ $(B)/tests/%: tests/%.c $(B)/libcl.a
 
 TOOLS := $(B)/tests/errors-md $(B)/tests/stream-cat
 
-check: $(BINS) $(UNIT_BIN) $(TOOLS) $(REPLAY_BIN)
+check: $(BINS) $(SYNC_LINK) $(UNIT_BIN) $(TOOLS) $(REPLAY_BIN)
 	@scripts/install-deps check
 	@B=$(B) VALGRIND=$(VALGRIND) tests/run
 
 docs: $(B)/tests/errors-md
 	$(B)/tests/errors-md > docs/errors.md
 
-demo: $(BINS)
+demo: $(BINS) $(SYNC_LINK)
 	@scripts/install-deps check
 	@B=$(B) scripts/demo
 
@@ -162,7 +169,10 @@ fuzz: $(DEPS_OK)
 			build/fuzz/corpus-$$n $$c || exit 1; \
 	done
 
+# cl-sync needs jq, flock and zstd where it runs: installed when make install
+# runs as root, else named (a DESTDIR build for a package goes on).
 install: $(BINS)
+	@scripts/install-deps run || echo "make install: cl-sync needs the packages named above to run" >&2
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(PREFIX)/share/cl-sync
 	install -m 0755 $(BINS) scripts/cl-sync $(DESTDIR)$(BINDIR)
 	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man1

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "diag.h"
+#include "digest.h"
 #include "errors.h"
 #include "filter.h"
 #include "out.h"
@@ -184,16 +185,80 @@ options_jv(const struct opts *o)
 	return jv_object_set(j, jv_string("sync_parents"), jv_bool(o->f.parents));
 }
 
+/*
+ * The --rejects file: every dropped record's kind, sourcedId and reason (an
+ * enrolment's class and user too: what cl-load names a membership by), and
+ * the digest of what was written, which the trailer states (cl-load checks
+ * the file it is given against it).
+ */
+struct rejects {
+	struct cl_out out;
+	struct cl_buf line;
+	struct cl_digest dg;
+	unsigned long long lines;
+};
+
+/* Adds ,"key":<the string span s> to b when s is a string. */
 static void
-write_reject(FILE *rj, enum cl_kind k, const struct cl_json_span *sid, enum filter_reason why)
+put_ref(struct cl_buf *b, const char *key, const struct cl_json_span *s)
 {
-	fputs("{\"kind\":\"", rj);
-	fputs(cl_kind_name(k), rj);
-	fputs("\",\"sourcedId\":", rj);
-	fwrite(sid->p, 1, sid->n, rj);
-	fputs(",\"reason\":\"", rj);
-	fputs(filter_reason_name(why), rj);
-	fputs("\"}\n", rj);
+	if (!s || s->type != CL_JSON_STRING)
+		return;
+	cl_buf_addf(b, ",\"%s\":", key);
+	cl_buf_add(b, s->p, s->n);
+}
+
+static void
+write_reject(struct rejects *rj, enum cl_kind k, const struct filter *f, enum filter_reason why)
+{
+	const struct cl_json_span *sid = filter_sourced_id(f);
+	struct cl_buf *b = &rj->line;
+
+	cl_buf_reset(b);
+	cl_buf_addf(b, "{\"kind\":\"%s\",\"sourcedId\":", cl_kind_name(k));
+	cl_buf_add(b, sid->p, sid->n);
+	cl_buf_addf(b, ",\"reason\":\"%s\"", filter_reason_name(why));
+	if (k == CL_K_ENROLLMENT) {
+		put_ref(b, "class", filter_enrolment_class(f));
+		put_ref(b, "user", filter_enrolment_user(f));
+	}
+	cl_buf_adds(b, "}\n");
+	cl_digest_add(&rj->dg, b->p, b->len);
+	fwrite(b->p, 1, b->len, rj->out.f);
+	rj->lines++;
+}
+
+/*
+ * Puts the rejects file in place before the trailer is written, so that a
+ * stage downstream that has read the trailer finds the whole file (cl-load
+ * --rejects in the same pipeline), and says in this stage's trailer entry
+ * what it holds: "rejects":{"lines":N,"sha256":HEX}. Only the rejects of a
+ * stream read to its end (complete or not) replace the old file; a failed
+ * stage leaves the old one, and its trailer names none.
+ */
+static void
+finish_rejects(struct rejects *rj, struct cl_stage *st)
+{
+	struct cl_buf why = CL_BUF_INIT;
+	char hex[CL_DIGEST_HEX];
+	jv o;
+
+	if (!rj->out.f)
+		return;
+	if (cl_stage_status(st) > CL_EX_PARTIAL) {
+		cl_out_abort(&rj->out);
+		return;
+	}
+	if (cl_out_commit(&rj->out, &why) < 0) {
+		cl_stage_fail(st, "CL205", "--rejects: %s", why.p);
+		cl_buf_release(&why);
+		return;
+	}
+	cl_buf_release(&why);
+	cl_digest_hex(&rj->dg, hex);
+	o = jv_object_set(jv_object(), jv_string("lines"), jv_number((double)rj->lines));
+	o = jv_object_set(o, jv_string("sha256"), jv_string(hex));
+	st->more = jv_object_set(st->more, jv_string("rejects"), o);
 }
 
 /* Malformed records seen: named, and not named (past MALFORMED_SHOWN). */
@@ -244,7 +309,7 @@ report_malformed(const struct opts *o, struct cl_stage *st, const struct cl_line
 
 /* The streaming pass: reads every line, writes the kept ones. */
 static void
-run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, FILE *rj)
+run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, struct rejects *rj)
 {
 	enum cl_kind last = CL_K_HEADER;
 	const struct filter_malformed *m;
@@ -284,8 +349,8 @@ run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, 
 		if (why == FILTER_KEEP) {
 			cl_write_line(stdout, ln.p, ln.n);
 			cl_stage_wrote(st, ln.kind, 1);
-		} else if (rj)
-			write_reject(rj, ln.kind, filter_sourced_id(f), (enum filter_reason)why);
+		} else if (rj->out.f)
+			write_reject(rj, ln.kind, f, (enum filter_reason)why);
 		if ((++n & 0xfff) == 0 && ferror(stdout))
 			return; /* cl_close_stdout reports it */
 	}
@@ -305,7 +370,7 @@ main(int argc, char *argv[])
 	struct cl_stage st;
 	struct cl_reader *r = NULL;
 	struct filter *f = NULL;
-	struct cl_out rj = { 0 };
+	struct rejects rj = { { 0 }, CL_BUF_INIT, { 0 }, 0 };
 	struct cl_buf why = CL_BUF_INIT;
 	char *outbuf = NULL;
 	int fd = STDIN_FILENO, status, rc;
@@ -333,10 +398,12 @@ main(int argc, char *argv[])
 		status = cl_fail("CL010", "%s", why.p);
 		goto out;
 	}
-	if (o.rejects && (rc = cl_out_open(&rj, o.rejects, &why)) != 0) {
+	if (o.rejects && (rc = cl_out_open(&rj.out, o.rejects, &why)) != 0) {
 		status = cl_fail(rc == CL_OUT_SAME ? "CL010" : "CL205", "--rejects: %s", why.p);
 		goto out;
 	}
+	if (rj.out.f)
+		cl_digest_init(&rj.dg);
 	outbuf = cl_xmalloc(OUT_BUF);
 	setvbuf(stdout, outbuf, _IOFBF, OUT_BUF);
 
@@ -345,21 +412,18 @@ main(int argc, char *argv[])
 	jv_free(st.options);
 	st.options = options_jv(&o);
 
-	run(&o, r, f, &st, rj.f);
+	run(&o, r, f, &st, &rj);
 
-	if (rj.f && (fflush(rj.f) != 0 || ferror(rj.f)))
-		cl_stage_fail(&st, "CL205", "cannot write the rejects file '%s': %s", o.rejects,
-		              strerror(errno ? errno : EIO));
+	finish_rejects(&rj, &st);
 	jv_free(st.counts);
 	st.counts = filter_counts(f);
 	cl_stage_write_trailer(&st, stdout);
 	status = cl_stage_status(&st);
 out:
 	status = cl_exit(status);
-	/* the rejects of a stream read to its end (complete or not), else the old file */
-	if (rj.f && status <= CL_EX_PARTIAL && cl_out_commit(&rj, &why) < 0)
-		status = cl_fail("CL205", "--rejects: %s", why.p);
-	cl_out_abort(&rj);
+	cl_out_abort(&rj.out);
+	cl_digest_release(&rj.dg);
+	cl_buf_release(&rj.line);
 	cl_buf_release(&why);
 	if (fd != STDIN_FILENO)
 		close(fd);

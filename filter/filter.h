@@ -144,6 +144,12 @@ const char *filter_error_message(const struct filter *f);
 
 /* The record's sourcedId span, valid after filter_line for the same line. */
 const struct cl_json_span *filter_sourced_id(const struct filter *f);
+/*
+ * An enrolment's class and user sourcedId spans (NULL when absent), valid
+ * after filter_line for the same line.
+ */
+const struct cl_json_span *filter_enrolment_class(const struct filter *f);
+const struct cl_json_span *filter_enrolment_user(const struct filter *f);
 
 /*
  * Called when the reader moves past a section (a line of a later kind, or

@@ -195,6 +195,18 @@ field(const struct filter *f, enum field i)
 	return cl_reader_field(f->r, f->fld[i]);
 }
 
+const struct cl_json_span *
+filter_enrolment_class(const struct filter *f)
+{
+	return field(f, F_CLASS);
+}
+
+const struct cl_json_span *
+filter_enrolment_user(const struct filter *f)
+{
+	return field(f, F_USER);
+}
+
 static size_t
 nfield(const struct filter *f, enum field i)
 {

@@ -415,6 +415,7 @@ cl_stage_init(struct cl_stage *s, const char *tool)
 	s->tool = tool;
 	s->options = jv_object();
 	s->counts = jv_object();
+	s->more = jv_object();
 	s->errors = jv_array();
 	s->complete = 1;
 	s->upstream = jv_invalid();
@@ -426,9 +427,10 @@ cl_stage_release(struct cl_stage *s)
 {
 	jv_free(s->options);
 	jv_free(s->counts);
+	jv_free(s->more);
 	jv_free(s->errors);
 	jv_free(s->upstream);
-	s->options = s->counts = s->errors = s->upstream = jv_invalid();
+	s->options = s->counts = s->more = s->errors = s->upstream = jv_invalid();
 }
 
 static void
@@ -611,6 +613,8 @@ cl_stage_write_trailer(struct cl_stage *s, FILE *out)
 				                      jv_number((double)s->lines[i]));
 		me = jv_object_set(me, jv_string("lines"), lines);
 	}
+	if (jv_get_kind(s->more) == JV_KIND_OBJECT)
+		me = jv_object_merge(me, jv_copy(s->more));
 	me = jv_object_set(me, jv_string("errors"), jv_copy(s->errors));
 	t = jv_object_set(jv_object(), jv_string("kind"), jv_string("trailer"));
 	t = jv_object_set(t, jv_string("complete"), jv_bool(s->complete && s->upstream_complete));

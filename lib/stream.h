@@ -124,6 +124,7 @@ struct cl_stage {
 	const char *tool;  /* "cl-filter"; borrowed */
 	jv options;        /* object: the options it applied (never a secret) */
 	jv counts;         /* object: name -> number, or nested objects */
+	jv more;           /* object: keys its trailer entry has beside counts ("rejects") */
 	jv errors;         /* array of {"code","message"} */
 	int complete;      /* 0 once anything it should have done was not done */
 	const char *fatal; /* the code that ended the stage early, or NULL */

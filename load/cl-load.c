@@ -22,7 +22,8 @@
 
 static const char usage[] =
         "usage: cl-load --state FILE.db [--dry-run | --plan] [--allow-deletes]\n"
-        "               [--allow-relinks] [--max-delete PERCENT] [--report FILE.json] [FILE]\n"
+        "               [--allow-relinks] [--max-delete PERCENT] [--rejects FILE]\n"
+        "               [--report FILE.json] [FILE]\n"
         "       cl-load --state FILE.db --commit ID | --discard ID\n"
         "       cl-load --state FILE.db --reset | --last-sync | --history [N] | --show-sync ID\n";
 
@@ -34,7 +35,8 @@ enum {
 	OPT_PLAN,
 	OPT_COMMIT,
 	OPT_DISCARD,
-	OPT_RELINKS
+	OPT_RELINKS,
+	OPT_REJECTS
 };
 
 static const struct cl_opt opts[] = {
@@ -47,6 +49,8 @@ static const struct cl_opt opts[] = {
 	  "let School Manager id changes the re-link guard would withhold through, once" },
 	{ 'm', "max-delete", CL_ARG_REQUIRED, "PERCENT",
 	  "the deletion guard's limit per entity type (10)" },
+	{ OPT_REJECTS, "rejects", CL_ARG_REQUIRED, "FILE",
+	  "cl-filter's --rejects file: the deletions it explains" },
 	{ 'r', "report", CL_ARG_REQUIRED, "FILE.json", "write the Sync Details there (0600)" },
 	{ OPT_PLAN, "plan", CL_ARG_NONE, NULL, "write the change set; record the sync as pending" },
 	{ OPT_COMMIT, "commit", CL_ARG_REQUIRED, "ID", "record pending sync ID as applied" },
@@ -158,6 +162,13 @@ parse_options(struct load *L, int argc, char *argv[])
 		case OPT_RELINKS:
 			o->allow_relinks = 1;
 			break;
+		case OPT_REJECTS:
+			if (!strcmp(g.arg, "-"))
+				return cl_usage_error(&cmd,
+				                      "--rejects: '-' is not a file (standard "
+				                      "input carries the stream)");
+			o->rejects = g.arg;
+			break;
 		default: /* CL_OPT_EXIT */
 			return g.status;
 		}
@@ -177,7 +188,7 @@ parse_options(struct load *L, int argc, char *argv[])
 		argc--;
 	}
 	if (o->mode != LOAD_M_SYNC && (argc > 0 || o->dry_run || o->plan || o->allow_deletes ||
-	                               o->allow_relinks || o->report))
+	                               o->allow_relinks || o->report || o->rejects))
 		return cl_usage_error(&cmd,
 		                      "--commit, --discard, --reset, --last-sync, --history and "
 		                      "--show-sync take no other option or operand");
@@ -275,6 +286,8 @@ sync_run(struct load *L)
 		rc = load_ingest(L, fd, L->o.input ? L->o.input : "<stdin>");
 	if (rc == 0)
 		rc = load_join(L);
+	if (rc == 0) /* after the trailer: cl-filter put the file in place before writing it */
+		rc = load_rejects(L);
 	if (rc == 0) {
 		load_put_jv(stdout, load_begin(L));
 		began = 1;

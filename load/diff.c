@@ -448,6 +448,11 @@ follow(struct load *L, enum load_ent e, int gone)
  *  - class-terms-ended: a membership of such a class;
  *  - classes-ended: a user all of whose memberships (at least one) were in
  *    such classes: their enrolments ended with them.
+ *  - students-left: a contact all of whose relationships (at least one)
+ *    were to students whose unlink goes out explained (graduated, left);
+ *  - cl-filter's reasons, from --rejects (temp.st_rej, rejects.c): a
+ *    record it dropped as tobedeleted or inactive, a class with no current
+ *    session, an enrolment not current, a student who left.
  * A class of a term that has not ended (a school gone from the source) is
  * not explained.
  */
@@ -480,6 +485,16 @@ explain(struct load *L, enum load_ent e)
 		sql = "UPDATE temp.st_del SET why = 'class-terms-ended' WHERE entity = ?1"
 		      " AND held IS NULL AND why IS NULL AND EXISTS (SELECT 1 FROM main.records r"
 		      " WHERE r.entity = 1 AND r.id = " PART0 " AND " ENDED("r.fields") ")";
+	else if (e == LOAD_CONTACT)
+		/* users are judged before contacts: their st_del rows are decided */
+		sql = "UPDATE temp.st_del SET why = 'students-left' WHERE entity = ?1"
+		      " AND held IS NULL AND why IS NULL AND ?2 = ?2 AND EXISTS (SELECT 1 FROM"
+		      " main.records r WHERE r.entity = 4 AND r.id > st_del.id || char(31)"
+		      " AND r.id < st_del.id || char(32)) AND NOT EXISTS (SELECT 1 FROM"
+		      " main.records r WHERE r.entity = 4 AND r.id > st_del.id || char(31)"
+		      " AND r.id < st_del.id || char(32) AND NOT EXISTS (SELECT 1 FROM"
+		      " temp.st_del u WHERE u.entity = 0 AND u.id = substr(r.id,"
+		      " instr(r.id, char(31)) + 1) AND u.held IS NULL AND u.why IS NOT NULL))";
 	else if (e == LOAD_USER)
 		sql = "UPDATE temp.st_del SET why = 'classes-ended' WHERE entity = ?1"
 		      " AND held IS NULL AND why IS NULL AND id IN (SELECT u FROM"
@@ -493,16 +508,22 @@ explain(struct load *L, enum load_ent e)
 		                          " char(31)) + 1) IN (SELECT id FROM temp.st_del WHERE "
 		                          "entity = 0)"
 		                          " GROUP BY u) WHERE ended = 1)";
-	if (!sql)
-		return 0;
-	if (!(q = load_prepare(L, sql)))
-		return -1;
-	sqlite3_bind_int(q, 1, e);
-	sqlite3_bind_text(q, 2, as_of, -1, SQLITE_STATIC);
-	rc = sqlite3_step(q);
-	if (load_done(L, q, rc, "explaining the deletions") < 0)
-		return -1;
-	return 0;
+	if (sql) {
+		if (!(q = load_prepare(L, sql)))
+			return -1;
+		sqlite3_bind_int(q, 1, e);
+		sqlite3_bind_text(q, 2, as_of, -1, SQLITE_STATIC);
+		rc = sqlite3_step(q);
+		if (load_done(L, q, rc, "explaining the deletions") < 0)
+			return -1;
+	}
+	return exec_e(L,
+	              "UPDATE temp.st_del SET why = r.why FROM temp.st_rej r WHERE"
+	              " st_del.entity = ?1 AND st_del.held IS NULL AND st_del.why IS NULL"
+	              " AND r.entity = ?1 AND r.id = st_del.id",
+	              e, NULL) < 0
+	               ? -1
+	               : 0;
 }
 
 /* Withholds e's deletions not decided yet (only the unexplained ones: unexplained) with code. */

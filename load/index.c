@@ -194,7 +194,7 @@ load_index_open(struct load *L)
 	if (load_exec(L, "CREATE TEMP TABLE st_rec(entity INTEGER, id TEXT, hash INTEGER, "
 	                 "fields TEXT, resend INTEGER);"
 	                 "CREATE TEMP TABLE st_tbd(entity INTEGER, id TEXT,"
-	                 " PRIMARY KEY (entity, id)) WITHOUT ROWID") < 0 ||
+	                 " PRIMARY KEY (entity, id)) WITHOUT ROWID;" LOAD_ST_REJ) < 0 ||
 	    !(x->ins = load_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4, ?5)")))
 		return -1;
 	s = load_prepare(L, "SELECT entity, id, hash FROM main.records");
@@ -618,6 +618,17 @@ load_join(struct load *L)
 		if (!(v & SEEN) && i > 0 && k[0] >= '0' && k[0] < '0' + LOAD_NENT)
 			x->unseen[k[0] - '0']++;
 	return unsure_gone(L);
+}
+
+int
+load_index_pending(struct load *L, enum load_ent e, const char *id, size_t n)
+{
+	struct load_index *x = L->ix;
+	const uint64_t *v;
+
+	old_key(&x->key, e, id, n);
+	v = cl_idmap_get(x->old, x->key.p, x->key.len);
+	return v && !(*v & SEEN);
 }
 
 long long

@@ -428,6 +428,20 @@ role_differs(struct load *L, jv s)
 	jv_free(t);
 }
 
+/* A cl-filter stage's "rejects" (its --rejects file's lines and digest): rejects.c checks it. */
+static void
+rejects_entry(struct load *L, jv s)
+{
+	jv t = jv_object_get(jv_copy(s), jv_string("tool"));
+	jv r = jv_object_get(jv_copy(s), jv_string("rejects"));
+
+	if (jv_get_kind(t) == JV_KIND_STRING && strcmp(jv_string_value(t), "cl-filter") == 0 &&
+	    jv_get_kind(r) == JV_KIND_OBJECT)
+		L->stream.rejects = jv_array_append(L->stream.rejects, jv_copy(r));
+	jv_free(r);
+	jv_free(t);
+}
+
 /* The codes the upstream stages reported, in order, each once; cl-match's counts. */
 static void
 do_trailer(struct pass *p)
@@ -452,8 +466,10 @@ do_trailer(struct pass *p)
 		                  ? jv_object_get(jv_copy(s), jv_string("errors"))
 		                  : jv_invalid();
 
-		if (jv_get_kind(s) == JV_KIND_OBJECT)
+		if (jv_get_kind(s) == JV_KIND_OBJECT) {
 			role_differs(L, s);
+			rejects_entry(L, s);
+		}
 		m = jv_get_kind(errs) == JV_KIND_ARRAY ? jv_array_length(jv_copy(errs)) : 0;
 		for (j = 0; j < m; j++) {
 			jv e = jv_array_get(jv_copy(errs), j), code;

@@ -59,7 +59,8 @@ struct load_counts {
 struct load_opts {
 	const char *state;
 	const char *report;
-	const char *input; /* NULL or "-": stdin */
+	const char *input;   /* NULL or "-": stdin */
+	const char *rejects; /* --rejects: cl-filter's rejects file, or NULL */
 	int dry_run;
 	int allow_deletes;
 	int allow_relinks;
@@ -109,6 +110,7 @@ struct load_stream {
 	jv upstream_codes; /* the codes the upstream stages reported, each once */
 	char fetched[32];  /* the first stage's "at": what --last-sync records */
 	char as_of[11];    /* the last stage's "as_of" option (cl-filter's), or "" */
+	jv rejects;        /* the trailer's cl-filter stages' "rejects" ({lines, sha256}), array */
 };
 
 /*
@@ -334,6 +336,22 @@ long long load_index_unseen(struct load *L, enum load_ent e);
 	"CREATE TEMP TABLE IF NOT EXISTS st_del(entity INTEGER, id TEXT, why TEXT, held TEXT," \
 	" PRIMARY KEY (entity, id)) WITHOUT ROWID"
 int load_index_stage_deletes(struct load *L, enum load_ent e);
+
+/*
+ * 1 when the state holds e's id (n bytes) and the stream did not: a
+ * deletion this sync would make (after load_join).
+ */
+int load_index_pending(struct load *L, enum load_ent e, const char *id, size_t n);
+
+/*
+ * rejects.c: --rejects FILE, read after the pass when the stream is whole:
+ * the deletions cl-filter's rejects explain, into temp.st_rej(entity, id,
+ * why). Returns 0, or -1 with CL446, CL447 or CL448 reported.
+ */
+#define LOAD_ST_REJ                                                                 \
+	"CREATE TEMP TABLE IF NOT EXISTS st_rej(entity INTEGER, id TEXT, why TEXT," \
+	" PRIMARY KEY (entity, id)) WITHOUT ROWID"
+int load_rejects(struct load *L);
 
 /* ingest.c: one pass over the stream. */
 int load_ingest(struct load *L, int fd, const char *name);

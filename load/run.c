@@ -10,6 +10,7 @@ load_init(struct load *L)
 	L->sync.prev = jv_null();
 	L->stream.summary = jv_object();
 	L->stream.upstream_codes = jv_array();
+	L->stream.rejects = jv_array();
 	L->tally.unmatched_by = jv_object();
 	L->tally.skipped = jv_object();
 	L->tally.deletions = jv_object();
@@ -26,6 +27,7 @@ load_release(struct load *L)
 	jv_free(L->sync.prev);
 	jv_free(L->stream.summary);
 	jv_free(L->stream.upstream_codes);
+	jv_free(L->stream.rejects);
 	jv_free(L->tally.unmatched_by);
 	jv_free(L->tally.skipped);
 	jv_free(L->tally.deletions);

@@ -30,7 +30,7 @@ static const char usage[] =
         "usage: cl-sync-run --name NAME --run-dir DIR --state FILE [--nights FILE]\n"
         "                   [--tz ZONE] [--trigger scheduled|manual|dry-run] [--apply COMMAND]\n"
         "                   [--export FILE [--export-max-age DAYS]] [--progress | --no-progress]\n"
-        "                   [--log-every SECONDS] [--no-check-args]\n"
+        "                   [--log-every SECONDS] [--warning CODE]... [--no-check-args]\n"
         "                   [-q] -- fetch N ARG... filter N ARG... match N ARG... load N ARG...\n";
 
 enum {
@@ -46,7 +46,8 @@ enum {
 	OPT_PROGRESS,
 	OPT_NO_PROGRESS,
 	OPT_NO_CHECK_ARGS,
-	OPT_LOG_EVERY
+	OPT_LOG_EVERY,
+	OPT_WARNING
 };
 
 static const struct cl_opt opts[] = {
@@ -71,6 +72,8 @@ static const struct cl_opt opts[] = {
 	{ OPT_NO_PROGRESS, "no-progress", CL_ARG_NONE, NULL, "no live lines" },
 	{ OPT_LOG_EVERY, "log-every", CL_ARG_REQUIRED, "SECONDS",
 	  "a progress line in the log this often while it runs (default 60)" },
+	{ OPT_WARNING, "warning", CL_ARG_REQUIRED, "CODE",
+	  "a code cl-sync found before the night (it is in the log), for the Sync Details" },
 	{ 'q', "quiet", CL_ARG_NONE, NULL, "no Sync Details on stdout, even on a terminal" },
 	{ OPT_NO_CHECK_ARGS, "no-check-args", CL_ARG_NONE, NULL,
 	  "do not ask each stage to check its arguments first" },
@@ -173,6 +176,12 @@ options(struct run *r, int argc, char *argv[])
 				return cl_usage_error(
 				        &cmd, "--log-every '%s' is not a number of seconds", g.arg);
 			r->log_every = (double)n;
+			break;
+		case OPT_WARNING:
+			if (!cl_error_lookup(g.arg))
+				return cl_usage_error(
+				        &cmd, "--warning '%s' is not a code of the catalog", g.arg);
+			codes_add(&r->own, g.arg);
 			break;
 		case OPT_NO_CHECK_ARGS:
 			check_args = 0;
