@@ -47,9 +47,7 @@ enum field {
 	F_ORGS,
 	F_AGENTS,
 	F_EMAIL,
-	F_USER_V, /* the values whose type is checked */
-	F_CLASS_V,
-	F_TERMS_V,
+	F_TERMS_V, /* the values whose type is checked */
 	F_ORGS_V,
 	F_AGENTS_V,
 	F_GRADES_V,
@@ -74,8 +72,6 @@ static const char *const field_paths[F_COUNT] = {
 	"data.orgs[].sourcedId",
 	"data.agents[].sourcedId",
 	"data.email",
-	"data.user",
-	"data.class",
 	"data.terms",
 	"data.orgs",
 	"data.agents",
@@ -339,15 +335,18 @@ bad_list(struct filter *f, enum field i, int needed)
 	return 1;
 }
 
-/* 1 (noted) when the reference at i (its value at vi) has no non-empty string sourcedId. */
+/*
+ * 1 (noted) when the reference whose sourcedId is at i has no non-empty
+ * string sourcedId (the reference absent, null, not an object...).
+ */
 static int
-bad_ref(struct filter *f, enum field i, enum field vi)
+bad_ref(struct filter *f, enum field i)
 {
 	const struct cl_json_span *s = field(f, i);
 
 	if (s && s->type == CL_JSON_STRING && s->n > 2)
 		return 0;
-	note_bad(f, vi, "is not a reference (an object with a non-empty string sourcedId)", 1);
+	note_bad(f, i, "is not a non-empty string: the reference is broken", 1);
 	return 1;
 }
 
@@ -538,8 +537,8 @@ enrollment(struct filter *f)
 	if (why != FILTER_KEEP)
 		return why;
 	/* a membership needs both ends: a broken one is rejected whatever the rules */
-	bad_user = bad_ref(f, F_USER, F_USER_V);
-	bad_class = bad_ref(f, F_CLASS, F_CLASS_V);
+	bad_user = bad_ref(f, F_USER);
+	bad_class = bad_ref(f, F_CLASS);
 	bad_dates = read_dates(f, F_BEGIN, &b, F_END, &e, f->o->enrol_dates);
 	if (f->o->enrol_dates) {
 		/* dates it cannot read never make a student one who left */
