@@ -280,11 +280,13 @@ parse_options(struct opts *o, int argc, char *argv[])
 			if (o->nkey_cols == KEY_COLUMNS_MAX)
 				return cl_usage_error(&cmd, "--key-column: more than %d",
 				                      KEY_COLUMNS_MAX);
-			o->key_col_args[o->nkey_cols] = cl_xstrdup(g.arg);
+			o->key_col_args[o->nkey_cols] = cl_xstrdup(g.arg); /* freed at out: */
 			eq = strchr(o->key_col_args[o->nkey_cols], '=');
-			if (!eq || eq == o->key_col_args[o->nkey_cols] || !eq[1])
+			if (!eq || eq == o->key_col_args[o->nkey_cols] || !eq[1]) {
+				o->nkey_cols++;
 				return cl_usage_error(&cmd, "--key-column '%s' is not KEY=NAME",
 				                      g.arg);
+			}
 			*eq = '\0';
 			o->key_cols[o->nkey_cols].key = o->key_col_args[o->nkey_cols];
 			o->key_cols[o->nkey_cols].col = eq + 1;
