@@ -22,6 +22,10 @@
 #include "stream.h"
 
 #define OUT_BUF ((size_t)1 << 20)
+/* Malformed records named one a line (CL210, CL211); the rest are counted (CL212). */
+#define MALFORMED_SHOWN 20
+/* The longest value a diagnostic quotes, in bytes. */
+#define VALUE_SHOWN 60
 
 struct opts {
 	struct filter_opts f;
@@ -257,11 +261,59 @@ finish_rejects(struct rejects *rj, struct cl_stage *st)
 	st->more = jv_object_set(st->more, jv_string("rejects"), o);
 }
 
+/* Malformed records seen: named, and not named (past MALFORMED_SHOWN). */
+struct malformed_count {
+	unsigned long long shown, rejected, kept;
+};
+
+/*
+ * Names one malformed record on stderr and in the trailer (CL210 rejected,
+ * CL211 kept): its kind, sourcedId, field and value (raw JSON, cut at
+ * VALUE_SHOWN bytes on a character boundary), up to MALFORMED_SHOWN records.
+ */
+static void
+report_malformed(const struct opts *o, struct cl_stage *st, const struct cl_line *ln,
+                 const struct cl_json_span *sid, const struct filter_malformed *m,
+                 enum filter_reason why, struct malformed_count *mc)
+{
+	const struct cl_json_span *v = m->value;
+	size_t n = v ? v->n : 0;
+	int cut = 0;
+
+	if (mc->shown >= MALFORMED_SHOWN) {
+		if (m->rejected)
+			mc->rejected++;
+		else
+			mc->kept++;
+		return;
+	}
+	mc->shown++;
+	if (n > VALUE_SHOWN) {
+		n = VALUE_SHOWN;
+		while (n > 0 && ((unsigned char)v->p[n] & 0xC0) == 0x80)
+			n--;
+		cut = 1;
+	}
+	if (m->rejected)
+		cl_stage_warn(st, "CL210", "%s:%llu: %s %.*s: %s %.*s%s %s: rejected (%s)",
+		              o->input ? o->input : "<stdin>", ln->lineno, cl_kind_name(ln->kind),
+		              (int)sid->n, sid->p, m->field, v ? (int)n : 8, v ? v->p : "(absent)",
+		              cut ? "..." : "", m->problem, filter_reason_name(why));
+	else
+		cl_stage_warn(st, "CL211",
+		              "%s:%llu: %s %.*s: %s %.*s%s %s: kept (no rule reads it)",
+		              o->input ? o->input : "<stdin>", ln->lineno, cl_kind_name(ln->kind),
+		              (int)sid->n, sid->p, m->field, v ? (int)n : 8, v ? v->p : "(absent)",
+		              cut ? "..." : "", m->problem);
+}
+
 /* The streaming pass: reads every line, writes the kept ones. */
 static void
 run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, struct rejects *rj)
 {
 	enum cl_kind last = CL_K_HEADER;
+	const struct filter_malformed *m;
+	struct malformed_count mc = { 0, 0, 0 };
 	struct cl_line ln;
 	unsigned long long n = 0;
 	int rc, why;
@@ -291,6 +343,9 @@ run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, 
 			              filter_error_message(f));
 			return;
 		}
+		if ((m = filter_malformed(f)) != NULL)
+			report_malformed(o, st, &ln, filter_sourced_id(f), m,
+			                 (enum filter_reason)why, &mc);
 		if (why == FILTER_KEEP) {
 			cl_write_line(stdout, ln.p, ln.n);
 			cl_stage_wrote(st, ln.kind, 1);
@@ -301,6 +356,11 @@ run(struct opts *o, struct cl_reader *r, struct filter *f, struct cl_stage *st, 
 	}
 	if (rc < 0)
 		cl_stage_fail_read(st, r);
+	if (mc.rejected + mc.kept > 0)
+		cl_stage_warn(st, "CL212",
+		              "%llu more malformed records not named (%llu rejected, %llu kept): "
+		              "the trailer's counts have them all, --rejects names the rejected",
+		              mc.rejected + mc.kept, mc.rejected, mc.kept);
 }
 
 int

@@ -102,7 +102,7 @@ filter_current(const struct cl_day *begin, const struct cl_day *end, const struc
 {
 	if (begin->s[0] && memcmp(as_of->s, begin->s, 10) < 0)
 		return 0;
-	if (end->s[0] && memcmp(as_of->s, end->s, 10) > 0)
+	if (end->s[0] && memcmp(as_of->s, end->s, 10) >= 0)
 		return 0;
 	return 1;
 }

@@ -44,8 +44,9 @@ void filter_today(struct cl_day *d);
 int filter_read_date(const struct cl_json_span *s, struct cl_buf *tmp, struct cl_day *d);
 
 /*
- * 1 when as_of lies in [begin, end], both ends inclusive; an empty end is
- * open on that side.
+ * 1 when as_of lies in [begin, end): beginDate/startDate inclusive, endDate
+ * exclusive (the OneRoster information model; SIS send the day after the
+ * last day); an empty end is open on that side.
  */
 int filter_current(const struct cl_day *begin, const struct cl_day *end,
                    const struct cl_day *as_of);
@@ -67,6 +68,9 @@ enum filter_reason {
 	FILTER_KEEP,
 	FILTER_TOBEDELETED,
 	FILTER_INACTIVE,
+	FILTER_BAD_DATE,      /* a date a rule needs is not a date */
+	FILTER_BAD_FIELD,     /* a field a rule needs has the wrong type */
+	FILTER_BAD_REFERENCE, /* a reference the record cannot do without is broken */
 	FILTER_DISABLED,
 	FILTER_NO_CLASSES,
 	FILTER_EXCLUDED,
@@ -85,7 +89,21 @@ enum filter_reason {
 const char *filter_reason_name(enum filter_reason r);
 
 /* Notes: kept records that a rule could not judge, counted. */
-enum filter_note { N_CLASS_NO_TERMS, N_CLASS_UNKNOWN_TERMS, N_COUNT };
+enum filter_note { N_CLASS_NO_TERMS, N_CLASS_UNKNOWN_TERMS, N_MALFORMED_KEPT, N_COUNT };
+
+/*
+ * What was wrong with the last line filter_line judged, when something was:
+ * the field (its name in data, static), its value (the raw JSON span, or
+ * NULL when absent) and what is wrong with it (static). rejected is 1 when
+ * the record was dropped for it (FILTER_BAD_*), 0 when it was kept because
+ * no rule needs the field (counted as the note malformed-kept).
+ */
+struct filter_malformed {
+	const char *field;
+	const struct cl_json_span *value;
+	const char *problem;
+	int rejected;
+};
 
 struct filter_opts {
 	struct cl_day as_of;
@@ -109,11 +127,18 @@ void filter_free(struct filter *f);
 /*
  * Decides one record line (not the header or trailer) the reader just
  * returned: FILTER_KEEP or the reason it is dropped; updates the ID sets and the
- * counts. Returns -1 when the record is unusable (no sourcedId, a date that
- * is not a date): filter_error says why.
+ * counts. A record with a malformed field is judged alone (filter_malformed
+ * says what): rejected (FILTER_BAD_*) when a rule needs the field, else
+ * kept. Returns -1 only when the record is unusable (no sourcedId):
+ * filter_error says why.
  */
 int filter_line(struct filter *f, const struct cl_line *ln);
-/* The code (CL206, CL207) and message of the last -1 from filter_line. */
+/*
+ * The malformed field of the last line filter_line judged, or NULL when it
+ * had none. Borrowed: valid until the next filter_line.
+ */
+const struct filter_malformed *filter_malformed(const struct filter *f);
+/* The code (CL207) and message of the last -1 from filter_line. */
 const char *filter_error(const struct filter *f);
 const char *filter_error_message(const struct filter *f);
 
@@ -129,7 +154,8 @@ const struct cl_json_span *filter_enrolment_user(const struct filter *f);
 /*
  * Called when the reader moves past a section (a line of a later kind, or
  * the trailer): reports CL202 (an exclude ID that named no school) after
- * the orgs and CL203 (no current session) after the sessions, once each.
+ * the orgs and CL203 (no current session, and classes dropped for it) after
+ * the classes, once each.
  */
 void filter_section_done(struct filter *f, struct cl_stage *st, enum cl_kind next);
 

@@ -47,6 +47,10 @@ enum field {
 	F_ROLE_ORGS,
 	F_AGENTS,
 	F_EMAIL,
+	F_TERMS_V, /* the values whose type is checked */
+	F_ORGS_V,
+	F_AGENTS_V,
+	F_GRADES_V,
 	F_COUNT
 };
 
@@ -68,12 +72,19 @@ static const char *const field_paths[F_COUNT] = {
 	"data.roles[].org.sourcedId", /* OneRoster 1.2: a user's orgs are its roles' */
 	"data.agents[].sourcedId",
 	"data.email",
+	"data.terms",
+	"data.orgs",
+	"data.agents",
+	"data.grades",
 };
 
 static const char *const reason_names[FILTER_COUNT] = {
 	"kept",
 	"tobedeleted",
 	"inactive",
+	"bad-date",
+	"bad-field",
+	"bad-reference",
 	"disabled",
 	"no-classes",
 	"excluded-school",
@@ -90,6 +101,7 @@ static const char *const reason_names[FILTER_COUNT] = {
 static const char *const note_names[N_COUNT] = {
 	"class-without-terms",
 	"class-terms-not-in-stream",
+	"malformed-kept",
 };
 
 /* The kinds of records, in stream order, as the counts name them. */
@@ -104,12 +116,14 @@ struct filter {
 	size_t fld[F_COUNT];
 	struct cl_idmap *orgs, *sessions, *classes, *users;
 	unsigned long long current_sessions;
-	int orgs_done, sessions_done;
+	int orgs_done, classes_done;
 	unsigned long long kept[CL_K_COUNT];
 	unsigned long long dropped[CL_K_COUNT][FILTER_COUNT];
 	unsigned long long notes[N_COUNT];
 	struct cl_buf tmp[2]; /* decoded strings with escapes */
 	const struct cl_json_span *sid;
+	struct filter_malformed bad; /* the line's malformed field, if has_bad */
+	int has_bad;
 	const char *err;
 	char errbuf[256];
 };
@@ -263,14 +277,77 @@ filter_error_message(const struct filter *f)
 	return f->errbuf;
 }
 
-static int
-read_date(struct filter *f, enum field i, struct cl_day *d)
+const struct filter_malformed *
+filter_malformed(const struct filter *f)
 {
-	if (filter_read_date(field(f, i), &f->tmp[0], d) == 0)
+	return f->has_bad ? &f->bad : NULL;
+}
+
+/*
+ * Records a malformed field of the line: the first one, or the first one a
+ * rule needs (needed) when an earlier one was not needed.
+ */
+static void
+note_bad(struct filter *f, enum field i, const char *problem, int needed)
+{
+	if (f->has_bad && (f->bad.rejected || !needed))
+		return;
+	f->has_bad = 1;
+	f->bad.field = strchr(field_paths[i], '.') + 1;
+	f->bad.value = field(f, i);
+	f->bad.problem = problem;
+	f->bad.rejected = needed;
+}
+
+/*
+ * Reads the two dates of a record (begin, end) into b and e; a date that is
+ * not one is noted (needed: a rule reads it) and read as open-ended.
+ * Returns 1 when one of them is not a date.
+ */
+static int
+read_dates(struct filter *f, enum field bi, struct cl_day *b, enum field ei, struct cl_day *e,
+           int needed)
+{
+	int bad = 0;
+
+	if (filter_read_date(field(f, bi), &f->tmp[0], b) < 0) {
+		note_bad(f, bi, "is not a date (YYYY-MM-DD)", needed);
+		b->s[0] = '\0';
+		bad = 1;
+	}
+	if (filter_read_date(field(f, ei), &f->tmp[0], e) < 0) {
+		note_bad(f, ei, "is not a date (YYYY-MM-DD)", needed);
+		e->s[0] = '\0';
+		bad = 1;
+	}
+	return bad;
+}
+
+/* 1 (noted) when the value at i is present and neither null nor a list. */
+static int
+bad_list(struct filter *f, enum field i, int needed)
+{
+	const struct cl_json_span *s = field(f, i);
+
+	if (!s || s->type == CL_JSON_NULL || s->type == CL_JSON_ARRAY)
 		return 0;
-	snprintf(f->errbuf, sizeof f->errbuf, "%s is not a date (YYYY-MM-DD)", field_paths[i] + 5);
-	f->err = "CL206";
-	return -1;
+	note_bad(f, i, "is not a list", needed);
+	return 1;
+}
+
+/*
+ * 1 (noted) when the reference whose sourcedId is at i has no non-empty
+ * string sourcedId (the reference absent, null, not an object...).
+ */
+static int
+bad_ref(struct filter *f, enum field i)
+{
+	const struct cl_json_span *s = field(f, i);
+
+	if (s && s->type == CL_JSON_STRING && s->n > 2)
+		return 0;
+	note_bad(f, i, "is not a non-empty string: the reference is broken", 1);
+	return 1;
 }
 
 /* FILTER_TOBEDELETED, FILTER_INACTIVE or FILTER_KEEP from the record's status. */
@@ -361,6 +438,11 @@ org(struct filter *f)
 	return why;
 }
 
+/*
+ * A session whose dates cannot be read is rejected under Respect Academic
+ * Sessions and left out of the sessions map: its classes judge it as a term
+ * that is not in the stream.
+ */
 static enum filter_reason
 session(struct filter *f)
 {
@@ -368,11 +450,16 @@ session(struct filter *f)
 	struct cl_day b, e;
 	uint64_t fl = 0;
 
+	if (why != FILTER_KEEP) {
+		if (f->o->sessions)
+			set_flags(f, f->sessions, f->sid, 0);
+		return why;
+	}
+	if (read_dates(f, F_START, &b, F_END, &e, f->o->sessions))
+		return f->o->sessions ? FILTER_BAD_DATE : FILTER_KEEP;
 	if (!f->o->sessions)
 		return why;
-	if (read_date(f, F_START, &b) < 0 || read_date(f, F_END, &e) < 0)
-		return FILTER_KEEP; /* f->err is set */
-	if (why == FILTER_KEEP && filter_current(&b, &e, &f->o->as_of)) {
+	if (filter_current(&b, &e, &f->o->as_of)) {
 		fl = SES_CURRENT;
 		f->current_sessions++;
 	}
@@ -432,6 +519,8 @@ judge_class(struct filter *f)
 
 	if (why == FILTER_KEEP && !f->o->classes)
 		return FILTER_NO_CLASSES;
+	if (why == FILTER_KEEP && bad_list(f, F_TERMS_V, f->o->sessions) && f->o->sessions)
+		why = FILTER_BAD_FIELD;
 	if (why == FILTER_KEEP && excluded_ref(f, F_SCHOOL))
 		why = FILTER_EXCLUDED;
 	if (why == FILTER_KEEP && f->o->sessions)
@@ -448,22 +537,28 @@ enrollment(struct filter *f)
 	const struct cl_json_span *cls;
 	const uint64_t *p;
 	struct cl_str v;
-	int cur = 1;
+	struct cl_day b, e;
+	int cur = 1, bad_user, bad_class, bad_dates;
 
+	if (why != FILTER_KEEP)
+		return why;
+	/* a membership needs both ends: a broken one is rejected whatever the rules */
+	bad_user = bad_ref(f, F_USER);
+	bad_class = bad_ref(f, F_CLASS);
+	bad_dates = read_dates(f, F_BEGIN, &b, F_END, &e, f->o->enrol_dates);
 	if (f->o->enrol_dates) {
-		struct cl_day b, e;
-
-		if (read_date(f, F_BEGIN, &b) < 0 || read_date(f, F_END, &e) < 0)
-			return FILTER_KEEP; /* f->err is set */
-		cur = filter_current(&b, &e, &f->o->as_of);
-		if (why == FILTER_KEEP)
+		/* dates it cannot read never make a student one who left */
+		cur = bad_dates || filter_current(&b, &e, &f->o->as_of);
+		if (!bad_user)
 			set_flags(f, f->users, field(f, F_USER),
 			          cur ? U_ENROLLED | U_CURRENT : U_ENROLLED);
 	}
-	if (why != FILTER_KEEP)
-		return why;
 	if (!f->o->classes)
 		return FILTER_NO_CLASSES;
+	if (bad_user || bad_class)
+		return FILTER_BAD_REFERENCE;
+	if (bad_dates && f->o->enrol_dates)
+		return FILTER_BAD_DATE;
 	if (excluded_ref(f, F_SCHOOL))
 		return FILTER_EXCLUDED;
 	cls = field(f, F_CLASS);
@@ -506,7 +601,12 @@ user(struct filter *f)
 	/* the role every stage reads (lib/role.h), compared ignoring case as ever */
 	int student = cl_json_strview(cl_reader_role_name(f->r), &f->tmp[0], &role) == 0 &&
 	              ieq(role.p, role.n, "student");
+	int excl = cl_idmap_count(f->o->exclude) > 0;
 
+	(void)bad_list(f, F_GRADES_V, 0);
+	(void)bad_list(f, F_AGENTS_V, 0);
+	if (why == FILTER_KEEP && bad_list(f, F_ORGS_V, excl) && excl)
+		why = FILTER_BAD_FIELD;
 	if (why == FILTER_KEEP && disabled(f))
 		why = FILTER_DISABLED;
 	if (why == FILTER_KEEP && user_excluded(f))
@@ -552,7 +652,13 @@ static enum filter_reason
 parent(struct filter *f)
 {
 	enum filter_reason why = by_status(f);
+	int excl = cl_idmap_count(f->o->exclude) > 0;
 
+	(void)bad_list(f, F_GRADES_V, 0);
+	if (why == FILTER_KEEP && bad_list(f, F_ORGS_V, excl) && excl)
+		why = FILTER_BAD_FIELD;
+	if (why == FILTER_KEEP && bad_list(f, F_AGENTS_V, f->o->parents) && f->o->parents)
+		why = FILTER_BAD_FIELD;
 	if (why == FILTER_KEEP && disabled(f))
 		why = FILTER_DISABLED;
 	if (why == FILTER_KEEP && user_excluded(f))
@@ -587,6 +693,7 @@ filter_line(struct filter *f, const struct cl_line *ln)
 	enum filter_reason why;
 
 	f->err = NULL;
+	f->has_bad = 0;
 	f->sid = field(f, F_SID);
 	if (!f->sid || f->sid->type != CL_JSON_STRING)
 		return fail(f, "CL207", "a record without a string sourcedId");
@@ -620,6 +727,17 @@ filter_line(struct filter *f, const struct cl_line *ln)
 	}
 	if (f->err)
 		return -1;
+	if (f->has_bad) {
+		if (why == FILTER_KEEP) {
+			f->bad.rejected = 0;
+			f->notes[N_MALFORMED_KEPT]++;
+		} else if (why == FILTER_BAD_DATE || why == FILTER_BAD_FIELD ||
+		           why == FILTER_BAD_REFERENCE) {
+			f->bad.rejected = 1;
+		} else {
+			f->has_bad = 0; /* dropped for another reason: nothing to say */
+		}
+	}
 	if (why == FILTER_KEEP)
 		f->kept[ln->kind]++;
 	else
@@ -660,14 +778,16 @@ filter_section_done(struct filter *f, struct cl_stage *st, enum cl_kind next)
 		}
 		free(ids);
 	}
-	if (!f->sessions_done && next > CL_K_SESSION) {
-		f->sessions_done = 1;
-		if (f->o->sessions && f->current_sessions == 0)
+	if (!f->classes_done && next > CL_K_CLASS) {
+		unsigned long long n = f->dropped[CL_K_CLASS][FILTER_NO_SESSION];
+
+		f->classes_done = 1;
+		if (f->o->sessions && f->current_sessions == 0 && n > 0)
 			cl_stage_warn(
 			        st, "CL203",
-			        "no academic session is current on %s: every class whose terms "
-			        "are in the stream is dropped (summer, or a rollover in progress?)",
-			        f->o->as_of.s);
+			        "no academic session is current on %s: %llu class%s whose terms "
+			        "are in the stream dropped (summer, or a rollover in progress?)",
+			        f->o->as_of.s, n, n == 1 ? "" : "es");
 	}
 }
 

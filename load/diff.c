@@ -441,7 +441,8 @@ follow(struct load *L, enum load_ent e, int gone)
  * Deletions the roster explains (docs/changeset.md): they go out whatever
  * their number and are counted by reason. The as-of date is the stream's
  * (cl-filter's as_of option), else the sync's; a session has ended when
- * its endDate (main.sessions: the last the streams gave) is before it.
+ * its endDate (main.sessions: the last the streams gave) is on or before it
+ * (endDate is exclusive).
  *  - tobedeleted: the record reached cl-load marked so (temp.st_tbd);
  *  - terms-ended: a class all of whose terms (at least one) have ended;
  *  - class-terms-ended: a membership of such a class;
@@ -458,7 +459,7 @@ follow(struct load *L, enum load_ent e, int gone)
 #define ENDED(fields)                                                                 \
 	"(json_array_length(" fields ", '$.terms') > 0 AND NOT EXISTS (SELECT 1 FROM" \
 	" json_each(" fields ", '$.terms') t WHERE NOT EXISTS (SELECT 1 FROM"         \
-	" main.sessions s WHERE s.id = t.value AND s.ends < ?2)))"
+	" main.sessions s WHERE s.id = t.value AND s.ends <= ?2)))"
 
 static int
 explain(struct load *L, enum load_ent e)

@@ -24,8 +24,10 @@
  * Not: excluded-school (a change of the integration's configuration, not
  * of the roster: the night it is made, the guard asks, once), disabled,
  * parent-no-email, parent-unlinked (see students-left, diff.c),
- * class-dropped (a membership follows its class), and the kinds cl-load
- * does not sync (org, academicSession, course, demographic).
+ * class-dropped (a membership follows its class), bad-date, bad-field,
+ * bad-reference (a malformed record: a glitch of the source, for the guard
+ * to weigh), and the kinds cl-load does not sync (org, academicSession,
+ * course, demographic).
  *
  * Memory: only the lines that explain a deletion this sync would make (a
  * record of the state the stream did not have) are kept, in

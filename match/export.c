@@ -20,11 +20,11 @@
 #define NAME_SHOWN 256 /* bytes of a header name kept for messages */
 
 /*
- * Index values: the row's offset in the arena, shifted, two flags, and how
- * many roster users have the address (0, 1, or 2 for two or more).
+ * Index values (one index per match key): the row's offset in the arena,
+ * shifted, a flag (another row has the value too; bit 1 is unused), and how
+ * many roster users have the value (0, 1, or 2 for two or more).
  */
 #define V_DUP ((uint64_t)1)
-#define V_MATCHED ((uint64_t)2)
 #define V_USERS_SHIFT 2
 #define V_USERS ((uint64_t)3 << V_USERS_SHIFT)
 #define V_SHIFT 4
@@ -37,7 +37,11 @@
  */
 #define REC_EMAIL 1
 #define REC_CASE 2
-#define REC_ROLE_SHIFT 2
+#define REC_ROLE_SHIFT 2 /* two bits */
+#define REC_ROLE_MASK 3
+#define REC_TAKEN 16  /* matched by a roster user */
+#define REC_CLAIM1 32 /* match_export_note_claim: one roster user would take it */
+#define REC_CLAIM2 64 /* ... two or more */
 
 /* Spellings, squashed (match_header_squash), best first. */
 static const char *const email_names[] = {
@@ -51,6 +55,15 @@ static const char *const id_names[] = {
 static const char *const role_names[] = {
 	"role", "userrole", "type", "usertype", "accounttype", "roletype", NULL,
 };
+/* A username key falls back on the email column when none of these is there. */
+static const char *const username_names[] = {
+	"username",          "login", "loginname",      "userlogin", "loginid", "logonname",
+	"userprincipalname", "upn",   "samaccountname", NULL,
+};
+static const char *const identifier_names[] = {
+	"identifier", "sisid",   "sisidentifier", "studentid", "studentnumber",
+	"localid",    "staffid", "employeeid",    NULL,
+};
 
 struct match_export {
 	const char *path;
@@ -60,6 +73,13 @@ struct match_export {
 	struct match_export_stats st;
 	char *col[3]; /* email, id, role headers as written */
 	struct cl_buf out_email;
+	/* the match keys: each one's index (the email key's is idx) and column header */
+	const struct match_key *keys;
+	size_t nkeys;
+	int verbatim; /* rows keep their email as written (several keys, or no email key) */
+	int by_email; /* an email key is among the keys: idx is built */
+	struct cl_idmap *kidx[MATCH_KEYS_MAX];
+	char *kcol[MATCH_KEYS_MAX];
 };
 
 /* The reading state, alive only while the file is read. */
@@ -71,9 +91,11 @@ struct reader {
 	int in_row;
 	size_t field, nfields; /* field index in the row; the header's count */
 	int header_done;
-	long ci[3];    /* email, id, role column indexes; -1 none */
-	char **hnames; /* header names as written (the first NAME_SHOWN bytes) */
+	long ci[3];               /* email, id, role column indexes; -1 none */
+	long kci[MATCH_KEYS_MAX]; /* each match key's column (the email key's is ci[0]) */
+	char **hnames;            /* header names as written (the first NAME_SHOWN bytes) */
 	struct cl_buf cell[3], key, tmp, last_role;
+	struct cl_buf kcell[MATCH_KEYS_MAX], kkey;
 	enum match_xrole last_xrole;
 	int failed; /* an error was reported from a callback: status */
 };
@@ -137,12 +159,16 @@ list_headers(const struct reader *r, struct cl_buf *out)
 		cl_buf_adds(out, "none");
 }
 
-/* Finds column k (0 email, 1 id, 2 role); returns 0, or -1 after a message. */
+/*
+ * Finds a column: the one named given, else the first of names (squashed
+ * spellings, best first) among the headers; sets *ci (-1: none) and *col
+ * (its header as written, owned). Returns 0, or -1 after a message: two
+ * columns with the name, or none when given or required.
+ */
 static int
-find_column(struct reader *r, int k, const char *flag, const char *given, const char *const *names,
-            int required)
+find_named(struct reader *r, const char *what, const char *flag, const char *given,
+           const char *const *names, int required, long *ci, char **col)
 {
-	static const char *const what[] = { "an email", "an id", "a role" };
 	struct cl_buf want = CL_BUF_INIT, h = CL_BUF_INIT, list = CL_BUF_INIT;
 	const char *one[2] = { NULL, NULL };
 	const char *const *names_at = names;
@@ -165,7 +191,7 @@ find_column(struct reader *r, int k, const char *flag, const char *given, const 
 				again = (long)i;
 		}
 	}
-	r->ci[k] = hit;
+	*ci = hit;
 	if (hit >= 0 && again >= 0) {
 		cl_json_put_str(&list, r->hnames[hit], strlen(r->hnames[hit]));
 		cl_diag("CL303",
@@ -180,10 +206,10 @@ find_column(struct reader *r, int k, const char *flag, const char *given, const 
 			cl_diag("CL303",
 			        "%s: no column looks like %s column; the headers are: %s; name it "
 			        "with %s",
-			        r->x->path, what[k], list.p, flag);
+			        r->x->path, what, list.p, flag);
 	} else {
 		if (hit >= 0)
-			r->x->col[k] = cl_xstrdup(r->hnames[hit]);
+			*col = cl_xstrdup(r->hnames[hit]);
 		hit = 0;
 		again = -1;
 	}
@@ -191,6 +217,65 @@ find_column(struct reader *r, int k, const char *flag, const char *given, const 
 	cl_buf_release(&h);
 	cl_buf_release(&list);
 	return hit >= 0 && again < 0 ? 0 : -1;
+}
+
+/* Finds column k (0 email, 1 id, 2 role); returns 0, or -1 after a message. */
+static int
+find_column(struct reader *r, int k, const char *flag, const char *given, const char *const *names,
+            int required)
+{
+	static const char *const what[] = { "an email", "an id", "a role" };
+
+	return find_named(r, what[k], flag, given, names, required, &r->ci[k], &r->x->col[k]);
+}
+
+/*
+ * Finds the column of every match key but email (which reads the email
+ * column): the one --key-column names, else by spelling; a username key
+ * falls back on the email column, an identifier or userIds key has none
+ * (CL303). Returns 0, or -1 after a message.
+ */
+static int
+find_key_columns(struct reader *r)
+{
+	struct match_export *x = r->x;
+	struct cl_buf flag = CL_BUF_INIT, what = CL_BUF_INIT, sq = CL_BUF_INIT;
+	size_t k;
+	int rc = 0;
+
+	for (k = 0; k < x->nkeys && rc == 0; k++) {
+		const struct match_key *key = &x->keys[k];
+		const char *one[2] = { NULL, NULL };
+		const char *const *names = one;
+
+		r->kci[k] = -1;
+		if (key->kind == MATCH_KEY_EMAIL) {
+			r->kci[k] = r->ci[0];
+			continue;
+		}
+		cl_buf_reset(&flag);
+		cl_buf_addf(&flag, "--key-column %s=NAME", key->name);
+		cl_buf_reset(&what);
+		cl_buf_addf(&what, "the %s key's", key->name);
+		if (key->kind == MATCH_KEY_USERNAME)
+			names = username_names;
+		else if (key->kind == MATCH_KEY_IDENTIFIER)
+			names = identifier_names;
+		else {
+			match_header_squash(key->type, strlen(key->type), &sq);
+			one[0] = sq.p;
+		}
+		rc = find_named(r, what.p, flag.p, key->column, names,
+		                key->kind != MATCH_KEY_USERNAME, &r->kci[k], &x->kcol[k]);
+		if (rc == 0 && r->kci[k] < 0) { /* a username in the email column */
+			r->kci[k] = r->ci[0];
+			x->kcol[k] = cl_xstrdup(x->col[0]);
+		}
+	}
+	cl_buf_release(&flag);
+	cl_buf_release(&what);
+	cl_buf_release(&sq);
+	return rc;
 }
 
 /*
@@ -224,7 +309,8 @@ header_done(struct reader *r)
 		return;
 	if (find_column(r, 0, "--email-column", r->want->email, email_names, 1) < 0 ||
 	    find_column(r, 1, "--id-column", r->want->id, id_names, 1) < 0 ||
-	    find_column(r, 2, "--role-column", r->want->role, role_names, 0) < 0)
+	    find_column(r, 2, "--role-column", r->want->role, role_names, 0) < 0 ||
+	    find_key_columns(r) < 0)
 		r->failed = cl_error_status("CL303"); /* reported by find_column */
 }
 
@@ -303,14 +389,78 @@ as_written(const char *k, size_t kn, const char *w, size_t wn, struct cl_buf *ou
 	return REC_EMAIL;
 }
 
+/* Checks a cell: no NUL, UTF-8. Returns 0, or -1 after a row error. */
+static int
+cell_ok(struct reader *r, const struct cl_buf *c, const char *what)
+{
+	if (c->len && memchr(c->p, '\0', c->len)) {
+		row_error(r, r->start, "the %s field holds a NUL byte", what);
+		return -1;
+	}
+	if (!cl_utf8_valid(c->p, c->len)) {
+		row_error(r, r->start,
+		          "the %s field is not UTF-8: save the export as \"CSV UTF-8\"", what);
+		return -1;
+	}
+	return 0;
+}
+
+/* Appends the row's record to the arena; returns its offset. */
+static size_t
+add_row(struct reader *r)
+{
+	struct match_export *x = r->x;
+	size_t off = x->arena.len;
+	unsigned char flags;
+
+	flags = (unsigned char)(r->ci[2] >= 0 ? role_of(r, &r->cell[2]) << REC_ROLE_SHIFT : 0);
+	if (x->verbatim) {
+		flags |= REC_EMAIL;
+		cl_buf_reset(&r->tmp);
+		cl_buf_add(&r->tmp, r->cell[0].p ? r->cell[0].p : "", r->cell[0].len);
+		cl_buf_addc(&r->tmp, '\0');
+	} else {
+		flags |= as_written(r->key.p, r->key.len, r->cell[0].p, r->cell[0].len, &r->tmp);
+	}
+	cl_buf_addc(&x->arena, (char)flags);
+	cl_buf_add(&x->arena, r->cell[1].p, r->cell[1].len + 1);
+	cl_buf_add(&x->arena, r->tmp.p, r->tmp.len);
+	return off;
+}
+
+/*
+ * Indexes value (n bytes) of key k for the row (added to the arena at the
+ * first key that indexes it: *off, SIZE_MAX until then).
+ */
+static void
+index_value(struct reader *r, size_t k, const char *value, size_t n, size_t *off)
+{
+	struct match_export *x = r->x;
+	uint64_t *v;
+	int added;
+
+	v = cl_idmap_put(x->kidx[k], value, n, &added);
+	if (!added) {
+		if (x->keys[k].kind == MATCH_KEY_EMAIL) {
+			if (!(*v & V_DUP))
+				x->st.dup_rows++; /* the first row of the pair */
+			x->st.dup_rows++;
+		}
+		*v |= V_DUP;
+		return;
+	}
+	if (*off == SIZE_MAX)
+		*off = add_row(r);
+	*v = (uint64_t)*off << V_SHIFT;
+}
+
 static void
 data_row(struct reader *r)
 {
 	struct match_export *x = r->x;
 	enum cl_email_class c;
-	uint64_t *v;
-	int added, k;
-	unsigned char flags;
+	size_t k, off = SIZE_MAX;
+	int email_ok;
 
 	x->st.rows++;
 	if (r->field != r->nfields) {
@@ -318,48 +468,38 @@ data_row(struct reader *r)
 		          r->nfields);
 		return;
 	}
-	for (k = 0; k < 3; k++) {
-		if (r->cell[k].len && memchr(r->cell[k].p, '\0', r->cell[k].len)) {
-			row_error(r, r->start, "the %s field holds a NUL byte",
-			          k == 0   ? "email"
-			          : k == 1 ? "id"
-			                   : "role");
-			return;
-		}
-		if (!cl_utf8_valid(r->cell[k].p, r->cell[k].len)) {
-			row_error(r, r->start,
-			          "the %s field is not UTF-8: save the export as \"CSV UTF-8\"",
-			          k == 0   ? "email"
-			          : k == 1 ? "id"
-			                   : "role");
-			return;
-		}
-	}
+	if (cell_ok(r, &r->cell[0], "email") < 0 || cell_ok(r, &r->cell[1], "id") < 0 ||
+	    cell_ok(r, &r->cell[2], "role") < 0)
+		return;
 	trim(&r->cell[0]);
 	c = cl_email_norm(x->aliases, r->cell[0].p, r->cell[0].len, &r->key);
-	if (c != CL_EMAIL_OK) {
+	email_ok = c == CL_EMAIL_OK;
+	if (!email_ok) {
 		x->st.no_email++;
-		return;
+		if (!x->verbatim)
+			return;
 	}
 	trim(&r->cell[1]);
 	if (r->cell[1].len == 0) {
-		x->st.no_id++;
+		if (email_ok)
+			x->st.no_id++;
 		return;
 	}
-	v = cl_idmap_put(x->idx, r->key.p, r->key.len, &added);
-	if (!added) {
-		if (!(*v & V_DUP))
-			x->st.dup_rows++; /* the first row of the pair */
-		x->st.dup_rows++;
-		*v |= V_DUP;
-		return;
+	for (k = 0; k < x->nkeys; k++) {
+		const struct cl_buf *cell;
+
+		if (x->keys[k].kind == MATCH_KEY_EMAIL) {
+			if (email_ok)
+				index_value(r, k, r->key.p, r->key.len, &off);
+			continue;
+		}
+		cell = r->kci[k] == r->ci[0] ? &r->cell[0] : &r->kcell[k];
+		if (cell != &r->cell[0] && cell_ok(r, cell, x->keys[k].name) < 0)
+			return;
+		if (match_key_norm(x->keys[k].kind, x->aliases, cell->p, cell->len, &r->kkey) !=
+		    CL_EMAIL_NONE)
+			index_value(r, k, r->kkey.p, r->kkey.len, &off);
 	}
-	*v = (uint64_t)x->arena.len << V_SHIFT;
-	flags = (unsigned char)(r->ci[2] >= 0 ? role_of(r, &r->cell[2]) << REC_ROLE_SHIFT : 0);
-	flags |= as_written(r->key.p, r->key.len, r->cell[0].p, r->cell[0].len, &r->tmp);
-	cl_buf_addc(&x->arena, (char)flags);
-	cl_buf_add(&x->arena, r->cell[1].p, r->cell[1].len + 1);
-	cl_buf_add(&x->arena, r->tmp.p, r->tmp.len);
 }
 
 static void
@@ -393,6 +533,11 @@ on_field(void *s, size_t n, void *data)
 	for (k = 0; k < 3; k++)
 		if (r->ci[k] >= 0 && (size_t)r->ci[k] == r->field)
 			cl_buf_add(&r->cell[k], s ? s : "", s ? n : 0);
+	if (r->x->verbatim)
+		for (k = 0; (size_t)k < r->x->nkeys; k++)
+			if (r->kci[k] >= 0 && (size_t)r->kci[k] == r->field &&
+			    r->kci[k] != r->ci[0])
+				cl_buf_add(&r->kcell[k], s ? s : "", s ? n : 0);
 	r->field++;
 }
 
@@ -414,6 +559,8 @@ on_row(int c, void *data)
 		data_row(r);
 	for (k = 0; k < 3; k++)
 		cl_buf_reset(&r->cell[k]);
+	for (k = 0; (size_t)k < r->x->nkeys; k++)
+		cl_buf_reset(&r->kcell[k]);
 	r->field = 0;
 	r->in_row = 0;
 }
@@ -518,6 +665,8 @@ out:
 	return rc;
 }
 
+static const struct match_key email_only = { MATCH_KEY_EMAIL, "email", NULL, NULL };
+
 int
 match_export_load(struct match_export **out, const char *path, const struct match_columns *cols,
                   const struct cl_aliases *aliases)
@@ -534,9 +683,25 @@ match_export_load(struct match_export **out, const char *path, const struct matc
 	x->idx = cl_idmap_new();
 	cl_buf_init(&x->arena);
 	cl_buf_init(&x->out_email);
+	x->keys = cols->nkeys ? cols->keys : &email_only;
+	x->nkeys = cols->nkeys ? cols->nkeys : 1;
+	for (i = 0; i < x->nkeys; i++) {
+		if (x->keys[i].kind == MATCH_KEY_EMAIL) {
+			x->kidx[i] = x->idx;
+			x->by_email = 1;
+		} else {
+			x->kidx[i] = cl_idmap_new();
+		}
+	}
+	x->verbatim = x->nkeys != 1 || !x->by_email;
 	memset(&r, 0, sizeof r);
 	for (k = 0; k < 3; k++)
 		cl_buf_init(&r.cell[k]);
+	for (i = 0; i < MATCH_KEYS_MAX; i++) {
+		cl_buf_init(&r.kcell[i]);
+		r.kci[i] = -1;
+	}
+	cl_buf_init(&r.kkey);
 	cl_buf_init(&r.key);
 	cl_buf_init(&r.tmp);
 	cl_buf_init(&r.last_role);
@@ -563,6 +728,9 @@ match_export_load(struct match_export **out, const char *path, const struct matc
 	free(r.hnames);
 	for (k = 0; k < 3; k++)
 		cl_buf_release(&r.cell[k]);
+	for (i = 0; i < MATCH_KEYS_MAX; i++)
+		cl_buf_release(&r.kcell[i]);
+	cl_buf_release(&r.kkey);
 	cl_buf_release(&r.key);
 	cl_buf_release(&r.tmp);
 	cl_buf_release(&r.last_role);
@@ -577,10 +745,16 @@ match_export_load(struct match_export **out, const char *path, const struct matc
 void
 match_export_free(struct match_export *x)
 {
+	size_t i;
 	int k;
 
 	if (!x)
 		return;
+	for (i = 0; i < x->nkeys; i++) {
+		if (x->kidx[i] != x->idx)
+			cl_idmap_free(x->kidx[i]);
+		free(x->kcol[i]);
+	}
 	cl_idmap_free(x->idx);
 	cl_buf_release(&x->arena);
 	cl_buf_release(&x->out_email);
@@ -595,13 +769,16 @@ match_export_column(const struct match_export *x, char which)
 	return x->col[which == 'e' ? 0 : which == 'i' ? 1 : 2];
 }
 
-enum match_find
-match_export_claim(struct match_export *x, const char *key, size_t n, const char **id,
-                   const char **email, enum match_xrole *role)
+const char *
+match_export_key_column(const struct match_export *x, size_t k)
 {
-	uint64_t *v = cl_idmap_get(x->idx, key, n);
-	const char *rec;
-	unsigned char flags;
+	return x->keys[k].kind == MATCH_KEY_EMAIL ? x->col[0] : x->kcol[k];
+}
+
+enum match_find
+match_export_find(struct match_export *x, size_t k, const char *key, size_t n, size_t *row)
+{
+	uint64_t *v = cl_idmap_get(x->kidx[k], key, n);
 
 	if (!v)
 		return MATCH_FIND_NONE;
@@ -609,12 +786,21 @@ match_export_claim(struct match_export *x, const char *key, size_t n, const char
 		return MATCH_FIND_ROSTER_DUP;
 	if (*v & V_DUP)
 		return MATCH_FIND_DUP;
-	if (!(*v & V_MATCHED)) {
-		*v |= V_MATCHED;
+	*row = (size_t)(*v >> V_SHIFT);
+	return MATCH_FIND_ONE;
+}
+
+void
+match_export_take(struct match_export *x, size_t row, const char *key, size_t n, const char **id,
+                  const char **email, enum match_xrole *role)
+{
+	char *rec = x->arena.p + row;
+	unsigned char flags = (unsigned char)rec[0];
+
+	if (!(flags & REC_TAKEN)) {
+		rec[0] = (char)(flags | REC_TAKEN);
 		x->st.matched++;
 	}
-	rec = x->arena.p + (*v >> V_SHIFT);
-	flags = (unsigned char)rec[0];
 	*id = rec + 1;
 	if (flags & REC_EMAIL) {
 		*email = *id + strlen(*id) + 1;
@@ -630,20 +816,62 @@ match_export_claim(struct match_export *x, const char *key, size_t n, const char
 					x->out_email.p[i] = (char)(x->out_email.p[i] - 'a' + 'A');
 		*email = x->out_email.p;
 	}
-	*role = (enum match_xrole)(flags >> REC_ROLE_SHIFT);
-	return MATCH_FIND_ONE;
+	*role = (enum match_xrole)((flags >> REC_ROLE_SHIFT) & REC_ROLE_MASK);
 }
 
 int
-match_export_count_user(struct match_export *x, const char *key, size_t n)
+match_export_note_claim(struct match_export *x, size_t row)
 {
-	uint64_t *v = cl_idmap_get(x->idx, key, n);
+	char *rec = x->arena.p + row;
+
+	if (rec[0] & REC_CLAIM1)
+		rec[0] = (char)(rec[0] | REC_CLAIM2);
+	else
+		rec[0] = (char)(rec[0] | REC_CLAIM1);
+	return match_export_claims(x, row);
+}
+
+int
+match_export_claims(const struct match_export *x, size_t row)
+{
+	unsigned char flags = (unsigned char)x->arena.p[row];
+
+	return flags & REC_CLAIM2 ? 2 : flags & REC_CLAIM1 ? 1 : 0;
+}
+
+enum match_find
+match_export_claim(struct match_export *x, const char *key, size_t n, const char **id,
+                   const char **email, enum match_xrole *role)
+{
+	enum match_find f;
+	size_t row;
+
+	if ((f = match_export_find(x, 0, key, n, &row)) == MATCH_FIND_ONE)
+		match_export_take(x, row, key, n, id, email, role);
+	return f;
+}
+
+int
+match_export_count_user(struct match_export *x, size_t k, const char *key, size_t n)
+{
+	uint64_t *v = cl_idmap_get(x->kidx[k], key, n);
 
 	if (!v)
 		return 0;
 	if ((*v & V_USERS) >> V_USERS_SHIFT < 2)
 		*v += (uint64_t)1 << V_USERS_SHIFT;
 	return 1;
+}
+
+enum cl_email_class
+match_key_norm(enum match_key_kind kind, const struct cl_aliases *a, const char *s, size_t n,
+               struct cl_buf *out)
+{
+	enum cl_email_class c = cl_email_norm(a, s, n, out);
+
+	if (kind == MATCH_KEY_EMAIL || c == CL_EMAIL_NONE)
+		return c;
+	return CL_EMAIL_OK;
 }
 
 const struct match_export_stats *

@@ -103,9 +103,10 @@ main(void)
 	CHECK_STR(date_of("true", buf), "error");
 	CHECK_STR(date_of("{}", buf), "error");
 
-	/* current: both ends inclusive, empty ends open */
+	/* current: beginDate inclusive, endDate exclusive, empty ends open */
 	CHECK(cur("2026-08-17", "2026-12-18", "2026-08-17"));
-	CHECK(cur("2026-08-17", "2026-12-18", "2026-12-18"));
+	CHECK(cur("2026-08-17", "2026-12-18", "2026-12-17"));
+	CHECK(!cur("2026-08-17", "2026-12-18", "2026-12-18"));
 	CHECK(!cur("2026-08-17", "2026-12-18", "2026-12-19"));
 	CHECK(!cur("2026-08-17", "2026-12-18", "2026-08-16"));
 	CHECK(cur("", "2026-12-18", "1999-01-01"));
@@ -113,7 +114,8 @@ main(void)
 	CHECK(cur("2026-08-17", "", "2099-01-01"));
 	CHECK(cur("", "", "2026-11-29"));
 	CHECK(!cur("2026-12-18", "2026-08-17", "2026-11-29")); /* ends before it begins */
-	CHECK(cur("2028-02-29", "2028-02-29", "2028-02-29"));
-	CHECK(!cur("2028-02-29", "2028-02-29", "2028-03-01"));
+	CHECK(!cur("2028-02-29", "2028-02-29", "2028-02-29")); /* an empty range */
+	CHECK(cur("2028-02-29", "2028-03-01", "2028-02-29"));
+	CHECK(!cur("2028-02-29", "2028-03-01", "2028-03-01"));
 	return T_DONE();
 }

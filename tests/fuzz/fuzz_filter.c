@@ -65,6 +65,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (rc != FILTER_KEEP && !filter_sourced_id(f))
 			abort();
+		{
+			/* a malformed field is named, and rejected exactly when dropped for it */
+			const struct filter_malformed *m = filter_malformed(f);
+			int bad = rc == FILTER_BAD_DATE || rc == FILTER_BAD_FIELD ||
+			          rc == FILTER_BAD_REFERENCE;
+
+			if (m ? !m->field || !m->problem || m->rejected != bad : bad)
+				abort();
+		}
 	}
 	counts = filter_counts(f);
 	jv_free(counts);

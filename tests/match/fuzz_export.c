@@ -17,7 +17,7 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct match_columns cols = { NULL, NULL, NULL };
+	static const struct match_columns cols = { NULL, NULL, NULL, NULL, 0 };
 	struct cl_aliases al;
 	struct match_export *x = NULL;
 	char path[64];
@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct cl_buf key = CL_BUF_INIT;
 
 			cl_buf_add(&key, k, n); /* claim may not borrow the index's own key */
-			match_export_count_user(x, key.p, key.len);
+			match_export_count_user(x, 0, key.p, key.len);
 			match_export_claim(x, key.p, key.len, &id, &email, &role);
 			cl_buf_release(&key);
 		}

@@ -133,12 +133,12 @@ def day(s):
 
 
 def current(begin, end, as_of):
-    """Inclusive on both ends; an empty bound is open."""
+    """begin inclusive, end exclusive (OneRoster's endDate); an empty bound is open."""
     b = day(begin)
     e = day(end)
     if b and as_of < b:
         return False
-    if e and as_of > e:
+    if e and as_of >= e:
         return False
     return True
 

@@ -53,8 +53,6 @@ def filter_truth(data, as_of, classes=True, respect_enrolment_date=False, respec
         keep("academicSession", s["sourcedId"], "tobedeleted" if gone else None)
         if not gone and current(s.get("startDate"), s.get("endDate"), as_of):
             cur_sessions.add(s["sourcedId"])
-    if respect_academic_sessions and not cur_sessions:
-        warnings.append("no-current-session")
     for c in data["courses"]:
         r = None
         if c.get("status") in GONE:
@@ -78,6 +76,10 @@ def filter_truth(data, as_of, classes=True, respect_enrolment_date=False, respec
         if r:
             dropped_classes.add(c["sourcedId"])
         keep("class", c["sourcedId"], r)
+    # CL203: only when classes were really dropped for want of a current session
+    if respect_academic_sessions and not cur_sessions and \
+            any(r == "no-current-session" for r in dropped["class"].values()):
+        warnings.append("no-current-session")
     # enrolments: also judge who has left (on every enrolment that is not tobedeleted)
     has_enr = set()
     has_current = set()
