@@ -176,6 +176,10 @@ struct why {
 	jv report;
 	/* the story's verdict on a membership, decided as the files are read */
 	struct cl_buf verdict;
+	struct cl_buf
+	        withheld; /* the membership's removal withheld: the code and what it follows */
+	int s_member;     /* the state has the membership: 1, 0, -1 not known */
+	int e_role_other; /* the enrolment's role is neither student nor teacher */
 	int found_anywhere;
 };
 
@@ -738,6 +742,9 @@ tell_fetch(struct why *W)
 			continue;
 		n++;
 		d = line_data(e->line, "data");
+		js(d, "role", &b);
+		if (strcmp(b.p, "student") != 0 && strcmp(b.p, "teacher") != 0)
+			W->e_role_other = 1;
 		cl_buf_reset(&o);
 		cl_buf_addf(&o,
 		            "fetched from the enrollments collection: enrolment %s, user %s in "
@@ -1542,8 +1549,9 @@ tell_report(struct why *W)
 
 				js(e, "code", &c);
 				js(e, "follows", &fo);
-				because(W, "cl-load withheld the membership's removal (%s)%s%s",
-				        c.p, fo.len ? ", with its withheld " : "", fo.p);
+				cl_buf_reset(&W->withheld);
+				cl_buf_addf(&W->withheld, "%s%s%s", c.p,
+				            fo.len ? ", following its withheld " : "", fo.p);
 				cl_buf_release(&fo);
 			}
 			jv_free(d);
@@ -1598,6 +1606,7 @@ tell_state(struct why *W, sqlite3 *db)
 			say(sname, 0, "no class %s", W->cid);
 		cl_buf_addf(&id, "%s\x1f%s", W->cid, W->uid);
 		rc = state_rec(db, 2, id.p, &f, &sync);
+		W->s_member = rc;
 		if (rc == 1) {
 			W->found_anywhere = 1;
 			say(sname, 0,
@@ -1629,37 +1638,49 @@ tell_verdict_membership(struct why *W)
 {
 	unsigned long long l = 0;
 	const char *op;
+	struct cl_buf so = CL_BUF_INIT;
 
-	if (!W->cid || !W->uid) {
-		if (W->carg && W->uid)
-			printf("so: %s\n",
-			       W->verdict.len ? W->verdict.p : "the class is not known");
+	if (!W->carg || !W->uid)
 		return;
-	}
 	op = membership_op(W, &l);
-	if (!W->verdict.len) {
-		if (op && (strcmp(op, "add") == 0 || strcmp(op, "update") == 0))
-			because(W,
-			        "user %s is in class %s: this sync's change set %ss the membership "
-			        "(%s:%llu)",
-			        W->uid, W->cid, op, W->c_name, l);
-		else if (op)
-			because(W, "this sync's change set removes the membership (%s:%llu)",
-			        W->c_name, l);
-		else if (W->k_enrols.n && W->k_user && W->k_class && W->m_class)
-			because(W,
-			        "user %s is in class %s, unchanged by this sync (no change line): "
-			        "see the state",
-			        W->uid, W->cid);
-		else if (!W->m_class && W->m_read)
-			because(W,
-			        "class %s did not reach cl-load (not in %s): cl-load skips the "
-			        "enrolment (enrollment-class-absent)",
-			        W->cid, W->m_name);
-		else
-			because(W, "the files of this run folder do not say");
-	}
-	printf("so: %s\n", W->verdict.p);
+	if (!W->verdict.len && W->e_role_other)
+		because(W, "the enrolment's role is neither student nor teacher: cl-load skips it "
+		           "(enrollment-role)");
+	if (!W->verdict.len && W->m_read && !W->m_class)
+		because(W,
+		        "class %s did not reach cl-load (not in %s): cl-load skips the enrolment "
+		        "(enrollment-class-absent)",
+		        W->cid, W->m_name);
+	cl_buf_addf(&so, "user %s is ", W->uid);
+	if (op && (strcmp(op, "add") == 0 || strcmp(op, "update") == 0))
+		cl_buf_addf(&so, "in class %s: this sync %ss the membership (%s:%llu)", W->cid,
+		            strcmp(op, "add") == 0 ? "add" : "update", W->c_name, l);
+	else if (op)
+		cl_buf_addf(&so,
+		            "no longer in class %s: this sync removes the membership (%s:%llu)",
+		            W->cid, W->c_name, l);
+	else if (W->withheld.len)
+		cl_buf_addf(&so,
+		            "still in class %s: the membership's removal was withheld (%s): School "
+		            "Manager keeps it until the deletion goes through",
+		            W->cid, W->withheld.p);
+	else if (W->s_member == 1)
+		cl_buf_addf(&so,
+		            "in class %s: unchanged by this sync, the state has the membership",
+		            W->cid);
+	else if (W->s_member == 0)
+		cl_buf_addf(&so,
+		            "not in class %s: the state has no membership, this sync adds none",
+		            W->cid);
+	else
+		cl_buf_addf(&so,
+		            "not added to class %s by this sync (no change line; the state was "
+		            "not given)",
+		            W->cid);
+	printf("so: %s\n", so.p);
+	if (W->verdict.len)
+		printf("why: %s\n", W->verdict.p);
+	cl_buf_release(&so);
 }
 
 /* --- main ----------------------------------------------------------------------------------- */
@@ -1740,6 +1761,8 @@ main(int argc, char *argv[])
 	memset(&W, 0, sizeof W);
 	W.report = jv_invalid();
 	cl_buf_init(&W.verdict);
+	cl_buf_init(&W.withheld);
+	W.s_member = -1;
 	if ((status = parse_options(&W, argc, argv)) >= 0)
 		goto out;
 	if ((status = check_run(&W)) != 0)
@@ -1791,6 +1814,7 @@ out:
 	recs_release(&W.c_lines);
 	jv_free(W.report);
 	cl_buf_release(&W.verdict);
+	cl_buf_release(&W.withheld);
 	free(W.k_header);
 	free(W.uid);
 	free(W.cid);
