@@ -30,7 +30,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,10 +223,11 @@ because(struct why *W, const char *fmt, ...)
 /*
  * Opens NAME in the run folder, or NAME.zst through zstd -dc. Returns 1 when
  * it is open, 0 when neither exists, or the status of the failure reported.
+ * Without spawn, a .zst is only opened (zstd is not started).
  * The plain file wins: both exist for a moment while zstd --rm compresses.
  */
 static int
-in_open(const struct why *W, const char *name, struct input *in)
+in_open(const struct why *W, const char *name, struct input *in, int spawn)
 {
 	struct cl_buf p = CL_BUF_INIT;
 	int pfd[2];
@@ -258,7 +258,7 @@ in_open(const struct why *W, const char *name, struct input *in)
 		return st;
 	}
 	in->path = cl_buf_detach(&p, NULL);
-	if (W->check_args) /* a run would read it: it can be opened */
+	if (!spawn) /* --check-args, or the run folder's check: it can be opened */
 		return 1;
 	if (pipe(pfd) < 0 || fcntl(pfd[0], F_SETFD, FD_CLOEXEC) < 0 ||
 	    fcntl(pfd[1], F_SETFD, FD_CLOEXEC) < 0) {
@@ -275,11 +275,13 @@ in_open(const struct why *W, const char *name, struct input *in)
 		return cl_fail("CL553", "'%s': cannot start zstd:", in->path);
 	}
 	if (in->zstd == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
 		dup2(in->fd, 0);
 		dup2(pfd[1], 1);
+		if (null >= 0) /* its own message is not ours: CL553 says it */
+			dup2(null, 2);
 		execlp("zstd", "zstd", "-dcq", NULL);
-		fprintf(stderr, "cl-why: CL553: '%s': cannot run zstd: %s\n", in->path,
-		        strerror(errno));
 		_exit(127);
 	}
 	close(pfd[1]);
@@ -289,9 +291,8 @@ in_open(const struct why *W, const char *name, struct input *in)
 }
 
 /*
- * Closes it; for a zstd pipe, waits for zstd (killed first when the pass
- * stopped early). Returns 0, or the status of CL553 reported when zstd failed
- * on a file read to its end.
+ * Closes it; for a zstd pipe, waits for zstd. Returns 0, or the status of CL553 reported when zstd
+ * failed on a file read to its end.
  */
 static int
 in_close(struct input *in, int whole)
@@ -302,11 +303,19 @@ in_close(struct input *in, int whole)
 		close(in->fd);
 	in->fd = -1;
 	if (in->zstd > 0) {
-		if (!whole)
-			kill(in->zstd, SIGTERM);
+		/*
+		 * Our end is closed: a zstd still writing (the pass stopped early)
+		 * dies of SIGPIPE. Not killed: one that failed may close its
+		 * output before it exits 1, and its status is what says so.
+		 */
 		while (waitpid(in->zstd, &ws, 0) < 0 && errno == EINTR)
 			;
-		if (whole && !(WIFEXITED(ws) && WEXITSTATUS(ws) == 0))
+		/* one that failed on its own says the file is damaged, whole or not */
+		if (WIFEXITED(ws) && WEXITSTATUS(ws) == 127)
+			st = cl_fail("CL553",
+			             "'%s': cannot run zstd to decompress it: is it installed?",
+			             in->path);
+		else if ((WIFEXITED(ws) && WEXITSTATUS(ws) != 0) || (whole && !WIFEXITED(ws)))
 			st = cl_fail("CL553", "'%s': zstd could not decompress it (%s %d)",
 			             in->path, WIFEXITED(ws) ? "exit status" : "signal",
 			             WIFEXITED(ws) ? WEXITSTATUS(ws) : WTERMSIG(ws));
@@ -404,7 +413,7 @@ pass_fetch(struct why *W)
 	size_t idx[F_N], i;
 	int st, rc;
 
-	if ((st = in_open(W, "fetch.ndjson", &in)) != 1)
+	if ((st = in_open(W, "fetch.ndjson", &in, !W->check_args)) != 1)
 		return st;
 	snprintf(W->f_name, sizeof W->f_name, "%s", in.name);
 	W->f_read = 1;
@@ -450,13 +459,16 @@ pass_fetch(struct why *W)
 			break;
 		}
 	}
-	st = rc < 0 ? stream_fail(&in, r) : 0;
+	/* zstd's failure first: a stream cut short is what a corrupt .zst looks like */
+	st = in_close(&in, rc >= 0);
+	if (!st && rc < 0)
+		st = stream_fail(&in, r);
 	cl_reader_free(r);
-	rc = in_close(&in, st == 0);
+	rc = 0;
 	cl_buf_release(&a);
 	cl_buf_release(&b);
 	cl_buf_release(&c);
-	return st ? st : rc;
+	return st;
 }
 
 /* The org's line kept by the fetch pass, or NULL. */
@@ -778,7 +790,7 @@ pass_filter(struct why *W)
 	size_t i_id, i_u, i_c;
 	int st, rc;
 
-	if ((st = in_open(W, "filter.ndjson", &in)) != 1)
+	if ((st = in_open(W, "filter.ndjson", &in, !W->check_args)) != 1)
 		return st;
 	snprintf(W->k_name, sizeof W->k_name, "%s", in.name);
 	W->k_read = 1;
@@ -818,13 +830,16 @@ pass_filter(struct why *W)
 			break;
 		}
 	}
-	st = rc < 0 ? stream_fail(&in, r) : 0;
+	/* zstd's failure first: a stream cut short is what a corrupt .zst looks like */
+	st = in_close(&in, rc >= 0);
+	if (!st && rc < 0)
+		st = stream_fail(&in, r);
 	cl_reader_free(r);
-	rc = in_close(&in, st == 0);
+	rc = 0;
 	cl_buf_release(&a);
 	cl_buf_release(&b);
 	cl_buf_release(&c);
-	return st ? st : rc;
+	return st;
 }
 
 static int
@@ -837,14 +852,15 @@ pass_rejects(struct why *W)
 	              u = CL_BUF_INIT, key = CL_BUF_INIT;
 	struct input in;
 	struct cl_json_err err;
-	unsigned long long lineno = 0;
+	unsigned long long lineno = 0, bad = 0;
 	char *line = NULL;
+	int rerr;
 	size_t cap = 0;
 	ssize_t n;
 	FILE *f = NULL;
 	int st;
 
-	if ((st = in_open(W, "rejects.ndjson", &in)) != 1)
+	if ((st = in_open(W, "rejects.ndjson", &in, !W->check_args)) != 1)
 		goto done;
 	st = 0;
 	snprintf(W->r_name, sizeof W->r_name, "%s", in.name);
@@ -860,8 +876,7 @@ pass_rejects(struct why *W)
 		if (line[n - 1] == '\n')
 			line[--n] = '\0';
 		if (cl_json_scan(q, line, (size_t)n, res, &err) < 0) {
-			st = cl_fail("CL553", "%s:%llu: invalid JSON at byte %zu: %s", in.name,
-			             lineno, err.off + 1, err.msg);
+			bad = lineno;
 			break;
 		}
 		sv(cl_json_result_first(res, 0), &k);
@@ -883,13 +898,15 @@ pass_rejects(struct why *W)
 			recs_add(&W->r_ids, NULL, 0, lineno, key.p, why.p, NULL);
 		}
 	}
-	if (!st && ferror(f))
-		st = cl_fail("CL553", "%s: cannot read it:", in.name);
+	rerr = ferror(f) ? errno : 0;
 	fclose(f);
-	{
-		int zs = in_close(&in, st == 0);
-		if (!st)
-			st = zs;
+	/* zstd's failure first: a line cut short is what a corrupt .zst looks like */
+	if (!(st = in_close(&in, !bad && !rerr))) {
+		if (bad)
+			st = cl_fail("CL553", "%s:%llu: invalid JSON at byte %zu: %s", in.name, bad,
+			             err.off + 1, err.msg);
+		else if (rerr)
+			st = cl_fail("CL553", "%s: cannot read it: %s", in.name, strerror(rerr));
 	}
 done:
 	free(line);
@@ -1084,16 +1101,16 @@ tell_verdict(struct why *W, jv o, const struct rule *rules, const char *what, co
 	for (ru = rules; ru->reasons; ru++) {
 		rule_state(o, ru, &b);
 		cl_buf_reset(&line);
-		cl_buf_addf(&line, "  %s (%s): ", ru->name, b.p);
-		if (hit)
-			cl_buf_adds(&line, "not reached");
-		else if (rej && has_word(ru->reasons, rej->aux)) {
-			cl_buf_addf(&line, "dropped it, %s: %s", rej->aux, ru->meaning);
+		if (!hit && rej && has_word(ru->reasons, rej->aux)) {
+			cl_buf_addf(&line, "  %s (%s): dropped it, %s: %s", ru->name, b.p, rej->aux,
+			            ru->meaning);
 			hit = 1;
-		} else if (strncmp(b.p, "off", 3) == 0)
-			cl_buf_adds(&line, "off");
+		} else if (strcmp(b.p, "off") == 0)
+			cl_buf_addf(&line, "  %s: off", ru->name);
 		else
-			cl_buf_adds(&line, "passed");
+			cl_buf_addf(&line, "  %s (%s): %s", ru->name, b.p,
+			            hit ? "not reached (cl-filter names the first reason only)"
+			                : "passed");
 		printf("%s\n", line.p);
 	}
 	if (rej && !hit)
@@ -1109,7 +1126,7 @@ tell_filter(struct why *W)
 {
 	jv o = filter_options(W);
 	struct cl_buf b = CL_BUF_INIT;
-	struct rec *rej;
+	struct rec *rej, *user_rej = NULL;
 	size_t i;
 
 	if (W->k_header) {
@@ -1156,11 +1173,8 @@ tell_filter(struct why *W)
 				jv_free(orgs);
 				jv_free(d);
 			}
-			if (W->carg)
-				because(W,
-				        "cl-filter dropped user %s (%s): no membership without the "
-				        "user",
-				        W->uid, rej->aux);
+			user_rej = rej; /* the membership's cause after the class's and the
+			                   enrolment's */
 		}
 	}
 	if (W->cid && (W->fc || W->k_class || reject_of(W, "class", W->cid))) {
@@ -1219,6 +1233,9 @@ tell_filter(struct why *W)
 			say(W->r_name, 0, "and %zu more dropped enrolments of user %s",
 			    W->r_enrols.n - LIST_MAX, W->uid);
 	}
+	if (user_rej && W->carg)
+		because(W, "cl-filter dropped user %s (%s): no membership without the user", W->uid,
+		        user_rej->aux);
 	jv_free(o);
 	cl_buf_release(&b);
 }
@@ -1235,7 +1252,7 @@ pass_match(struct why *W)
 	size_t i_id;
 	int st, rc;
 
-	if ((st = in_open(W, "match.ndjson", &in)) != 1)
+	if ((st = in_open(W, "match.ndjson", &in, !W->check_args)) != 1)
 		return st;
 	snprintf(W->m_name, sizeof W->m_name, "%s", in.name);
 	W->m_read = 1;
@@ -1251,11 +1268,14 @@ pass_match(struct why *W)
 			W->m_user = &W->m_recs.v[0];
 		}
 	}
-	st = rc < 0 ? stream_fail(&in, r) : 0;
+	/* zstd's failure first: a stream cut short is what a corrupt .zst looks like */
+	st = in_close(&in, rc >= 0);
+	if (!st && rc < 0)
+		st = stream_fail(&in, r);
 	cl_reader_free(r);
-	rc = in_close(&in, st == 0);
+	rc = 0;
 	cl_buf_release(&a);
-	return st ? st : rc;
+	return st;
 }
 
 static const char *
@@ -1337,14 +1357,15 @@ pass_changes(struct why *W)
 	struct cl_buf k = CL_BUF_INIT, e = CL_BUF_INIT, x = CL_BUF_INIT, y = CL_BUF_INIT;
 	struct input in;
 	struct cl_json_err err;
-	unsigned long long lineno = 0;
+	unsigned long long lineno = 0, bad = 0;
 	char *line = NULL;
+	int rerr;
 	size_t cap = 0;
 	ssize_t n;
 	FILE *f = NULL;
 	int st;
 
-	if ((st = in_open(W, "changes.ndjson", &in)) != 1)
+	if ((st = in_open(W, "changes.ndjson", &in, !W->check_args)) != 1)
 		goto done;
 	st = 0;
 	snprintf(W->c_name, sizeof W->c_name, "%s", in.name);
@@ -1362,8 +1383,7 @@ pass_changes(struct why *W)
 		if (line[n - 1] == '\n')
 			line[--n] = '\0';
 		if (cl_json_scan(q, line, (size_t)n, res, &err) < 0) {
-			st = cl_fail("CL553", "%s:%llu: invalid JSON at byte %zu: %s", in.name,
-			             lineno, err.off + 1, err.msg);
+			bad = lineno;
 			break;
 		}
 		if (!cl_json_str_eq(cl_json_result_first(res, 0), "change") || !W->uid)
@@ -1384,13 +1404,15 @@ pass_changes(struct why *W)
 		if (hit)
 			recs_add(&W->c_lines, line, (size_t)n, lineno, e.p, NULL, NULL);
 	}
-	if (!st && ferror(f))
-		st = cl_fail("CL553", "%s: cannot read it:", in.name);
+	rerr = ferror(f) ? errno : 0;
 	fclose(f);
-	{
-		int zs = in_close(&in, st == 0);
-		if (!st)
-			st = zs;
+	/* zstd's failure first: a line cut short is what a corrupt .zst looks like */
+	if (!(st = in_close(&in, !bad && !rerr))) {
+		if (bad)
+			st = cl_fail("CL553", "%s:%llu: invalid JSON at byte %zu: %s", in.name, bad,
+			             err.off + 1, err.msg);
+		else if (rerr)
+			st = cl_fail("CL553", "%s: cannot read it: %s", in.name, strerror(rerr));
 	}
 done:
 	free(line);
@@ -1439,7 +1461,8 @@ tell_changes(struct why *W)
 		return;
 	}
 	for (i = 0; i < W->c_lines.n; i++) {
-		W->found_anywhere = 1;
+		if (strcmp(W->c_lines.v[i].id, "class") != 0)
+			W->found_anywhere = 1;
 		say(W->c_name, W->c_lines.v[i].lineno, "%s", W->c_lines.v[i].line);
 	}
 	if (!W->c_lines.n)
@@ -1735,7 +1758,7 @@ check_run(struct why *W)
 	if (!S_ISDIR(sb.st_mode))
 		return cl_fail("CL550", "'%s' is not a run folder (not a folder)", W->run);
 	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
-		if ((st = in_open(W, names[i], &in)) > 1)
+		if ((st = in_open(W, names[i], &in, 0)) > 1)
 			return st;
 		if (st == 1) {
 			any = 1;
