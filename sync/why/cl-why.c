@@ -530,9 +530,11 @@ resolve(struct why *W)
 	else if (W->f_users.n == 1)
 		W->fu = &W->f_users.v[0];
 	else if (W->f_users.n > 1) {
-		for (i = 0; i < W->f_users.n; i++)
+		for (i = 0; i < W->f_users.n && i < LIST_MAX; i++)
 			cl_buf_addf(&m, "%s%s (line %llu)", i ? ", " : "", W->f_users.v[i].id,
 			            W->f_users.v[i].lineno);
+		if (W->f_users.n > LIST_MAX)
+			cl_buf_addf(&m, " and %zu more", W->f_users.n - LIST_MAX);
 		st = cl_fail("CL551", "user '%s' names %zu users of %s: %s; give a sourcedId",
 		             W->uarg, W->f_users.n, W->f_name, m.p);
 		cl_buf_release(&m);
@@ -563,9 +565,11 @@ resolve(struct why *W)
 			}
 		}
 		if (n != 1) {
-			for (i = 0; i < W->f_classes.n; i++)
+			for (i = 0; i < W->f_classes.n && i < LIST_MAX; i++)
 				cl_buf_addf(&m, "%s%s (line %llu)", i ? ", " : "",
 				            W->f_classes.v[i].id, W->f_classes.v[i].lineno);
+			if (W->f_classes.n > LIST_MAX)
+				cl_buf_addf(&m, " and %zu more", W->f_classes.n - LIST_MAX);
 			st = cl_fail("CL551",
 			             "class '%s' names %zu classes of %s%s: %s; give a sourcedId",
 			             W->carg, W->f_classes.n, W->f_name,
