@@ -176,9 +176,12 @@ struct why {
 	/* the story's verdict on a membership, decided as the files are read */
 	struct cl_buf verdict;
 	struct cl_buf
-	        withheld; /* the membership's removal withheld: the code and what it follows */
-	int s_member;     /* the state has the membership: 1, 0, -1 not known */
-	int e_role_other; /* the enrolment's role is neither student nor teacher */
+	        withheld;    /* the membership's removal withheld: the code and what it follows */
+	int s_member;        /* the state has the membership: 1, 0, -1 not known */
+	int s_user;          /* the state has the user (contact): 1, 0, -1 not known */
+	char u_cause[512];   /* why the user did not reach School Manager, or "" */
+	char u_withheld[16]; /* the code that withheld the user's deletion, or "" */
+	int e_role_other;    /* the enrolment's role is neither student nor teacher */
 	int found_anywhere;
 };
 
@@ -916,7 +919,6 @@ done:
 	free(line);
 	cl_json_result_free(res);
 	cl_json_query_free(q);
-	cl_buf_release(&k);
 	cl_buf_release(&id);
 	cl_buf_release(&why);
 	cl_buf_release(&c);
@@ -934,7 +936,6 @@ reject_of(const struct why *W, const char *kind, const char *id)
 
 	cl_buf_addf(&k, "%s/%s", kind, id);
 	r = recs_find(&W->r_ids, k.p);
-	cl_buf_release(&k);
 	return r;
 }
 
@@ -1177,6 +1178,8 @@ tell_filter(struct why *W)
 				jv_free(orgs);
 				jv_free(d);
 			}
+			snprintf(W->u_cause, sizeof W->u_cause, "cl-filter dropped %s %s (%s)",
+			         W->u_parent ? "parent" : "user", W->uid, rej->aux);
 			user_rej = rej; /* the membership's cause after the class's and the
 			                   enrolment's */
 		}
@@ -1333,6 +1336,8 @@ tell_match(struct why *W)
 	} else {
 		js(l, "unmatched", &b);
 		W->m_unmatched = 1;
+		snprintf(W->u_cause, sizeof W->u_cause, "cl-match could not match user %s: %s (%s)",
+		         W->uid, b.p, unmatched_meaning(b.p));
 		say(W->m_name, W->m_user->lineno, "cl-match could not match user %s: %s (%s)",
 		    W->uid, b.p[0] ? b.p : "no reason given", unmatched_meaning(b.p));
 		if (W->carg)
@@ -1358,7 +1363,7 @@ pass_changes(struct why *W)
 		                             "user", "parent", "student" };
 	struct cl_json_query *q = cl_json_query_new(paths, 7);
 	struct cl_json_result *res = cl_json_result_new(q);
-	struct cl_buf k = CL_BUF_INIT, e = CL_BUF_INIT, x = CL_BUF_INIT, y = CL_BUF_INIT;
+	struct cl_buf e = CL_BUF_INIT, x = CL_BUF_INIT, y = CL_BUF_INIT;
 	struct input in;
 	struct cl_json_err err;
 	unsigned long long lineno = 0, bad = 0;
@@ -1422,7 +1427,6 @@ done:
 	free(line);
 	cl_json_result_free(res);
 	cl_json_query_free(q);
-	cl_buf_release(&k);
 	cl_buf_release(&e);
 	cl_buf_release(&x);
 	cl_buf_release(&y);
@@ -1556,9 +1560,12 @@ tell_report(struct why *W)
 		const char *ent = js(e, "entity", &b);
 		int hit = 0;
 
-		if (strcmp(ent, "user") == 0 || strcmp(ent, "contact") == 0)
+		if (strcmp(ent, "user") == 0 || strcmp(ent, "contact") == 0) {
 			hit = strcmp(js(e, "id", &c), W->uid) == 0;
-		else if (strcmp(ent, "class") == 0)
+			if (hit)
+				snprintf(W->u_withheld, sizeof W->u_withheld, "%s",
+				         js(e, "code", &c));
+		} else if (strcmp(ent, "class") == 0)
 			hit = W->cid && strcmp(js(e, "id", &c), W->cid) == 0;
 		else if (strcmp(ent, "membership") == 0)
 			hit = strcmp(js(e, "user", &c), W->uid) == 0 &&
@@ -1613,10 +1620,22 @@ tell_state(struct why *W, sqlite3 *db)
 	    sqlite3_step(s) == SQLITE_ROW)
 		last = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
-	say(sname, 0, "the state now (its newest sync %lld; it may be newer than this run)", last);
+	{
+		struct cl_buf r = CL_BUF_INIT;
+
+		if (jv_get_kind(W->report) == JV_KIND_OBJECT)
+			js(W->report, "sync", &r);
+		if (r.len && strtoll(r.p, NULL, 10) == last)
+			say(sname, 0, "the state now (its newest sync %lld, this run's)", last);
+		else
+			say(sname, 0, "the state now (its newest sync %lld; this run's is %s)",
+			    last, r.len ? r.p : "not known");
+		cl_buf_release(&r);
+	}
 	if (!W->uid)
 		goto out;
 	rc = state_rec(db, W->u_parent ? 3 : 0, W->uid, &f, &sync);
+	W->s_user = rc;
 	if (rc == 1) {
 		W->found_anywhere = 1;
 		say(sname, 0, "%s %s (written by sync %lld): %s", W->u_parent ? "contact" : "user",
@@ -1659,6 +1678,49 @@ out:
 
 /* --- the membership's verdict ------------------------------------------------------------------
  */
+
+/* Without CLASS: where the user stands in School Manager, and the first cause. */
+static void
+tell_verdict_user(struct why *W)
+{
+	const char *what = W->u_parent ? "a contact" : "linked";
+	struct cl_buf b = CL_BUF_INIT;
+	unsigned long long l = 0;
+	size_t i;
+
+	for (i = 0; i < W->c_lines.n; i++) {
+		jv ln;
+
+		if (strcmp(W->c_lines.v[i].id, W->u_parent ? "contact" : "user") != 0)
+			continue;
+		ln = jv_parse(W->c_lines.v[i].line);
+		js(ln, "op", &b);
+		jv_free(ln);
+		l = W->c_lines.v[i].lineno;
+		break;
+	}
+	printf("so: user %s is ", W->uid);
+	if (l && (strcmp(b.p, "unlink") == 0 || strcmp(b.p, "delete") == 0))
+		printf("no longer %s in School Manager: this sync %ss it (%s:%llu)\n", what, b.p,
+		       W->c_name, l);
+	else if (l)
+		printf("%s in School Manager: this sync %ss it (%s:%llu)\n", what, b.p, W->c_name,
+		       l);
+	else if (W->u_withheld[0])
+		printf("still %s in School Manager: its %s was withheld (%s)\n", what,
+		       W->u_parent ? "deletion" : "unlink", W->u_withheld);
+	else if (W->s_user == 1)
+		printf("%s in School Manager: unchanged by this sync, the state has it\n", what);
+	else if (W->s_user == 0)
+		printf("not %s in School Manager: the state does not have it\n", what);
+	else
+		printf("not %s by this sync (no change line; the state was not given)\n", what);
+	if (W->u_cause[0])
+		printf("why: %s\n", W->u_cause);
+	else if (!W->fu && W->f_read)
+		printf("why: the SIS did not send the user (not in %s)\n", W->f_name);
+	cl_buf_release(&b);
+}
 
 static void
 tell_verdict_membership(struct why *W)
@@ -1790,6 +1852,7 @@ main(int argc, char *argv[])
 	cl_buf_init(&W.verdict);
 	cl_buf_init(&W.withheld);
 	W.s_member = -1;
+	W.s_user = -1;
 	if ((status = parse_options(&W, argc, argv)) >= 0)
 		goto out;
 	if ((status = check_run(&W)) != 0)
@@ -1822,7 +1885,10 @@ main(int argc, char *argv[])
 		tell_state(&W, db);
 	else
 		tell_state(&W, NULL);
-	tell_verdict_membership(&W);
+	if (W.carg)
+		tell_verdict_membership(&W);
+	else
+		tell_verdict_user(&W);
 	status = 0;
 	if (!W.found_anywhere && !W.k_user && !reject_of(&W, "user", W.uid))
 		status = cl_fail("CL552", "user '%s' is in no file of run folder '%s'%s", W.uarg,
