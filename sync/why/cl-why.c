@@ -919,6 +919,7 @@ done:
 	free(line);
 	cl_json_result_free(res);
 	cl_json_query_free(q);
+	cl_buf_release(&k);
 	cl_buf_release(&id);
 	cl_buf_release(&why);
 	cl_buf_release(&c);
