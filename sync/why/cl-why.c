@@ -937,6 +937,7 @@ reject_of(const struct why *W, const char *kind, const char *id)
 
 	cl_buf_addf(&k, "%s/%s", kind, id);
 	r = recs_find(&W->r_ids, k.p);
+	cl_buf_release(&k);
 	return r;
 }
 
