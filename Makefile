@@ -38,7 +38,7 @@ LDLIBS := -Wl,--as-needed -lcurl -lcrypto -lcsv -lsqlite3 -ljq -lm -pthread
 PROGS := fetch filter match load
 # Siblings of a stage in a subfolder of it, one program each (DESIGN.md,
 # Layout): load/apply/ is cl-apply, the reference applier.
-SUBPROGS := load/apply sync/why
+SUBPROGS := load/apply filter/merge sync/why
 # sync/ is cl-sync-run, the supervisor scripts/cl-sync runs a night with.
 BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p))) \
 	$(B)/bin/cl-sync-run

@@ -244,6 +244,8 @@ undo(struct load *L)
 	L->tally.unmatched_by = jv_object();
 	jv_free(L->tally.deletions);
 	L->tally.deletions = jv_object();
+	jv_free(L->tally.incomplete);
+	L->tally.incomplete = jv_array();
 	return 0;
 }
 

@@ -609,6 +609,22 @@ judge(struct load *L, enum load_ent e, int whole, int collapsed)
 		c->withheld = c->held_up;
 		return n < 0 ? -1 : 0;
 	}
+	/* an incomplete school's first (CL449): its deletions are no school year's */
+	if (whole && (e == LOAD_CLASS || e == LOAD_MEMBER) &&
+	    exec_e(L,
+	           e == LOAD_CLASS
+	                   ? "UPDATE temp.st_del SET held = 'CL449' WHERE entity = ?1 AND held IS "
+	                     "NULL"
+	                     " AND EXISTS (SELECT 1 FROM main.records r WHERE r.entity = 1 AND"
+	                     " r.id = st_del.id AND json_extract(r.fields, '$.school') IN"
+	                     " (SELECT id FROM temp.st_incomplete))"
+	                   : "UPDATE temp.st_del SET held = 'CL449' WHERE entity = ?1 AND held IS "
+	                     "NULL"
+	                     " AND EXISTS (SELECT 1 FROM main.records r WHERE r.entity = 1 AND"
+	                     " r.id = " PART0 " AND json_extract(r.fields, '$.school') IN"
+	                     " (SELECT id FROM temp.st_incomplete))",
+	           e, NULL) < 0)
+		return -1;
 	/* a withheld parent first; then the roster's reasons; then a parent that goes */
 	if (follow(L, e, 0) < 0 || explain(L, e) < 0 || follow(L, e, 1) < 0)
 		return -1;
@@ -771,6 +787,8 @@ load_diff(struct load *L, FILE *out)
 		if (L->tally.ent[e].managed && upserts(L, out, e, &b) < 0)
 			goto fail;
 	if ((collapsed = match_collapsed(L)) < 0)
+		goto fail;
+	if (whole && !L->stream.no_classes && load_schools_judge(L) < 0)
 		goto fail;
 	/* absence means nothing in a delta: deletions are not even computed */
 	if (load_exec(L, LOAD_ST_DEL) < 0)

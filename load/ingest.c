@@ -25,6 +25,10 @@ enum {
 	P_UNMATCHED,
 	P_DELTA,
 	P_END,
+	P_TYPE,
+	P_NAME,
+	P_SCHOOL,
+	P_ORGS,
 	P_N
 };
 
@@ -40,6 +44,10 @@ static const char *const paths[P_N] = {
 	"unmatched",
 	"delta",
 	"data.endDate",
+	"data.type",
+	"data.name",
+	"data.school.sourcedId",
+	"data.orgs[].sourcedId",
 };
 
 struct pass {
@@ -174,6 +182,19 @@ stage_rec(struct pass *p, enum load_ent e, const char *sm_id, size_t sm_n)
 	return load_index_record(p->L, e, p->id.p, p->id.len, p->f.p, p->f.len);
 }
 
+/* An org of type school: what its classes, enrolments and users are counted against. */
+static int
+do_org(struct pass *p)
+{
+	if (to_be_deleted(p) || cl_json_str_set(field(p, P_ID), &p->id) < 0 || p->id.len == 0 ||
+	    !cl_json_str_eq(field(p, P_TYPE), "school"))
+		return 0;
+	if (cl_json_str_set(field(p, P_NAME), &p->a) < 0)
+		cl_buf_reset(&p->a);
+	load_schools_org(p->L, p->id.p, p->id.len, p->a.p, p->a.len);
+	return 0;
+}
+
 static int
 do_class(struct pass *p)
 {
@@ -183,6 +204,8 @@ do_class(struct pass *p)
 		return note_tbd(p, LOAD_CLASS, p->id.p, p->id.len);
 	if (duplicate(p, LOAD_CLASS, load_index_class(p->L, p->id.p, p->id.len)))
 		return 0;
+	if (cl_json_str_set(field(p, P_SCHOOL), &p->a) == 0 && p->a.len > 0)
+		load_schools_class(p->L, p->id.p, p->id.len, p->a.p, p->a.len);
 	return stage_rec(p, LOAD_CLASS, NULL, 0);
 }
 
@@ -215,6 +238,7 @@ do_enrollment(struct pass *p)
 		skip(p->L, "enrollment-incomplete");
 		return 0;
 	}
+	load_schools_enrol(p->L, p->a.p, p->a.len);
 	load_index_enrol(p->L, p->a.p, p->a.len, p->b.p, p->b.len, rs);
 	return 0;
 }
@@ -281,6 +305,16 @@ do_user(struct pass *p)
 	if (duplicate(p, LOAD_USER,
 	              load_index_user(L, p->id.p, p->id.len, LOAD_U_STREAM, rc, p->a.p, p->a.len)))
 		return 0;
+	/* Present, matched or not: each of its schools has users. */
+	{
+		const struct cl_json_result *r = cl_reader_result(p->r);
+		size_t k, no = cl_json_result_count(r, p->idx[P_ORGS]);
+
+		for (k = 0; k < no; k++)
+			if (cl_json_str_set(cl_json_result_get(r, p->idx[P_ORGS], k), &p->b) == 0 &&
+			    p->b.len > 0)
+				load_schools_user(L, p->b.p, p->b.len);
+	}
 	/* A student's agents, linked or not: the join counts what it skips. */
 	if (rc == CL_ROLE_STUDENT)
 		keep_agents(p, 0);
@@ -539,6 +573,9 @@ load_ingest(struct load *L, int fd, const char *name)
 		switch (ln.kind) {
 		case CL_K_HEADER:
 			do_header(&p);
+			break;
+		case CL_K_ORG:
+			err = do_org(&p) < 0;
 			break;
 		case CL_K_SESSION:
 			err = do_session(&p) < 0;

@@ -127,6 +127,7 @@ struct load_tally {
 	jv unmatched_by; /* reason -> count */
 	jv skipped;      /* what was read and not synced, by reason -> count */
 	jv deletions;    /* diff.c: explained, unexplained, withheld (the Sync Details') */
+	jv incomplete;   /* schools.c: the incomplete schools (the Sync Details'), array */
 };
 
 /* One run: each part's comment says who writes it. */
@@ -135,9 +136,10 @@ struct load {
 	struct load_state state; /* state.c */
 	struct load_index *ix;   /* index.c: the previous state's index and the pass's references */
 	struct load_sync sync;   /* cl-load.c */
-	struct load_stream stream; /* ingest.c */
-	struct load_tally tally;   /* ingest.c, index.c, diff.c */
-	struct cl_stage st;        /* load_error (report.c): the errors, and so the exit status */
+	struct load_stream stream;    /* ingest.c */
+	struct load_tally tally;      /* ingest.c, index.c, diff.c */
+	struct load_schools *schools; /* schools.c: each school's users, classes, enrolments */
+	struct cl_stage st; /* load_error (report.c): the errors, and so the exit status */
 };
 
 /*
@@ -383,5 +385,20 @@ void load_release(struct load *L);
  * before a sync. Returns 0, or -1 with the error reported.
  */
 int load_previous(struct load *L);
+
+/*
+ * schools.c: per-school completeness. The pass counts each school's users,
+ * classes and enrolments (org, class, enrol, user); load_schools_judge, on
+ * a whole stream, lists the incomplete ones in temp.st_incomplete (whose
+ * class and membership deletions diff.c withholds, CL449) and the Sync
+ * Details, and returns how many (or -1).
+ */
+struct load_schools;
+void load_schools_org(struct load *L, const char *id, size_t n, const char *name, size_t nn);
+void load_schools_class(struct load *L, const char *cls, size_t n, const char *school, size_t sn);
+void load_schools_enrol(struct load *L, const char *cls, size_t n);
+void load_schools_user(struct load *L, const char *school, size_t n);
+int load_schools_judge(struct load *L);
+void load_schools_free(struct load *L);
 
 #endif

@@ -158,6 +158,8 @@ load_details(struct load *L, int with_kind)
 	d = jv_object_set(d, jv_string("unmatched"), jv_copy(L->tally.unmatched_by));
 	d = jv_object_set(d, jv_string("skipped"), jv_copy(L->tally.skipped));
 	d = jv_object_set(d, jv_string("deletions"), deletions_details(L));
+	if (jv_array_length(jv_copy(L->tally.incomplete)) > 0)
+		d = jv_object_set(d, jv_string("incomplete_schools"), jv_copy(L->tally.incomplete));
 	d = jv_object_set(d, jv_string("codes"), codes(L));
 	d = jv_object_set(d, jv_string("errors"), jv_copy(L->st.errors));
 	d = jv_object_set(d, jv_string("upstream_codes"), jv_copy(L->stream.upstream_codes));

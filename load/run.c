@@ -14,6 +14,7 @@ load_init(struct load *L)
 	L->tally.unmatched_by = jv_object();
 	L->tally.skipped = jv_object();
 	L->tally.deletions = jv_object();
+	L->tally.incomplete = jv_array();
 	cl_stage_init(&L->st, "cl-load");
 	cl_iso8601(cl_now(), L->sync.started);
 }
@@ -22,6 +23,7 @@ void
 load_release(struct load *L)
 {
 	load_index_free(L);
+	load_schools_free(L);
 	load_state_close(L);
 	load_fields_release();
 	jv_free(L->sync.prev);
@@ -31,5 +33,6 @@ load_release(struct load *L)
 	jv_free(L->tally.unmatched_by);
 	jv_free(L->tally.skipped);
 	jv_free(L->tally.deletions);
+	jv_free(L->tally.incomplete);
 	cl_stage_release(&L->st);
 }

@@ -47,7 +47,10 @@ enum {
 	OPT_NO_PROGRESS,
 	OPT_NO_CHECK_ARGS,
 	OPT_LOG_EVERY,
-	OPT_WARNING
+	OPT_WARNING,
+	OPT_FETCH_MODE,
+	OPT_FETCH_REASON,
+	OPT_SAVE_BASE
 };
 
 static const struct cl_opt opts[] = {
@@ -72,6 +75,11 @@ static const struct cl_opt opts[] = {
 	{ OPT_NO_PROGRESS, "no-progress", CL_ARG_NONE, NULL, "no live lines" },
 	{ OPT_LOG_EVERY, "log-every", CL_ARG_REQUIRED, "SECONDS",
 	  "a progress line in the log this often while it runs (default 60)" },
+	{ OPT_FETCH_MODE, "fetch-mode", CL_ARG_REQUIRED, "MODE",
+	  "full or delta, for the Sync Details (the stages say what they do)" },
+	{ OPT_FETCH_REASON, "fetch-reason", CL_ARG_REQUIRED, "TEXT", "why this mode tonight" },
+	{ OPT_SAVE_BASE, "save-base", CL_ARG_REQUIRED, "FILE.zst",
+	  "keep a whole night's stream there, compressed: the next delta's base" },
 	{ OPT_WARNING, "warning", CL_ARG_REQUIRED, "CODE",
 	  "a code cl-sync found before the night (it is in the log), for the Sync Details" },
 	{ 'q', "quiet", CL_ARG_NONE, NULL, "no Sync Details on stdout, even on a terminal" },
@@ -177,6 +185,18 @@ options(struct run *r, int argc, char *argv[])
 				        &cmd, "--log-every '%s' is not a number of seconds", g.arg);
 			r->log_every = (double)n;
 			break;
+		case OPT_FETCH_MODE:
+			if (strcmp(g.arg, "full") != 0 && strcmp(g.arg, "delta") != 0)
+				return cl_usage_error(&cmd, "--fetch-mode '%s' is not full or delta",
+				                      g.arg);
+			r->fetch_mode = g.arg;
+			break;
+		case OPT_FETCH_REASON:
+			r->fetch_reason = g.arg;
+			break;
+		case OPT_SAVE_BASE:
+			r->save_base = g.arg;
+			break;
 		case OPT_WARNING:
 			if (!cl_error_lookup(g.arg))
 				return cl_usage_error(
@@ -193,6 +213,28 @@ options(struct run *r, int argc, char *argv[])
 	if (!r->name || !r->dir || !r->state)
 		return cl_usage_error(&cmd, "--name, --run-dir and --state are required");
 	a = optind;
+	/* pre NAME N ARG... (at most 8), then fallback N ARG..., then the stages */
+	while (a + 2 < argc && (strcmp(argv[a], "pre") == 0 || strcmp(argv[a], "fallback") == 0)) {
+		int pre = strcmp(argv[a], "pre") == 0;
+		int at = a + (pre ? 2 : 1);
+		char **v;
+
+		if (pre && r->npre == 8)
+			return cl_usage_error(&cmd, "more than 8 pre commands");
+		if (cl_parse_num(argv[at], 1, 1000, &n) != 0 || at + 1 + n > argc)
+			return cl_usage_error(&cmd, "'%s %s': not a count of the arguments that follow",
+			                      argv[a], argv[at]);
+		v = cl_xcalloc((size_t)n + 1, sizeof(char *));
+		memcpy(v, argv + at + 1, (size_t)n * sizeof(char *));
+		if (pre) {
+			r->pre_name[r->npre] = argv[a + 1];
+			r->pre_argv[r->npre++] = v;
+		} else {
+			free(r->fallback);
+			r->fallback = v;
+		}
+		a = at + 1 + (int)n;
+	}
 	for (i = 0; i < 4; i++) {
 		if (a + 1 >= argc || strcmp(argv[a], stage_word[i]) != 0)
 			return cl_usage_error(&cmd, "expected '%s N ARG...' after the options",
@@ -209,6 +251,8 @@ options(struct run *r, int argc, char *argv[])
 		return cl_usage_error(&cmd, "'%s': unexpected after the load stage", argv[a]);
 	r->progress = progress >= 0 ? progress : isatty(STDERR_FILENO);
 	r->tty_out = isatty(STDOUT_FILENO);
+	if (!r->fetch_mode)
+		r->fetch_mode = r->npre ? "delta" : "full";
 	return -1;
 }
 
@@ -572,6 +616,74 @@ compress_older(struct run *r)
 	}
 }
 
+/*
+ * A delta night's first steps, each run to its end in order (stdout to
+ * /dev/null: they write their own files). When one fails, the night falls
+ * back to a full fetch (the fallback command becomes the fetch stage), as
+ * a delta that cannot be trusted must not decide anything; its codes are
+ * kept for the Sync Details' fetch line, not as the night's errors.
+ */
+static void
+pre_steps(struct run *r, struct cl_buf *reason)
+{
+	int i;
+
+	for (i = 0; i < r->npre && !r->interrupted; i++) {
+		struct child *c = &r->stage[STAGE_COMMIT];
+		struct cl_buf q = CL_BUF_INIT;
+		int st, k;
+
+		quoted(&q, r->pre_argv[i]);
+		sync_log(r, "%s: %s", r->pre_name[i], q.p);
+		cl_buf_release(&q);
+		c->codes.n = 0;
+		st = run_one(r, STAGE_COMMIT, r->pre_name[i], r->pre_argv[i], "/dev/null", "/dev/null");
+		if (st == 0)
+			continue;
+		sync_log(r, "%s exited %d: the delta cannot be trusted tonight", r->pre_name[i], st);
+		cl_buf_addf(reason, "%s failed", r->pre_name[i]);
+		for (k = 0; k < c->codes.n; k++)
+			cl_buf_addf(reason, "%s%s", k ? ", " : ": ", c->codes.code[k]);
+		if (r->fallback && !r->interrupted) {
+			r->stage_argv[STAGE_FETCH] = r->fallback;
+			r->fetch_mode = "full";
+			sync_log(r, "fetching in full instead (fallback)");
+		}
+		return;
+	}
+}
+
+/*
+ * The night's whole stream is the next delta's base: kept compressed when
+ * the sync was recorded from a complete stream (the report says so).
+ */
+static void
+save_base(struct run *r, const struct night *n)
+{
+	char src[4096], tmp[4096];
+	char *z[] = { arg("zstd"), arg("-q"), arg("-f"), arg("-T1"), src, arg("-o"), tmp, NULL };
+	long long changes, sync;
+	char status[16];
+	struct codes c = { 0 };
+	int st;
+
+	if (!r->save_base || n->dry_run || strcmp(n->status, "failed") == 0 || r->interrupted ||
+	    sync_report_changes(r->dir, &changes, status, sizeof status, &sync, &c) != 0 ||
+	    !sync_report_complete(r->dir))
+		return;
+	snprintf(src, sizeof src, "%s/fetch.ndjson", r->dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", r->save_base);
+	st = run_one(r, STAGE_COMMIT, "zstd", z, "/dev/null", "/dev/null");
+	if (st == 0 && rename(tmp, r->save_base) == 0) {
+		sync_log(r, "kept this night's stream as the next delta's base: %s", r->save_base);
+	} else {
+		unlink(tmp);
+		sync_log(r, "could not keep this night's stream as the next delta's base (%s): the "
+		         "next night fetches in full",
+		         r->save_base);
+	}
+}
+
 /* The export older than --export-max-age days: a warning, never a failure. */
 static int
 export_stale(const struct run *r)
@@ -588,7 +700,7 @@ main(int argc, char *argv[])
 {
 	struct run r = { 0 };
 	struct night n = { 0 };
-	struct cl_buf b = CL_BUF_INIT;
+	struct cl_buf b = CL_BUF_INIT, reason = CL_BUF_INIT;
 	char path[4096];
 	int status, i, stale, details_ok;
 
@@ -611,7 +723,9 @@ main(int argc, char *argv[])
 		status = cl_fail("CL090", "cannot set up the signals:");
 		goto out;
 	}
-	sync_log(&r, "cl-sync-run %s (pid %ld): a %s night", CL_VERSION, (long)getpid(), r.trigger);
+	sync_log(&r, "cl-sync-run %s (pid %ld): a %s night, %s fetch%s%s", CL_VERSION,
+	         (long)getpid(), r.trigger, r.fetch_mode, r.fetch_reason ? ": " : "",
+	         r.fetch_reason ? r.fetch_reason : "");
 	for (i = 0; i < 4; i++) {
 		static const char *const w[4] = { "fetch: ", "filter:", "match: ", "load:  " };
 
@@ -623,7 +737,11 @@ main(int argc, char *argv[])
 		sync_log(&r, "apply:  %s (then cl-load --commit, or --discard if it fails)",
 		         r.apply);
 
-	if (!check_args || check_stage_args(&r) == 0) {
+	if (r.npre)
+		pre_steps(&r, &reason);
+	if (reason.len)
+		r.fetch_reason = reason.p;
+	if (!r.interrupted && (!check_args || check_stage_args(&r) == 0)) {
 		if (sync_pipeline(&r) != 0)
 			sync_forward(&r,
 			             SIGTERM); /* what started stops: the night cannot be whole */
@@ -666,6 +784,7 @@ main(int argc, char *argv[])
 		if (fd < 0 || write(fd, b.p, b.len) != (ssize_t)b.len || close(fd) != 0)
 			sync_log(&r, "CL511: cannot append to %s: %s", r.nights, strerror(errno));
 	}
+	save_base(&r, &n);
 	if (!r.interrupted)
 		compress_older(&r);
 	/* Cron mails what reaches stderr: one line for a night that needs a person. */
@@ -678,8 +797,14 @@ main(int argc, char *argv[])
 	status = n.exit;
 out:
 	cl_buf_release(&b);
+	cl_buf_release(&reason);
+	if (r.stage_argv[STAGE_FETCH] == r.fallback)
+		r.fallback = NULL; /* freed as the fetch stage */
 	for (i = 0; i < 4; i++)
 		free(r.stage_argv[i]);
+	for (i = 0; i < r.npre; i++)
+		free(r.pre_argv[i]);
+	free(r.fallback);
 	for (i = 0; i < NSTAGES; i++)
 		cl_buf_release(&r.stage[i].errbuf);
 	for (i = 0; i < 3; i++)

@@ -127,6 +127,24 @@ sync_report_changes(const char *dir, long long *changes, char *status, size_t st
 	return 0;
 }
 
+/* 1 when the report says the sync read a complete stream. */
+int
+sync_report_complete(const char *dir)
+{
+	jv r = read_report(dir), s, c;
+	int ok;
+
+	if (!jv_is_valid(r))
+		return 0;
+	s = get(r, "stream");
+	c = get(s, "complete");
+	ok = jv_get_kind(c) == JV_KIND_TRUE;
+	jv_free(c);
+	jv_free(s);
+	jv_free(r);
+	return ok;
+}
+
 /* "2026-11-30 18:00:02 CST (2026-12-01T00:00:02Z)" */
 static void
 both_times(const struct run *r, time_t t, char *out, size_t n)
@@ -295,6 +313,26 @@ counts_block(struct cl_buf *b, jv rep)
 		}
 		jv_free(ex);
 	}
+	{
+		jv inc = get(rep, "incomplete_schools");
+		int k, m = jv_get_kind(inc) == JV_KIND_ARRAY ? jv_array_length(jv_copy(inc)) : 0;
+
+		for (k = 0; k < m; k++) {
+			jv o = jv_array_get(jv_copy(inc), k);
+			char nm[256], id[128], what[32];
+
+			str(o, "name", nm, sizeof nm);
+			str(o, "sourcedId", id, sizeof id);
+			str(o, "missing", what, sizeof what);
+			cl_buf_addf(b,
+			            "%s%s (%s): %lld users, no %s (the last sync had %lld): its "
+			            "deletions withheld\n",
+			            k ? "                     " : "  Incomplete Schools ", nm, id,
+			            num(o, "users"), what, num(o, "last_sync"));
+			jv_free(o);
+		}
+		jv_free(inc);
+	}
 	jv_free(rd);
 	jv_free(expl);
 	jv_free(sk);
@@ -361,6 +399,8 @@ sync_details(struct run *r, const struct night *n, struct cl_buf *b)
 	cl_buf_addf(b, "  Duration           %s\n", t);
 	if (n->sync >= 0)
 		cl_buf_addf(b, "  Sync               %lld\n", n->sync);
+	cl_buf_addf(b, "  Fetch              %s%s%s%s\n", r->fetch_mode, r->fetch_reason ? " (" : "",
+	            r->fetch_reason ? r->fetch_reason : "", r->fetch_reason ? ")" : "");
 	if (jv_is_valid(rep))
 		counts_block(b, rep);
 	else
@@ -409,6 +449,12 @@ sync_night_json(struct run *r, const struct night *n, struct cl_buf *b)
 	put_str(b, r->trigger);
 	cl_buf_adds(b, ",\"status\":");
 	put_str(b, n->status);
+	cl_buf_adds(b, ",\"fetch_mode\":");
+	put_str(b, r->fetch_mode);
+	if (r->fetch_reason) {
+		cl_buf_adds(b, ",\"fetch_reason\":");
+		put_str(b, r->fetch_reason);
+	}
 	cl_buf_adds(b, ",\"codes\":[");
 	for (i = 0; i < n->codes.n; i++)
 		cl_buf_addf(b, "%s\"%s\"", i ? "," : "", n->codes.code[i]);

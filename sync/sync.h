@@ -63,6 +63,16 @@ struct run {
 	const char *nights; /* $state_dir/nights.ndjson */
 	int quiet, progress, tty_out;
 	char **stage_argv[4];
+	/* A delta night (cl-sync's fetch_mode): commands that run first, each to its
+	   end (the totals, the delta, the merge's check); when one fails, the fetch
+	   stage is fallback (a full fetch) instead. */
+	int npre;
+	const char *pre_name[8];
+	char **pre_argv[8];
+	char **fallback;
+	const char *fetch_mode;   /* "full" or "delta" (as cl-sync decided it) */
+	const char *fetch_reason; /* why, in a few words */
+	const char *save_base;    /* where a whole night's stream is kept for the next delta */
 
 	int logfd;
 	int pgid;
@@ -102,6 +112,7 @@ struct night {
 };
 int sync_details(struct run *r, const struct night *n, struct cl_buf *out);
 int sync_night_json(struct run *r, const struct night *n, struct cl_buf *out);
+int sync_report_complete(const char *dir);
 int sync_report_changes(const char *path, long long *changes, char *status, size_t statusz,
                         long long *sync, struct codes *codes);
 

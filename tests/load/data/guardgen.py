@@ -37,9 +37,14 @@ ap.add_argument("--school3", default="", help="classes of school 3 (the rest: sc
 ap.add_argument("--tbd-classes", default="", help="classes sent with status tobedeleted")
 ap.add_argument("--relink", default="", help="users matched to another account (sm-N-b)")
 ap.add_argument("--solo-users", default="", help="users enrolled only in class 1")
+ap.add_argument("--orgs", action="store_true", help="org lines: schools 2, 3 and 4 (an office)")
+ap.add_argument("--users3", default="", help="users of school 3 (the rest: school 2)")
+ap.add_argument("--users4", default="", help="users of school 4, which has no classes")
+ap.add_argument("--no-enrol3", action="store_true", help="no enrolments in school 3's classes")
 a = ap.parse_args()
 small, dc, du, solo = rng(a.small), rng(a.drop_classes), rng(a.drop_users), rng(a.solo_users)
 s3, tbd, rl = rng(a.school3), rng(a.tbd_classes), rng(a.relink)
+u3, u4 = rng(a.users3), rng(a.users4)
 
 
 def out(o):
@@ -55,6 +60,10 @@ out({"kind": "header", "version": 1, "stages": [
 ] + ([{"tool": "cl-filter", "version": "0.1.0", "at": "2026-11-29T17:59:30Z",
           "options": {"as_of": a.as_of}}] if a.as_of else []) + [
     {"tool": "cl-match", "version": "0.1.0", "at": "2026-11-29T17:59:40Z", "options": {}}]})
+if a.orgs:
+    for o, name in (("2", "Two High"), ("3", "Three Elementary"), ("4", "District Office")):
+        out({"kind": "org", "data": {"sourcedId": o, "status": "active", "name": name,
+             "type": "school", "identifier": "S" + o}})
 for sess in filter(None, a.sessions.split(",")):
     i, end = sess.split(":")
     out({"kind": "academicSession", "data": {"sourcedId": i, "status": "active", "title": i,
@@ -69,7 +78,7 @@ for k in range(1, a.classes + 1):
          "terms": [ref("academicSession", a.term)], "periods": []}})
 n = 0
 for k in range(1, a.classes + 1):
-    if k in dc:
+    if k in dc or (a.no_enrol3 and k in s3):
         continue
     members = set()
     for j in range(a.small_per if k in small else a.per):
@@ -91,7 +100,7 @@ for u in range(1, a.users + 1):
         continue
     out({"kind": "user", "data": {"sourcedId": "U%04d" % u, "status": "active",
          "givenName": "G%d" % u, "familyName": "F", "role": "student", "identifier": "",
-         "orgs": [ref("org", "2")], "grades": ["09"]}, "match": {"id": "sm-%d%s" % (u, "-b" if u in rl else "")}})
+         "orgs": [ref("org", "3" if u in u3 else "4" if u in u4 else "2")], "grades": ["09"]}, "match": {"id": "sm-%d%s" % (u, "-b" if u in rl else "")}})
 out({"kind": "trailer", "complete": True, "stages": [
     {"tool": "cl-fetch", "complete": True, "counts": {}, "errors": []}] + ([
     {"tool": "cl-filter", "complete": True, "counts": {}, "errors": []}] if a.as_of else []) + [
