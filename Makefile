@@ -37,8 +37,14 @@ LDLIBS := -Wl,--as-needed -lcurl -lcrypto -lcsv -lsqlite3 -ljq -lm -pthread
 
 PROGS := fetch filter match load
 # Siblings of a stage in a subfolder of it, one program each (DESIGN.md,
-# Layout): load/apply/ is cl-apply, the reference applier.
-SUBPROGS := load/apply filter/merge sync/why
+# Layout): load/apply/ is cl-apply, the reference applier; filter/merge/ is
+# cl-merge, a delta merged into the last full stream; sync/parents/ is
+# cl-parents, School Manager's parent upload files; sync/report/ is cl-report,
+# the night's HTML report; fetch/bundle/ is cl-bundle, the OneRoster CSV
+# bundle source (libarchive reads its zips); sync/why/ is cl-why, a user's
+# story through a run folder.
+SUBPROGS := load/apply filter/merge sync/parents sync/report fetch/bundle sync/why
+$(B)/bin/cl-bundle: LDLIBS += -larchive
 # sync/ is cl-sync-run, the supervisor scripts/cl-sync runs a night with.
 BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p))) \
 	$(B)/bin/cl-sync-run
@@ -108,7 +114,7 @@ FUZZ_SRC := $(sort $(wildcard tests/*/fuzz_*.c))
 REPLAY_BIN := $(foreach h,$(FUZZ_SRC),$(B)/tests/replay/$(basename $(notdir $(h))))
 # A harness #includes a program's .c files, which gcc's -MMD does not record
 # for a link of two sources: every program source is a prerequisite.
-PROG_SRC := $(foreach p,$(PROGS),$(wildcard $(p)/*.c $(p)/*.h))
+PROG_SRC := $(foreach p,$(PROGS) $(SUBPROGS),$(wildcard $(p)/*.c $(p)/*.h))
 define replay_rule
 $(B)/tests/replay/$(basename $(notdir $(1))): $(1) tests/fuzz/replay.c tests/fuzz/fuzz.h $(PROG_SRC) $(B)/libcl.a
 	@mkdir -p $$(@D)
@@ -146,7 +152,8 @@ lint: $(DEPS_OK)
 	@scripts/install-deps lint
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	mandoc -Tlint -W warning $(MANS)
-	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run tests/fuzz/t-replay tests/apply/t-replay tests/apply/t-nights
+	shellcheck -x scripts/cl-sync scripts/demo scripts/install-deps tests/run tests/fuzz/t-replay tests/apply/t-replay tests/apply/t-nights \
+		tests/report/t-report tests/report/t-chromium
 	$(MAKE) --no-print-directory B=build/analyzer analyze
 
 analyze:

@@ -60,6 +60,7 @@ struct opts {
 	struct cl_aliases aliases;
 	jv alias_args;
 	size_t max_line;
+	int no_bom;     /* --no-bom: the report without a byte order mark */
 	int check_args; /* --check-args: stop once the inputs are open and the export read */
 };
 
@@ -85,7 +86,9 @@ struct run {
 static const char usage[] =
         "usage: cl-match --users EXPORT.csv [--email-column NAME] [--id-column NAME]\n"
         "                [--role-column NAME] [--domain-alias FROM=TO]...\n"
-        "                [--unmatched REPORT.csv] [--max-line BYTES] [FILE]\n";
+        "                [--unmatched REPORT.csv] [--no-bom] [--max-line BYTES] [FILE]\n";
+
+enum { OPT_NO_BOM = CL_OPT_LONG };
 
 static const struct cl_opt options[] = {
 	{ 'u', "users", CL_ARG_REQUIRED, "EXPORT.csv",
@@ -98,6 +101,8 @@ static const struct cl_opt options[] = {
 	  "treat addresses at FROM as at TO (repeatable)" },
 	{ 'o', "unmatched", CL_ARG_REQUIRED, "REPORT.csv",
 	  "write the users that matched no account" },
+	{ OPT_NO_BOM, "no-bom", CL_ARG_NONE, NULL,
+	  "no UTF-8 byte order mark at the start of the report (Excel needs it)" },
 	{ 'm', "max-line", CL_ARG_REQUIRED, "BYTES",
 	  "the longest stream line accepted (default 64 MiB)" },
 	{ 0, NULL, CL_ARG_NONE, NULL, NULL },
@@ -146,6 +151,9 @@ parse_options(struct opts *o, int argc, char *argv[])
 		case 'o':
 			if (cl_getopt_file(&g, &o->unmatched) != 0)
 				return CL_EX_USAGE;
+			break;
+		case OPT_NO_BOM:
+			o->no_bom = 1;
 			break;
 		case 'm':
 			if (cl_getopt_bytes(&g, &o->max_line) != 0)
@@ -500,7 +508,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	if (o.unmatched) {
-		if (!(r.report = match_report_open(o.unmatched, &status)))
+		if (!(r.report = match_report_open(o.unmatched, !o.no_bom, &status)))
 			goto out;
 		match_report_row(r.report, report_header, report_header_len, NREPORT);
 	}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "csvout.h"
 #include "diag.h"
 #include "out.h"
 
@@ -15,30 +16,8 @@ struct match_report {
 	struct cl_buf row;
 };
 
-void
-match_csv_cell(struct cl_buf *out, const char *s, size_t n)
-{
-	int quote = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n')
-			quote = 1;
-	if (quote)
-		cl_buf_addc(out, '"');
-	if (n > 0 && strchr("=+-@\t\r", s[0]) && s[0] != '\0')
-		cl_buf_addc(out, '\'');
-	for (i = 0; i < n; i++) {
-		if (s[i] == '"')
-			cl_buf_addc(out, '"');
-		cl_buf_addc(out, s[i]);
-	}
-	if (quote)
-		cl_buf_addc(out, '"');
-}
-
 struct match_report *
-match_report_open(const char *path, int *status)
+match_report_open(const char *path, int bom, int *status)
 {
 	struct match_report *r = cl_xcalloc(1, sizeof *r);
 	int rc;
@@ -51,21 +30,16 @@ match_report_open(const char *path, int *status)
 		free(r);
 		return NULL;
 	}
+	if (bom)
+		fwrite(CL_CSV_BOM, 1, CL_CSV_BOM_LEN, r->out.f);
 	return r;
 }
 
 void
 match_report_row(struct match_report *r, const char *const *cells, const size_t *lens, size_t n)
 {
-	size_t i;
-
 	cl_buf_reset(&r->row);
-	for (i = 0; i < n; i++) {
-		if (i)
-			cl_buf_addc(&r->row, ',');
-		match_csv_cell(&r->row, cells[i], lens[i]);
-	}
-	cl_buf_add(&r->row, "\r\n", 2);
+	cl_csv_row(&r->row, cells, lens, n);
 	fwrite(r->row.p, 1, r->row.len, r->out.f);
 }
 

@@ -187,8 +187,8 @@ options(struct run *r, int argc, char *argv[])
 			break;
 		case OPT_FETCH_MODE:
 			if (strcmp(g.arg, "full") != 0 && strcmp(g.arg, "delta") != 0)
-				return cl_usage_error(&cmd, "--fetch-mode '%s' is not full or delta",
-				                      g.arg);
+				return cl_usage_error(
+				        &cmd, "--fetch-mode '%s' is not full or delta", g.arg);
 			r->fetch_mode = g.arg;
 			break;
 		case OPT_FETCH_REASON:
@@ -222,7 +222,8 @@ options(struct run *r, int argc, char *argv[])
 		if (pre && r->npre == 8)
 			return cl_usage_error(&cmd, "more than 8 pre commands");
 		if (cl_parse_num(argv[at], 1, 1000, &n) != 0 || at + 1 + n > argc)
-			return cl_usage_error(&cmd, "'%s %s': not a count of the arguments that follow",
+			return cl_usage_error(&cmd,
+			                      "'%s %s': not a count of the arguments that follow",
 			                      argv[a], argv[at]);
 		v = cl_xcalloc((size_t)n + 1, sizeof(char *));
 		memcpy(v, argv + at + 1, (size_t)n * sizeof(char *));
@@ -637,10 +638,12 @@ pre_steps(struct run *r, struct cl_buf *reason)
 		sync_log(r, "%s: %s", r->pre_name[i], q.p);
 		cl_buf_release(&q);
 		c->codes.n = 0;
-		st = run_one(r, STAGE_COMMIT, r->pre_name[i], r->pre_argv[i], "/dev/null", "/dev/null");
+		st = run_one(r, STAGE_COMMIT, r->pre_name[i], r->pre_argv[i], "/dev/null",
+		             "/dev/null");
 		if (st == 0)
 			continue;
-		sync_log(r, "%s exited %d: the delta cannot be trusted tonight", r->pre_name[i], st);
+		sync_log(r, "%s exited %d: the delta cannot be trusted tonight", r->pre_name[i],
+		         st);
 		cl_buf_addf(reason, "%s failed", r->pre_name[i]);
 		for (k = 0; k < c->codes.n; k++)
 			cl_buf_addf(reason, "%s%s", k ? ", " : ": ", c->codes.code[k]);
@@ -678,10 +681,42 @@ save_base(struct run *r, const struct night *n)
 		sync_log(r, "kept this night's stream as the next delta's base: %s", r->save_base);
 	} else {
 		unlink(tmp);
-		sync_log(r, "could not keep this night's stream as the next delta's base (%s): the "
+		sync_log(r,
+		         "could not keep this night's stream as the next delta's base (%s): the "
 		         "next night fetches in full",
 		         r->save_base);
 	}
+}
+
+/*
+ * The night's report for people (cl-report(1)): report.html in the run
+ * folder, with the chart of the last nights from --nights. A failure is
+ * a line in the log (CL565, and cl-report's own diagnostic above it),
+ * never the night's.
+ */
+static void
+write_report(struct run *r)
+{
+	char out[4096];
+	char *av[12];
+	int n = 0, st;
+
+	snprintf(out, sizeof out, "%s/report.html", r->dir);
+	av[n++] = arg("cl-report");
+	av[n++] = arg("--tz");
+	av[n++] = arg(r->tz);
+	if (r->nights) {
+		av[n++] = arg("--nights");
+		av[n++] = arg(r->nights);
+	}
+	av[n++] = arg("-o");
+	av[n++] = out;
+	av[n++] = arg("--");
+	av[n++] = arg(r->dir);
+	av[n] = NULL;
+	if ((st = run_one(r, STAGE_COMMIT, "cl-report", av, "/dev/null", "/dev/null")) != 0)
+		sync_log(r, "CL565: cl-report exited %d: the night has no report.html (see above)",
+		         st);
 }
 
 /* The export older than --export-max-age days: a warning, never a failure. */
@@ -747,11 +782,12 @@ main(int argc, char *argv[])
 			             SIGTERM); /* what started stops: the night cannot be whole */
 		sync_wait(&r);
 		sync_log(&r,
-		         "exit statuses: cl-fetch %d, cl-filter %d, cl-match %d, cl-load %d; tee "
+		         "exit statuses: %s %d, cl-filter %d, cl-match %d, cl-load %d; tee "
 		         "%d %d %d",
-		         child_status(&r.stage[0]), child_status(&r.stage[1]),
-		         child_status(&r.stage[2]), child_status(&r.stage[3]),
-		         child_status(&r.tee[0]), child_status(&r.tee[1]), child_status(&r.tee[2]));
+		         r.stage[0].name ? r.stage[0].name : "cl-fetch", child_status(&r.stage[0]),
+		         child_status(&r.stage[1]), child_status(&r.stage[2]),
+		         child_status(&r.stage[3]), child_status(&r.tee[0]),
+		         child_status(&r.tee[1]), child_status(&r.tee[2]));
 	}
 	decide(&r, &n);
 	stale = export_stale(&r);
@@ -785,8 +821,10 @@ main(int argc, char *argv[])
 			sync_log(&r, "CL511: cannot append to %s: %s", r.nights, strerror(errno));
 	}
 	save_base(&r, &n);
-	if (!r.interrupted)
+	if (!r.interrupted) {
+		write_report(&r);
 		compress_older(&r);
+	}
 	/* Cron mails what reaches stderr: one line for a night that needs a person. */
 	if (strcmp(n.status, "success") != 0)
 		fprintf(stderr, "cl-sync: %s: %s%s%s; see %s/details\n", r.name, n.status,

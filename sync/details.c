@@ -399,8 +399,9 @@ sync_details(struct run *r, const struct night *n, struct cl_buf *b)
 	cl_buf_addf(b, "  Duration           %s\n", t);
 	if (n->sync >= 0)
 		cl_buf_addf(b, "  Sync               %lld\n", n->sync);
-	cl_buf_addf(b, "  Fetch              %s%s%s%s\n", r->fetch_mode, r->fetch_reason ? " (" : "",
-	            r->fetch_reason ? r->fetch_reason : "", r->fetch_reason ? ")" : "");
+	cl_buf_addf(b, "  Fetch              %s%s%s%s\n", r->fetch_mode,
+	            r->fetch_reason ? " (" : "", r->fetch_reason ? r->fetch_reason : "",
+	            r->fetch_reason ? ")" : "");
 	if (jv_is_valid(rep))
 		counts_block(b, rep);
 	else
@@ -466,16 +467,28 @@ sync_night_json(struct run *r, const struct night *n, struct cl_buf *b)
 		jv rep = read_report(r->dir);
 
 		if (jv_is_valid(rep)) {
+			static const char *const ent[] = { "users", "classes", "memberships",
+				                           "contacts", "relationships" };
 			jv c = get(rep, "counts");
+			long long changes = 0;
+			size_t k;
 
+			for (k = 0; k < sizeof ent / sizeof ent[0]; k++) {
+				jv e = get(c, ent[k]);
+
+				changes +=
+				        num(e, "created") + num(e, "updated") + num(e, "deleted");
+				jv_free(e);
+			}
+			/* changes: what cl-report's chart of the last nights shows */
 			cl_buf_addf(
 			        b,
 			        "\"counts\":{\"unmatched_users\":%lld,\"matched_students\":%lld,"
 			        "\"matched_teachers\":%lld,\"matched_other\":%lld,"
-			        "\"imported_classes\":%lld},",
+			        "\"imported_classes\":%lld,\"changes\":%lld},",
 			        num(c, "unmatched_users"), num(c, "matched_students"),
 			        num(c, "matched_teachers"), num(c, "matched_other"),
-			        num(c, "imported_classes"));
+			        num(c, "imported_classes"), changes);
 			jv_free(c);
 		}
 		jv_free(rep);

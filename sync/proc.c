@@ -436,8 +436,11 @@ sync_pipeline(struct run *r)
 		struct child *s = &r->stage[i];
 		int p[2] = { -1, -1 }, out;
 
-		s->name = names[i];
 		s->argv = r->stage_argv[i];
+		/* the program the stage runs (cl-bundle is a fetch stage too), by its name */
+		s->name = strrchr(s->argv[0], '/') ? strrchr(s->argv[0], '/') + 1 : s->argv[0];
+		if (!*s->name)
+			s->name = names[i];
 		if (i < 3) {
 			if (pipe2(p, O_CLOEXEC) != 0)
 				break;

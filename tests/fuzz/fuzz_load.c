@@ -58,6 +58,7 @@
 #include "../../load/ingest.c"
 #include "../../load/report.c"
 #include "../../load/run.c"
+#include "../../load/schools.c"
 #include "../../load/state.c"
 #include "fuzz.h"
 

@@ -4,7 +4,7 @@
 
 #include "email.h"
 #include "export.h"
-#include "report.h"
+#include "csvout.h"
 #include "t.h"
 
 static struct cl_buf out = CL_BUF_INIT;
@@ -38,7 +38,7 @@ static const char *
 cell(const char *s)
 {
 	cl_buf_reset(&out);
-	match_csv_cell(&out, s, strlen(s));
+	cl_csv_cell(&out, s, strlen(s));
 	return out.p;
 }
 

@@ -6,6 +6,7 @@
     gen.py truth DIR [--as-of DATE] [--no-classes] [--respect-enrolment-date]
                  [--respect-academic-sessions] [--exclude-school ID]... [--parents]
                  [--demographics] [--match] [--unfiltered]
+    gen.py bundle DIR --out FOLDER [--zip FILE.zip] [--prefix DIR/] [--delta OLDDIR] [--no-demographics]
     gen.py mutate DIR --out DIR2 --seed N [--percent P] [--as-of DATE] [--rollover]
                  [--remove-school [ID]] [--semester-rollover | --school-year] [--new-export-ids]
 
@@ -101,6 +102,13 @@ def cmd_stream(a):
     out.flush()
 
 
+def cmd_bundle(a):
+    import bundle
+    as_of = meta_of(a.dir).get("as_of", DEFAULT_AS_OF)
+    bundle.write_bundle(a.dir, a.out, demographics=not a.no_demographics, delta_from=a.delta,
+                        zip_path=a.zip, prefix=a.prefix, as_of=as_of)
+
+
 def cmd_truth(a):
     import truth
     as_of = a.as_of.isoformat() if a.as_of else meta_of(a.dir).get("as_of", DEFAULT_AS_OF)
@@ -140,6 +148,14 @@ def main(argv=None):
     p.add_argument("--at", help="header time (default: the dataset's as-of at 18:00:02Z)")
     p.add_argument("--endpoint", default="http://127.0.0.1/ims/oneroster/v1p1")
     p.set_defaults(fn=cmd_stream)
+    p = sub.add_parser("bundle", help="write the dataset as a OneRoster 1.1 CSV bundle (cl-bundle's input)")
+    p.add_argument("dir")
+    p.add_argument("--out", required=True, help="the bundle's folder")
+    p.add_argument("--zip", help="also zip the bundle into this file")
+    p.add_argument("--prefix", default="", help="the folder the zip's members sit in (\"bundle/\")")
+    p.add_argument("--delta", metavar="OLDDIR", help="a delta bundle: what changed since the dataset OLDDIR")
+    p.add_argument("--no-demographics", action="store_true", help="file.demographics absent")
+    p.set_defaults(fn=cmd_bundle)
     p = sub.add_parser("truth", help="what a correct cl-filter keeps (and cl-match outcomes)")
     p.add_argument("dir")
     p.add_argument("--as-of", type=date_arg, help="default: the dataset's as-of (meta.json)")
