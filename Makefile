@@ -41,8 +41,9 @@ PROGS := fetch filter match load
 # cl-merge, a delta merged into the last full stream; sync/parents/ is
 # cl-parents, School Manager's parent upload files; sync/report/ is cl-report,
 # the night's HTML report; fetch/bundle/ is cl-bundle, the OneRoster CSV
-# bundle source (libarchive reads its zips).
-SUBPROGS := load/apply filter/merge sync/parents sync/report fetch/bundle
+# bundle source (libarchive reads its zips); sync/why/ is cl-why, a user's
+# story through a run folder.
+SUBPROGS := load/apply filter/merge sync/parents sync/report fetch/bundle sync/why
 $(B)/bin/cl-bundle: LDLIBS += -larchive
 # sync/ is cl-sync-run, the supervisor scripts/cl-sync runs a night with.
 BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p))) \
