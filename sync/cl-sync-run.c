@@ -648,6 +648,7 @@ pre_steps(struct run *r, struct cl_buf *reason)
 		for (k = 0; k < c->codes.n; k++)
 			cl_buf_addf(reason, "%s%s", k ? ", " : ": ", c->codes.code[k]);
 		if (r->fallback && !r->interrupted) {
+			free(r->stage_argv[STAGE_FETCH]); /* the merge's, which will not run */
 			r->stage_argv[STAGE_FETCH] = r->fallback;
 			r->fetch_mode = "full";
 			sync_log(r, "fetching in full instead (fallback)");
