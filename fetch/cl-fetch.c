@@ -594,31 +594,6 @@ open_output(const char *path, struct cl_out *dst)
 	return status;
 }
 
-/* The temporary file the parents wait in: unlinked at once, so nothing is left behind. */
-static FILE *
-open_spool(const char **dir)
-{
-	const char *d = getenv("TMPDIR");
-	struct cl_buf t = CL_BUF_INIT;
-	FILE *f = NULL;
-	int fd, e;
-
-	*dir = d && *d ? d : "/tmp";
-	cl_buf_addf(&t, "%s/cl-fetch.XXXXXX", *dir);
-	fd = mkstemp(t.p); /* mode 0600 */
-	if (fd >= 0) {
-		unlink(t.p);
-		f = fdopen(fd, "w+");
-		if (!f) {
-			e = errno;
-			close(fd);
-			errno = e;
-		}
-	}
-	cl_buf_release(&t);
-	return f;
-}
-
 static void
 stage_options(struct cl_stage *st, const struct fetch_opts *o)
 {
@@ -665,7 +640,7 @@ fetch_all(struct fetch_run *r)
 		if (c == FETCH_USERS) {
 			const char *dir;
 
-			r->io.spool = open_spool(&dir);
+			r->io.spool = cl_spool_open("cl-fetch", &dir);
 			if (!r->io.spool) {
 				fetch_fail(r, "CL116",
 				           "cannot create a temporary file in '%s' for the "

@@ -340,3 +340,27 @@ cl_out_abort(struct cl_out *o)
 	if (o->kind)
 		release(o);
 }
+
+FILE *
+cl_spool_open(const char *prefix, const char **dir)
+{
+	const char *d = getenv("TMPDIR");
+	struct cl_buf t = CL_BUF_INIT;
+	FILE *f = NULL;
+	int fd, e;
+
+	*dir = d && *d ? d : "/tmp";
+	cl_buf_addf(&t, "%s/%s.XXXXXX", *dir, prefix);
+	fd = mkstemp(t.p); /* mode 0600 */
+	if (fd >= 0) {
+		unlink(t.p);
+		f = fdopen(fd, "w+");
+		if (!f) {
+			e = errno;
+			close(fd);
+			errno = e;
+		}
+	}
+	cl_buf_release(&t);
+	return f;
+}

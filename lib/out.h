@@ -83,4 +83,12 @@ int cl_out_commit(struct cl_out *o, struct cl_buf *why);
 /* Gives up: the temporary file is removed, the target untouched. o may be unopened (zeroed). */
 void cl_out_abort(struct cl_out *o);
 
+/*
+ * A temporary file in $TMPDIR (else /tmp), mode 0600, unlinked at once so
+ * that nothing is left behind: where a stage keeps lines it writes later
+ * (the parents, which come last). *dir receives the folder, for messages.
+ * Returns the file open for writing and reading, or NULL with errno set.
+ */
+FILE *cl_spool_open(const char *prefix, const char **dir);
+
 #endif

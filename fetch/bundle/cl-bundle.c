@@ -930,31 +930,6 @@ out:
 	cl_buf_release(&fname);
 }
 
-/* The temporary file the parents wait in: unlinked at once, so nothing is left behind. */
-static FILE *
-open_spool(const char **dir)
-{
-	const char *d = getenv("TMPDIR");
-	struct cl_buf t = CL_BUF_INIT;
-	FILE *f = NULL;
-	int fd, e;
-
-	*dir = d && *d ? d : "/tmp";
-	cl_buf_addf(&t, "%s/cl-bundle.XXXXXX", *dir);
-	fd = mkstemp(t.p); /* mode 0600 */
-	if (fd >= 0) {
-		unlink(t.p);
-		f = fdopen(fd, "w+");
-		if (!f) {
-			e = errno;
-			close(fd);
-			errno = e;
-		}
-	}
-	cl_buf_release(&t);
-	return f;
-}
-
 /* The parents, after the other users. Returns 0, or -1 after the failure. */
 static int
 flush_spool(struct run *R)
@@ -1006,7 +981,7 @@ read_all(struct run *R)
 		if (R->mode[i] == M_ABSENT)
 			continue;
 		if (files[i].kind == CL_K_USER) {
-			R->spool = open_spool(&dir);
+			R->spool = cl_spool_open("cl-bundle", &dir);
 			if (!R->spool) {
 				cl_stage_fail(&R->st, "CL137",
 				              "cannot create a temporary file in '%s' for the "
