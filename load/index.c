@@ -1,15 +1,24 @@
 /*
- * index.c: what the pass keeps in memory, all of it growing with the number
- * of IDs, none with the stream's size:
+ * index.c: what the pass keeps in memory. Everything grows with the number
+ * of users, classes and enrolments, nothing with the stream's size, and no
+ * ID is held twice:
  *
- *  - the previous state's index: (entity, id) -> hash of its fields, loaded
- *    from the state in one scan; a record of the stream whose hash is there
- *    costs nothing more, and every entry the stream did not visit is a
- *    pending deletion;
- *  - classes and users by index (an ID map to a small array), so that the
- *    enrolments (which come before the users in the stream) and the agent
- *    links (before the parents) can be kept as pairs of 32-bit indexes and
- *    joined once the users are known.
+ *  - classes and users (parents too) by index: one table of 32-bit indexes
+ *    hashed by sourcedId, the sourcedId and School Manager id once in an
+ *    arena, and a small struct per ref; the state's hash of the user, class
+ *    or contact with that sourcedId lives in its ref, so that a record of
+ *    the stream whose hash is there costs nothing more;
+ *  - enrolments and agent links as 64-bit pairs of those indexes, joined
+ *    once the users are known;
+ *  - memberships and relationships (most of the state: six of its eight
+ *    million rows at a million students) are never held: the join sorts the
+ *    pairs by class (parent) and walks the state's rows of that entity once,
+ *    in key order, finding each in its class's (parent's) few pairs. A row
+ *    with no pair is a pending deletion, put in temp.st_gone.
+ *
+ * At 1,000,000 students that is about 75 bytes a user and 8 an enrolment
+ * (bench/bench-scale): where the index of every state row (a hash map of
+ * 8.3M keys) took 455 MB, this takes under 200 MB.
  *
  * Only new and changed records go to SQLite (temp.st_rec), to be sorted
  * into the change set's order and written to the state.
@@ -22,7 +31,7 @@
 #include "load.h"
 
 /*
- * The low bits of an old entry's value are flags; the rest is its hash
+ * The low bits of an old record's value are flags; the rest is its hash
  * (compared without them). SEEN: the stream visited it. RESEND: it is
  * written out as a create whatever its hash: after --reset (meta "resend"),
  * or when a change set that was written but never committed touched it
@@ -33,37 +42,42 @@
 #define RESEND 2ULL
 #define FLAGS (SEEN | RESEND)
 
+/* A ref's state bits: which entity of the state has its sourcedId (old). */
+enum { OLD_USER = 1, OLD_CLASS = 2, OLD_CONTACT = 4, USED = 8 };
+
 struct ref {
+	uint64_t old;            /* the state's hash | SEEN | RESEND (OLD_* set) */
 	uint32_t off, len;       /* the sourcedId in the arena */
 	uint32_t sm_off, sm_len; /* users: the School Manager id in the arena */
-	uint8_t flags, role;
+	uint8_t flags, role;     /* LOAD_U_*, enum cl_role */
+	uint8_t state;           /* OLD_*, USED: an enrolment or agent link names it */
 };
 
+/*
+ * sourcedId -> index. A slot is the id's 32-bit hash and index + 1 (0:
+ * empty); the key is compared in the arena on a hash match. Half full at
+ * most.
+ */
 struct refs {
-	struct cl_idmap *map; /* sourcedId -> index + 1 */
+	uint64_t *slot;
+	size_t mask;
 	struct ref *v;
 	size_t n, cap;
 	struct cl_buf arena;
 };
 
-struct enr {
-	uint32_t c, u;
-	uint8_t role;
-};
-
-struct pair {
-	uint32_t p, s;
-};
-
 struct load_index {
-	struct cl_idmap *old;
 	long long old_n[LOAD_NENT], unseen[LOAD_NENT];
 	struct refs cls, usr;
-	struct enr *enr;
+	struct cl_idmap
+	        *old2; /* the rare id the state has as a user and as a contact: the contact */
+	struct cl_idmap *unsure; /* entity + id of what temp.st_unsure holds */
+	uint64_t resend;         /* RESEND for every old record (--reset), else 0 */
+	uint64_t *enr;           /* class << 32 | user << 1 | teacher */
 	size_t nenr, capenr;
-	struct pair *pairs;
+	uint64_t *pairs; /* parent << 32 | student */
 	size_t npairs, cappairs;
-	sqlite3_stmt *ins;
+	sqlite3_stmt *ins, *gone, *pend;
 	struct cl_buf key, f, tmp;
 };
 
@@ -71,7 +85,8 @@ static void
 refs_init(struct refs *r)
 {
 	memset(r, 0, sizeof *r);
-	r->map = cl_idmap_new();
+	r->mask = 1023;
+	r->slot = cl_xcalloc(r->mask + 1, sizeof *r->slot);
 	cl_buf_init(&r->arena);
 	cl_buf_addc(&r->arena, 0);
 }
@@ -79,7 +94,7 @@ refs_init(struct refs *r)
 static void
 refs_release(struct refs *r)
 {
-	cl_idmap_free(r->map);
+	free(r->slot);
 	free(r->v);
 	cl_buf_release(&r->arena);
 }
@@ -95,15 +110,73 @@ arena_add(struct refs *r, const char *p, size_t n)
 	return off;
 }
 
+static const char *
+refs_id(const struct refs *r, uint32_t i, size_t *n)
+{
+	*n = r->v[i].len;
+	return r->arena.p + r->v[i].off;
+}
+
+/* The slot of id (hash h): its own, or the empty one it would take. */
+static uint64_t *
+refs_slot(const struct refs *r, const char *id, size_t n, uint32_t h)
+{
+	size_t i = h & r->mask;
+
+	for (;; i = (i + 1) & r->mask) {
+		uint64_t s = r->slot[i];
+		const struct ref *f;
+
+		if (s == 0)
+			return &r->slot[i];
+		if ((uint32_t)(s >> 32) != h)
+			continue;
+		f = &r->v[(uint32_t)s - 1];
+		if (f->len == n && memcmp(r->arena.p + f->off, id, n) == 0)
+			return &r->slot[i];
+	}
+}
+
+static void
+refs_grow(struct refs *r)
+{
+	uint64_t *old = r->slot;
+	size_t oldn = r->mask + 1, i;
+
+	r->mask = oldn * 2 - 1;
+	r->slot = cl_xcalloc(r->mask + 1, sizeof *r->slot);
+	for (i = 0; i < oldn; i++) {
+		size_t j;
+
+		if (!old[i])
+			continue;
+		for (j = (old[i] >> 32) & r->mask; r->slot[j]; j = (j + 1) & r->mask)
+			;
+		r->slot[j] = old[i];
+	}
+	free(old);
+}
+
+/* The index of id, or -1 when it has none. */
+static long
+refs_find(const struct refs *r, const char *id, size_t n)
+{
+	uint64_t s = *refs_slot(r, id, n, cl_idmap_hash(id, n));
+
+	return s ? (long)((uint32_t)s - 1) : -1;
+}
+
 /* The index of id, added when new. */
 static uint32_t
 refs_get(struct refs *r, const char *id, size_t n)
 {
-	int added;
-	uint64_t *v = cl_idmap_put(r->map, id, n, &added);
+	uint32_t h = cl_idmap_hash(id, n);
+	uint64_t *s = refs_slot(r, id, n, h);
 
-	if (!added)
-		return (uint32_t)(*v - 1);
+	if (*s)
+		return (uint32_t)*s - 1;
+	if (r->n >= UINT32_MAX - 1)
+		cl_oom();
 	if (r->n == r->cap) {
 		r->cap = r->cap ? r->cap * 2 : 1024;
 		r->v = cl_xreallocarray(r->v, r->cap, sizeof *r->v);
@@ -111,15 +184,11 @@ refs_get(struct refs *r, const char *id, size_t n)
 	memset(&r->v[r->n], 0, sizeof r->v[r->n]);
 	r->v[r->n].off = arena_add(r, id, n);
 	r->v[r->n].len = (uint32_t)n;
-	*v = ++r->n;
+	*s = (uint64_t)h << 32 | (uint32_t)(r->n + 1);
+	r->n++;
+	if (r->n * 2 > r->mask + 1)
+		refs_grow(r);
 	return (uint32_t)(r->n - 1);
-}
-
-static const char *
-refs_id(const struct refs *r, uint32_t i, size_t *n)
-{
-	*n = r->v[i].len;
-	return r->arena.p + r->v[i].off;
 }
 
 static void
@@ -130,6 +199,59 @@ old_key(struct cl_buf *k, enum load_ent e, const char *id, size_t n)
 	cl_buf_add(k, id, n);
 }
 
+static const uint8_t old_bit[LOAD_NENT] = {
+	[LOAD_USER] = OLD_USER, [LOAD_CLASS] = OLD_CLASS, [LOAD_CONTACT] = OLD_CONTACT
+};
+
+/*
+ * The state's value for (e, id) of a user, class or contact, or NULL when
+ * the state has none. A user's id the state also has as a contact keeps
+ * the contact's in x->old2.
+ */
+static uint64_t *
+old_of(struct load_index *x, enum load_ent e, const char *id, size_t n)
+{
+	struct refs *r = e == LOAD_CLASS ? &x->cls : &x->usr;
+	long i = refs_find(r, id, n);
+	struct ref *f;
+
+	if (i < 0)
+		return NULL;
+	f = &r->v[i];
+	if (!(f->state & old_bit[e]))
+		return NULL;
+	if (e == LOAD_CONTACT && (f->state & OLD_USER)) {
+		old_key(&x->key, e, id, n);
+		return cl_idmap_get(x->old2, x->key.p, x->key.len);
+	}
+	return &f->old;
+}
+
+/* A row of the state's users, classes or contacts: its ref holds its hash. */
+static void
+old_put(struct load_index *x, enum load_ent e, const char *id, size_t n, uint64_t v)
+{
+	struct refs *r = e == LOAD_CLASS ? &x->cls : &x->usr;
+	uint32_t i = refs_get(r, id, n); /* may move r->v */
+	struct ref *f = &r->v[i];
+
+	if (f->state & (OLD_USER | OLD_CONTACT)) {
+		/* rows come in entity order: a user's row is there, this is a contact's */
+		old_key(&x->key, e, id, n);
+		*cl_idmap_put(x->old2, x->key.p, x->key.len, NULL) = v;
+	} else {
+		f->old = v;
+	}
+	f->state |= old_bit[e];
+}
+
+/* 1 when (e, id) is in temp.st_unsure (its key in x->key). */
+static int
+is_unsure(struct load_index *x)
+{
+	return cl_idmap_count(x->unsure) > 0 && cl_idmap_has(x->unsure, x->key.p, x->key.len);
+}
+
 /*
  * temp.st_unsure(entity, id, fields): what change sets that were written
  * but not committed touched (main.unsure: discarded ones; main.pending_ops:
@@ -137,22 +259,6 @@ old_key(struct cl_buf *k, enum load_ent e, const char *id, size_t n)
  * for a deletion). Each is re-sent (RESEND); one the state does not hold
  * and the stream lacks is deleted (load_join counts it, diff.c writes it).
  */
-/*
- * A state row (entity, id, ...) of statement s: its key into x->key.
- * Returns the entity, or -1 for a number that names none.
- */
-static int
-row_key(struct load_index *x, sqlite3_stmt *s)
-{
-	int e = sqlite3_column_int(s, 0);
-
-	if (e < 0 || e >= LOAD_NENT)
-		return -1;
-	old_key(&x->key, e, (const char *)sqlite3_column_text(s, 1),
-	        (size_t)sqlite3_column_bytes(s, 1));
-	return e;
-}
-
 static int
 unsure(struct load *L)
 {
@@ -170,9 +276,21 @@ unsure(struct load *L)
 	                 " SET fields = coalesce(excluded.fields, fields)") < 0 ||
 	    !(s = load_prepare(L, "SELECT entity, id FROM temp.st_unsure")))
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (row_key(x, s) >= 0 && (v = cl_idmap_get(x->old, x->key.p, x->key.len)))
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int e = sqlite3_column_int(s, 0);
+		const char *id = (const char *)sqlite3_column_text(s, 1);
+		size_t n = (size_t)sqlite3_column_bytes(s, 1);
+
+		if (e < 0 || e >= LOAD_NENT)
+			continue;
+		if (e == LOAD_MEMBER || e == LOAD_REL) {
+			/* looked up as the join walks the state's rows */
+			old_key(&x->key, e, id, n);
+			cl_idmap_put(x->unsure, x->key.p, x->key.len, NULL);
+		} else if ((v = old_of(x, e, id, n))) {
 			*v |= RESEND;
+		}
+	}
 	return load_done(L, s, rc, "reading the state");
 }
 
@@ -180,12 +298,13 @@ int
 load_index_open(struct load *L)
 {
 	struct load_index *x = cl_xcalloc(1, sizeof *x);
-	uint64_t resend = load_meta_int(L, "resend") ? RESEND : 0;
 	sqlite3_stmt *s;
 	int rc;
 
 	L->ix = x;
-	x->old = cl_idmap_new();
+	x->resend = load_meta_int(L, "resend") ? RESEND : 0;
+	x->old2 = cl_idmap_new();
+	x->unsure = cl_idmap_new();
 	refs_init(&x->cls);
 	refs_init(&x->usr);
 	cl_buf_init(&x->key);
@@ -194,19 +313,22 @@ load_index_open(struct load *L)
 	if (load_exec(L, "CREATE TEMP TABLE st_rec(entity INTEGER, id TEXT, hash INTEGER, "
 	                 "fields TEXT, resend INTEGER);"
 	                 "CREATE TEMP TABLE st_tbd(entity INTEGER, id TEXT,"
+	                 " PRIMARY KEY (entity, id)) WITHOUT ROWID;"
+	                 "CREATE TEMP TABLE st_gone(entity INTEGER, id TEXT,"
 	                 " PRIMARY KEY (entity, id)) WITHOUT ROWID;" LOAD_ST_REJ) < 0 ||
 	    !(x->ins = load_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4, ?5)")))
 		return -1;
-	s = load_prepare(L, "SELECT entity, id, hash FROM main.records");
+	/* users, classes and contacts; the join reads memberships and relationships */
+	s = load_prepare(L, "SELECT entity, id, hash FROM main.records WHERE entity IN (0, 1, 3)"
+	                    " ORDER BY entity");
 	if (!s)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int e = row_key(x, s);
+		int e = sqlite3_column_int(s, 0);
 
-		if (e < 0)
-			continue;
-		*cl_idmap_put(x->old, x->key.p, x->key.len, NULL) =
-		        ((uint64_t)sqlite3_column_int64(s, 2) & ~FLAGS) | resend;
+		old_put(x, e, (const char *)sqlite3_column_text(s, 1),
+		        (size_t)sqlite3_column_bytes(s, 1),
+		        ((uint64_t)sqlite3_column_int64(s, 2) & ~FLAGS) | x->resend);
 		x->old_n[e]++;
 	}
 	if (load_done(L, s, rc, "reading the state") < 0)
@@ -222,7 +344,10 @@ load_index_free(struct load *L)
 	if (!x)
 		return;
 	sqlite3_finalize(x->ins);
-	cl_idmap_free(x->old);
+	sqlite3_finalize(x->gone);
+	sqlite3_finalize(x->pend);
+	cl_idmap_free(x->old2);
+	cl_idmap_free(x->unsure);
 	refs_release(&x->cls);
 	refs_release(&x->usr);
 	free(x->enr);
@@ -240,18 +365,18 @@ load_index_old(struct load *L, enum load_ent e)
 	return L->ix->old_n[e];
 }
 
-int
-load_index_record(struct load *L, enum load_ent e, const char *id, size_t n, const char *f,
-                  size_t fn)
+/*
+ * Counts a record of e (fields f, hash h) and stages it unless the state's
+ * value v (NULL: none) says it is unchanged; v is marked seen.
+ */
+static int
+stage(struct load *L, enum load_ent e, const char *id, size_t n, const char *f, size_t fn,
+      int64_t h, uint64_t *v)
 {
 	struct load_index *x = L->ix;
-	int64_t h = load_hash(f, fn);
-	uint64_t *v;
 	int rc;
 
 	L->tally.ent[e].staged++;
-	old_key(&x->key, e, id, n);
-	v = cl_idmap_get(x->old, x->key.p, x->key.len);
 	if (v) {
 		*v |= SEEN;
 		if (!(*v & RESEND) && (*v & ~FLAGS) == ((uint64_t)h & ~FLAGS))
@@ -269,6 +394,13 @@ load_index_record(struct load *L, enum load_ent e, const char *id, size_t n, con
 		return -1;
 	}
 	return 0;
+}
+
+int
+load_index_record(struct load *L, enum load_ent e, const char *id, size_t n, const char *f,
+                  size_t fn)
+{
+	return stage(L, e, id, n, f, fn, load_hash(f, fn), old_of(L->ix, e, id, n));
 }
 
 int
@@ -304,19 +436,27 @@ load_index_user(struct load *L, const char *id, size_t n, int flag, int role, co
 	return 0;
 }
 
+static void
+push(uint64_t **v, size_t *n, size_t *cap, uint64_t k)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 4096;
+		*v = cl_xreallocarray(*v, *cap, sizeof **v);
+	}
+	(*v)[(*n)++] = k;
+}
+
 void
 load_index_enrol(struct load *L, const char *cls, size_t cn, const char *usr, size_t un, int role)
 {
 	struct load_index *x = L->ix;
 	uint32_t c = refs_get(&x->cls, cls, cn), u = refs_get(&x->usr, usr, un);
 
-	if (x->nenr == x->capenr) {
-		x->capenr = x->capenr ? x->capenr * 2 : 4096;
-		x->enr = cl_xreallocarray(x->enr, x->capenr, sizeof *x->enr);
-	}
-	x->enr[x->nenr].c = c;
-	x->enr[x->nenr].u = u;
-	x->enr[x->nenr++].role = (uint8_t)role;
+	if (u >= 1U << 31)
+		cl_oom();
+	x->usr.v[u].state |= USED;
+	push(&x->enr, &x->nenr, &x->capenr,
+	     (uint64_t)c << 32 | (uint64_t)u << 1 | (role == CL_ROLE_TEACHER));
 }
 
 void
@@ -325,32 +465,57 @@ load_index_agent(struct load *L, const char *parent, size_t pn, const char *stud
 	struct load_index *x = L->ix;
 	uint32_t p = refs_get(&x->usr, parent, pn), s = refs_get(&x->usr, student, sn);
 
-	if (x->npairs == x->cappairs) {
-		x->cappairs = x->cappairs ? x->cappairs * 2 : 4096;
-		x->pairs = cl_xreallocarray(x->pairs, x->cappairs, sizeof *x->pairs);
+	x->usr.v[p].state |= USED;
+	x->usr.v[s].state |= USED;
+	push(&x->pairs, &x->npairs, &x->cappairs, (uint64_t)p << 32 | s);
+}
+
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Sorts v (keys whose top 32 bits are a group below ngroups) without a
+ * second copy of it: counted by group into start[0..ngroups] (the group's
+ * first index; start[ngroups] = n), moved into place in cycles, then each
+ * group (a class's enrolments, a parent's links: a few dozen) sorted alone.
+ * qsort would take a copy of the whole array (glibc's merge sort), and the
+ * array is the largest thing the join holds.
+ */
+static void
+group_sort(uint64_t *v, size_t n, uint32_t *start, size_t ngroups)
+{
+	uint32_t *next;
+	size_t g, i;
+
+	memset(start, 0, (ngroups + 1) * sizeof *start);
+	for (i = 0; i < n; i++)
+		start[(v[i] >> 32) + 1]++;
+	for (g = 0; g < ngroups; g++)
+		start[g + 1] += start[g];
+	next = cl_xreallocarray(NULL, ngroups + 1, sizeof *next);
+	memcpy(next, start, (ngroups + 1) * sizeof *next);
+	for (g = 0; g < ngroups; g++) {
+		while (next[g] < start[g + 1]) {
+			uint64_t k = v[next[g]];
+			size_t to = (size_t)(k >> 32);
+
+			if (to == g) {
+				next[g]++;
+				continue;
+			}
+			v[next[g]] = v[next[to]];
+			v[next[to]++] = k;
+		}
 	}
-	x->pairs[x->npairs].p = p;
-	x->pairs[x->npairs++].s = s;
-}
-
-static int
-enr_cmp(const void *a, const void *b)
-{
-	const struct enr *x = a, *y = b;
-
-	if (x->c != y->c)
-		return x->c < y->c ? -1 : 1;
-	return x->u < y->u ? -1 : x->u > y->u;
-}
-
-static int
-pair_cmp(const void *a, const void *b)
-{
-	const struct pair *x = a, *y = b;
-
-	if (x->p != y->p)
-		return x->p < y->p ? -1 : 1;
-	return x->s < y->s ? -1 : x->s > y->s;
+	free(next);
+	for (g = 0; g < ngroups; g++)
+		if (start[g + 1] - start[g] > 1)
+			qsort(v + start[g], start[g + 1] - start[g], sizeof *v, u64_cmp);
 }
 
 /* An enrolment's role as a membership reports it (only students' and teachers' are kept). */
@@ -375,8 +540,7 @@ from_state(struct load *L, sqlite3_stmt *q, uint32_t i)
 	int rc;
 
 	r->flags |= LOAD_U_STATE;
-	old_key(&x->key, LOAD_USER, id, n);
-	if (!cl_idmap_has(x->old, x->key.p, x->key.len))
+	if (!(r->state & OLD_USER))
 		return 0;
 	sqlite3_bind_text(q, 1, id, (int)n, SQLITE_TRANSIENT);
 	rc = sqlite3_step(q);
@@ -410,17 +574,11 @@ from_state(struct load *L, sqlite3_stmt *q, uint32_t i)
 static int
 class_ok(struct load *L, uint32_t c, int whole)
 {
-	struct load_index *x = L->ix;
-	size_t n;
-	const char *id;
+	const struct ref *r = &L->ix->cls.v[c];
 
-	if (x->cls.v[c].flags & LOAD_U_STREAM)
+	if (r->flags & LOAD_U_STREAM)
 		return 1;
-	if (whole)
-		return 0;
-	id = refs_id(&x->cls, c, &n);
-	old_key(&x->key, LOAD_CLASS, id, n);
-	return cl_idmap_has(x->old, x->key.p, x->key.len);
+	return !whole && (r->state & OLD_CLASS);
 }
 
 static void
@@ -431,19 +589,18 @@ skip_add(struct load *L, const char *why, long long n)
 		        jv_object_set(L->tally.skipped, jv_string(why), jv_number((double)n));
 }
 
-/* The composite id "a\x1fb" of two refs into x->tmp. */
+/* The composite id "a\x1fb" of two refs into b. */
 static void
-composite(struct load_index *x, const struct refs *ra, uint32_t a, const struct refs *rb,
-          uint32_t b)
+composite(struct cl_buf *b, const struct refs *ra, uint32_t a, const struct refs *rb, uint32_t i)
 {
 	size_t n;
 	const char *p = refs_id(ra, a, &n);
 
-	cl_buf_reset(&x->tmp);
-	cl_buf_add(&x->tmp, p, n);
-	cl_buf_addc(&x->tmp, 0x1f);
-	p = refs_id(rb, b, &n);
-	cl_buf_add(&x->tmp, p, n);
+	cl_buf_reset(b);
+	cl_buf_add(b, p, n);
+	cl_buf_addc(b, 0x1f);
+	p = refs_id(rb, i, &n);
+	cl_buf_add(b, p, n);
 }
 
 /*
@@ -469,8 +626,7 @@ no_kin(struct load *L)
 		                                " AND id = ?2")))
 			return -1;
 		id = refs_id(&x->usr, (uint32_t)i, &len);
-		old_key(&x->key, LOAD_CONTACT, id, len);
-		if ((v = cl_idmap_get(x->old, x->key.p, x->key.len)))
+		if ((v = old_of(x, LOAD_CONTACT, id, len)))
 			*v &= ~SEEN;
 		sqlite3_bind_int(d, 1, LOAD_CONTACT);
 		sqlite3_bind_text(d, 2, id, (int)len, SQLITE_STATIC);
@@ -513,26 +669,275 @@ unsure_gone(struct load *L)
 	return 0;
 }
 
+/*
+ * A membership or relationship the join keeps: the pairs (sorted, one per
+ * key, only those that become records), grouped by their first ref (class,
+ * parent: start[] from group_sort, redone for what is kept) and a bit each
+ * for "the state has it".
+ */
+struct kept {
+	enum load_ent e;
+	const struct refs *ra, *rb; /* what the pair's two halves index */
+	uint64_t *v;                /* a << 32 | b << shift | bit */
+	size_t n;
+	int shift;
+	uint32_t *start;
+	size_t ngroups;
+	uint64_t *found;
+	int keep; /* the state's rows without a pair go to st_gone (a managed entity, not a delta)
+	           */
+};
+
+static uint32_t
+kept_b(const struct kept *k, size_t i)
+{
+	return (uint32_t)k->v[i] >> k->shift;
+}
+
+/* The fields of kept pair i into x->f and its id into x->tmp. */
+static void
+kept_build(struct load_index *x, const struct kept *k, size_t i)
+{
+	const struct ref *u = &x->usr.v[kept_b(k, i)];
+	struct load_vals vals = { NULL, NULL, NULL, 0, NULL, NULL, NULL };
+
+	vals.sm_id = x->usr.arena.p + u->sm_off;
+	vals.sm_n = u->sm_len;
+	if (k->e == LOAD_MEMBER)
+		vals.role = role_names[k->v[i] & 1 ? CL_ROLE_TEACHER : CL_ROLE_STUDENT];
+	load_build(&x->f, k->e, &vals, &x->key);
+	composite(&x->tmp, k->ra, (uint32_t)(k->v[i] >> 32), k->rb, kept_b(k, i));
+}
+
+/* Regroups what compaction left (n of them) and clears the found bits. */
+static void
+kept_index(struct kept *k)
+{
+	size_t i, g = 0;
+
+	for (i = 0; i < k->n; i++)
+		for (; g <= (size_t)(k->v[i] >> 32); g++)
+			k->start[g] = (uint32_t)i;
+	for (; g <= k->ngroups; g++)
+		k->start[g] = (uint32_t)k->n;
+	k->found = cl_xcalloc(k->n / 64 + 1, sizeof *k->found);
+}
+
+/* Index of (a, b) among the kept pairs, or -1. */
+static long
+kept_find(const struct kept *k, uint32_t a, uint32_t b)
+{
+	size_t lo = k->start[a], hi = k->start[a + 1];
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint32_t m = kept_b(k, mid);
+
+		if (m == b)
+			return (long)mid;
+		if (m < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* A row of the state of k->e the stream does not have: a pending deletion. */
+static int
+gone(struct load *L, const struct kept *k, const char *id, size_t n)
+{
+	struct load_index *x = L->ix;
+	int rc;
+
+	x->unseen[k->e]++;
+	if (!k->keep)
+		return 0;
+	if (!x->gone && !(x->gone = load_prepare(L, "INSERT INTO temp.st_gone VALUES (?1, ?2)")))
+		return -1;
+	sqlite3_bind_int(x->gone, 1, k->e);
+	sqlite3_bind_text(x->gone, 2, id, (int)n, SQLITE_STATIC);
+	rc = sqlite3_step(x->gone);
+	sqlite3_reset(x->gone);
+	if (rc != SQLITE_DONE) {
+		load_db_error(L, "staging");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The state's rows of k->e, in key order ("a\x1fb" sorts by a first: a
+ * class's or parent's rows are together), against the kept pairs: a row
+ * with its pair is staged when its hash differs, one without is gone;
+ * then the pairs no row had are staged as new.
+ */
+static int
+merge(struct load *L, struct kept *k)
+{
+	struct load_index *x = L->ix;
+	sqlite3_stmt *s = load_prepare(L, "SELECT id, hash FROM main.records WHERE entity = ?1"
+	                                  " ORDER BY id");
+	struct cl_buf last = CL_BUF_INIT;
+	long a = -1, b, i;
+	size_t j;
+	int rc;
+
+	if (!s)
+		return -1;
+	sqlite3_bind_int(s, 1, k->e);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(s, 0);
+		size_t n = (size_t)sqlite3_column_bytes(s, 0);
+		const char *sep = memchr(id, 0x1f, n);
+		uint64_t v;
+
+		x->old_n[k->e]++;
+		i = -1;
+		if (sep) {
+			size_t an = (size_t)(sep - id);
+
+			if (last.len != an + 1 || memcmp(last.p, id, an) != 0) {
+				cl_buf_reset(&last);
+				cl_buf_add(&last, id, an);
+				cl_buf_addc(&last, 0); /* never empty once set */
+				a = refs_find(k->ra, id, an);
+			}
+			if (a >= 0 && (size_t)a < k->ngroups &&
+			    (b = refs_find(k->rb, sep + 1, n - an - 1)) >= 0)
+				i = kept_find(k, (uint32_t)a, (uint32_t)b);
+		}
+		if (i < 0) {
+			if (gone(L, k, id, n) < 0)
+				break;
+			continue;
+		}
+		k->found[i / 64] |= 1ULL << (i % 64);
+		v = ((uint64_t)sqlite3_column_int64(s, 1) & ~FLAGS) | x->resend;
+		old_key(&x->key, k->e, id, n);
+		if (is_unsure(x))
+			v |= RESEND;
+		kept_build(x, k, (size_t)i);
+		if (stage(L, k->e, x->tmp.p, x->tmp.len, x->f.p, x->f.len,
+		          load_hash(x->f.p, x->f.len), &v) < 0)
+			break;
+	}
+	cl_buf_release(&last);
+	if (load_done(L, s, rc, "reading the state") < 0)
+		return -1;
+	for (j = 0; j < k->n; j++) {
+		if (k->found[j / 64] & (1ULL << (j % 64)))
+			continue;
+		kept_build(x, k, j);
+		if (stage(L, k->e, x->tmp.p, x->tmp.len, x->f.p, x->f.len,
+		          load_hash(x->f.p, x->f.len), NULL) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Memberships: one per (class, user), a teacher enrolment winning. */
+static int
+memberships(struct load *L, int whole)
+{
+	struct load_index *x = L->ix;
+	struct kept k = { LOAD_MEMBER, &x->cls, &x->usr, x->enr, 0, 1, NULL, x->cls.n, NULL, 0 };
+	long long cls_absent = 0, unmatched = 0, absent = 0;
+	size_t i, j;
+	int rc;
+
+	k.keep = !L->stream.no_classes && !L->stream.delta;
+	k.start = cl_xreallocarray(NULL, k.ngroups + 1, sizeof *k.start);
+	group_sort(x->enr, x->nenr, k.start, k.ngroups);
+	for (i = 0; i < x->nenr; i = j) {
+		uint64_t key = x->enr[i] | 1, teacher = x->enr[i] & 1;
+		const struct ref *u = &x->usr.v[(uint32_t)x->enr[i] >> 1];
+
+		for (j = i + 1; j < x->nenr && (x->enr[j] | 1) == key; j++)
+			teacher |= x->enr[j] & 1;
+		if (!class_ok(L, (uint32_t)(key >> 32), whole))
+			cls_absent += (long long)(j - i);
+		else if (!(u->flags & LOAD_U_LINKED))
+			*(u->flags & LOAD_U_STREAM ? &unmatched : &absent) += (long long)(j - i);
+		else
+			x->enr[k.n++] = (key & ~1ULL) | teacher;
+	}
+	skip_add(L, "enrollment-class-absent", cls_absent);
+	skip_add(L, "enrollment-user-unmatched", unmatched);
+	skip_add(L, "enrollment-user-absent", absent);
+	kept_index(&k);
+	rc = merge(L, &k);
+	free(k.start);
+	free(k.found);
+	return rc;
+}
+
+/*
+ * Relationships: a contact in the stream and a linked student. One to an
+ * unmatched student, or to one the stream lacks, is skipped; a contact
+ * left with no relationship is no contact (no_kin).
+ */
+static int
+relationships(struct load *L)
+{
+	struct load_index *x = L->ix;
+	struct kept k = { LOAD_REL, &x->usr, &x->usr, x->pairs, 0, 0, NULL, x->usr.n, NULL, 0 };
+	long long unmatched = 0, absent = 0;
+	size_t i;
+	int rc;
+
+	k.keep = L->stream.has_parents && !L->stream.delta;
+	k.start = cl_xreallocarray(NULL, k.ngroups + 1, sizeof *k.start);
+	group_sort(x->pairs, x->npairs, k.start, k.ngroups);
+	for (i = 0; L->stream.has_parents && i < x->npairs; i++) {
+		struct ref *p = &x->usr.v[x->pairs[i] >> 32];
+		const struct ref *s = &x->usr.v[(uint32_t)x->pairs[i]];
+
+		if (i > 0 && x->pairs[i - 1] == x->pairs[i])
+			continue;
+		if (!(p->flags & LOAD_U_CONTACT))
+			continue;
+		if (!(s->flags & LOAD_U_LINKED)) {
+			if (s->flags & LOAD_U_STREAM)
+				unmatched += s->role == CL_ROLE_STUDENT;
+			else if (!(s->flags & LOAD_U_CONTACT))
+				absent++;
+			continue;
+		}
+		if (s->role != CL_ROLE_STUDENT)
+			continue;
+		p->flags |= LOAD_U_KIN;
+		x->pairs[k.n++] = x->pairs[i];
+	}
+	if (L->stream.has_parents) {
+		skip_add(L, "relationship-unmatched-student", unmatched);
+		skip_add(L, "relationship-student-absent", absent);
+	}
+	kept_index(&k);
+	rc = merge(L, &k);
+	free(k.start);
+	free(k.found);
+	return rc;
+}
+
 int
 load_join(struct load *L)
 {
 	struct load_index *x = L->ix;
 	int whole = L->stream.complete && !L->stream.delta;
-	long long cls_absent = 0, unmatched = 0, absent = 0;
-	struct load_vals vals = {
-		NULL, NULL, NULL, 0, NULL, NULL, NULL
-	}; /* memberships, relationships */
-	sqlite3_stmt *q = NULL;
-	size_t i, j, iter = 0;
+	size_t i, iter = 0, n;
 	const char *k;
 	uint64_t v;
 
 	if (!whole) {
-		q = load_prepare(L, "SELECT fields FROM main.records WHERE entity = 0 AND id = ?1");
+		sqlite3_stmt *q = load_prepare(L, "SELECT fields FROM main.records WHERE entity = 0"
+		                                  " AND id = ?1");
+
 		if (!q)
 			return -1;
 		for (i = 0; i < x->usr.n; i++)
-			if (!(x->usr.v[i].flags &
+			if ((x->usr.v[i].state & USED) &&
+			    !(x->usr.v[i].flags &
 			      (LOAD_U_STREAM | LOAD_U_CONTACT | LOAD_U_STATE)) &&
 			    from_state(L, q, (uint32_t)i) < 0) {
 				sqlite3_finalize(q);
@@ -540,85 +945,24 @@ load_join(struct load *L)
 			}
 		sqlite3_finalize(q);
 	}
-	/* Memberships: one per (class, user); a teacher enrolment wins. */
-	if (x->nenr > 0) /* qsort's base may not be NULL, even for nothing */
-		qsort(x->enr, x->nenr, sizeof *x->enr, enr_cmp);
-	for (i = 0; i < x->nenr; i = j) {
-		const struct ref *u = &x->usr.v[x->enr[i].u];
-		int role = x->enr[i].role;
-
-		for (j = i + 1;
-		     j < x->nenr && x->enr[j].c == x->enr[i].c && x->enr[j].u == x->enr[i].u; j++)
-			if (x->enr[j].role == CL_ROLE_TEACHER)
-				role = CL_ROLE_TEACHER;
-		if (!class_ok(L, x->enr[i].c, whole)) {
-			cls_absent += (long long)(j - i);
-			continue;
-		}
-		if (!(u->flags & LOAD_U_LINKED)) {
-			if (u->flags & LOAD_U_STREAM)
-				unmatched += (long long)(j - i);
-			else
-				absent += (long long)(j - i);
-			continue;
-		}
-		vals.sm_id = x->usr.arena.p + u->sm_off;
-		vals.sm_n = u->sm_len;
-		vals.role = role_names[role];
-		load_build(&x->f, LOAD_MEMBER, &vals, &x->tmp);
-		composite(x, &x->cls, x->enr[i].c, &x->usr, x->enr[i].u);
-		if (load_index_record(L, LOAD_MEMBER, x->tmp.p, x->tmp.len, x->f.p, x->f.len) < 0)
-			return -1;
-	}
-	skip_add(L, "enrollment-class-absent", cls_absent);
-	skip_add(L, "enrollment-user-unmatched", unmatched);
-	skip_add(L, "enrollment-user-absent", absent);
-	/*
-	 * Relationships: a contact in the stream and a linked student. One to
-	 * an unmatched student, or to one the stream lacks, is skipped; a
-	 * contact left with no relationship is no contact (unstaged below).
-	 */
-	if (L->stream.has_parents) {
-		if (x->npairs > 0)
-			qsort(x->pairs, x->npairs, sizeof *x->pairs, pair_cmp);
-		unmatched = absent = 0;
-		for (i = 0; i < x->npairs; i++) {
-			struct ref *p = &x->usr.v[x->pairs[i].p];
-			const struct ref *s = &x->usr.v[x->pairs[i].s];
-
-			if (i > 0 && pair_cmp(&x->pairs[i - 1], &x->pairs[i]) == 0)
-				continue;
-			if (!(p->flags & LOAD_U_CONTACT))
-				continue;
-			if (!(s->flags & LOAD_U_LINKED)) {
-				if (s->flags & LOAD_U_STREAM)
-					unmatched += s->role == CL_ROLE_STUDENT;
-				else if (!(s->flags & LOAD_U_CONTACT))
-					absent++;
-				continue;
-			}
-			if (s->role != CL_ROLE_STUDENT)
-				continue;
-			p->flags |= LOAD_U_KIN;
-			vals.sm_id = x->usr.arena.p + s->sm_off;
-			vals.sm_n = s->sm_len;
-			vals.role = NULL;
-			load_build(&x->f, LOAD_REL, &vals, &x->tmp);
-			composite(x, &x->usr, x->pairs[i].p, &x->usr, x->pairs[i].s);
-			if (load_index_record(L, LOAD_REL, x->tmp.p, x->tmp.len, x->f.p, x->f.len) <
-			    0)
-				return -1;
-		}
-		skip_add(L, "relationship-unmatched-student", unmatched);
-		skip_add(L, "relationship-student-absent", absent);
-	}
+	if (memberships(L, whole) < 0 || relationships(L) < 0)
+		return -1;
+	free(x->enr);
+	free(x->pairs);
+	x->enr = x->pairs = NULL;
 	if (load_exec(L, "CREATE INDEX temp.st_rec_k ON st_rec(entity, id)") < 0 ||
 	    (L->stream.has_parents && no_kin(L) < 0))
 		return -1;
 	/* What the stream did not visit: pending deletions. */
-	while (cl_idmap_next(x->old, &iter, &k, &i, &v))
-		if (!(v & SEEN) && i > 0 && k[0] >= '0' && k[0] < '0' + LOAD_NENT)
-			x->unseen[k[0] - '0']++;
+	for (i = 0; i < x->cls.n; i++)
+		if ((x->cls.v[i].state & OLD_CLASS) && !(x->cls.v[i].old & SEEN))
+			x->unseen[LOAD_CLASS]++;
+	for (i = 0; i < x->usr.n; i++)
+		if ((x->usr.v[i].state & (OLD_USER | OLD_CONTACT)) && !(x->usr.v[i].old & SEEN))
+			x->unseen[x->usr.v[i].state & OLD_USER ? LOAD_USER : LOAD_CONTACT]++;
+	while (cl_idmap_next(x->old2, &iter, &k, &n, &v))
+		if (!(v & SEEN))
+			x->unseen[LOAD_CONTACT]++;
 	return unsure_gone(L);
 }
 
@@ -627,10 +971,20 @@ load_index_pending(struct load *L, enum load_ent e, const char *id, size_t n)
 {
 	struct load_index *x = L->ix;
 	const uint64_t *v;
+	int rc;
 
-	old_key(&x->key, e, id, n);
-	v = cl_idmap_get(x->old, x->key.p, x->key.len);
-	return v && !(*v & SEEN);
+	if (e != LOAD_MEMBER && e != LOAD_REL) {
+		v = old_of(x, e, id, n);
+		return v && !(*v & SEEN);
+	}
+	if (!x->pend && !(x->pend = load_prepare(L, "SELECT 1 FROM temp.st_gone"
+	                                            " WHERE entity = ?1 AND id = ?2")))
+		return 0;
+	sqlite3_bind_int(x->pend, 1, e);
+	sqlite3_bind_text(x->pend, 2, id, (int)n, SQLITE_STATIC);
+	rc = sqlite3_step(x->pend);
+	sqlite3_reset(x->pend);
+	return rc == SQLITE_ROW;
 }
 
 long long
@@ -639,28 +993,55 @@ load_index_unseen(struct load *L, enum load_ent e)
 	return L->ix->unseen[e];
 }
 
+/* Stages (e, id) in st_del with statement s; returns the step's result. */
+static int
+stage_del(sqlite3_stmt *s, enum load_ent e, const char *id, size_t n)
+{
+	int rc;
+
+	sqlite3_bind_int(s, 1, e);
+	sqlite3_bind_text(s, 2, id, (int)n, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc;
+}
+
 int
 load_index_stage_deletes(struct load *L, enum load_ent e)
 {
 	struct load_index *x = L->ix;
+	const struct refs *r = e == LOAD_CLASS ? &x->cls : &x->usr;
 	sqlite3_stmt *s;
-	size_t iter = 0, n;
+	size_t i, iter = 0, n;
 	const char *k;
 	uint64_t v;
 	int rc = SQLITE_DONE;
 
 	if (load_exec(L, LOAD_ST_DEL) < 0)
 		return -1;
-	s = load_prepare(L, "INSERT OR IGNORE INTO st_del(entity, id) VALUES (?1, ?2)");
-	if (!s)
-		return -1;
-	while (rc == SQLITE_DONE && cl_idmap_next(x->old, &iter, &k, &n, &v)) {
-		if ((v & SEEN) || n == 0 || k[0] != '0' + (char)e)
-			continue;
+	if (e == LOAD_MEMBER || e == LOAD_REL) {
+		s = load_prepare(L, "INSERT OR IGNORE INTO st_del(entity, id) SELECT entity, id"
+		                    " FROM temp.st_gone WHERE entity = ?1");
+		if (!s)
+			return -1;
 		sqlite3_bind_int(s, 1, e);
-		sqlite3_bind_text(s, 2, k + 1, (int)(n - 1), SQLITE_STATIC);
 		rc = sqlite3_step(s);
-		sqlite3_reset(s);
+	} else {
+		s = load_prepare(L, "INSERT OR IGNORE INTO st_del(entity, id) VALUES (?1, ?2)");
+		if (!s)
+			return -1;
+		for (i = 0; i < r->n && rc == SQLITE_DONE; i++) {
+			const struct ref *f = &r->v[i];
+
+			if (!(f->state & old_bit[e]) ||
+			    (e == LOAD_CONTACT && (f->state & OLD_USER)) || (f->old & SEEN))
+				continue;
+			rc = stage_del(s, e, r->arena.p + f->off, f->len);
+		}
+		while (e == LOAD_CONTACT && rc == SQLITE_DONE &&
+		       cl_idmap_next(x->old2, &iter, &k, &n, &v))
+			if (!(v & SEEN))
+				rc = stage_del(s, e, k + 1, n - 1);
 	}
 	if (load_done(L, s, rc, "staging") < 0)
 		return -1;
