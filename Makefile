@@ -8,6 +8,7 @@
 #   make lint            clang-format, mandoc -Tlint, gcc -fanalyzer
 #   make fuzz            every libFuzzer harness, FUZZ_SECONDS each (60)
 #   make bench           the benchmarks (large; minutes)
+#   make bench SCALE=1000000   bench/bench-scale alone: 100,000 and a million students (an hour)
 #   make docs            regenerate docs/errors.md from lib/errors/*.def
 #   make install PREFIX=/usr/local
 
@@ -146,7 +147,7 @@ demo: $(BINS) $(SYNC_LINK)
 
 bench: $(BINS) $(TOOLS)
 	@scripts/install-deps bench
-	@B=$(B) bench/run
+	@SCALE=$(SCALE) B=$(B) bench/run
 
 lint: $(DEPS_OK)
 	@scripts/install-deps lint

@@ -225,6 +225,11 @@ commit(struct load *L)
 	if (load_exec(L, "COMMIT") < 0)
 		return -1;
 	L->state.in_txn = 0;
+	/* a new state's first transaction is written: WAL from now on (state.c);
+	 * should another connection hold it off, the next run's open turns it on */
+	if (L->state.fresh)
+		sqlite3_exec(L->state.db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+	L->state.fresh = 0;
 	return 0;
 }
 

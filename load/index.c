@@ -46,17 +46,24 @@
 enum { OLD_USER = 1, OLD_CLASS = 2, OLD_CONTACT = 4, USED = 8 };
 
 struct ref {
-	uint64_t old;            /* the state's hash | SEEN | RESEND (OLD_* set) */
-	uint32_t off, len;       /* the sourcedId in the arena */
-	uint32_t sm_off, sm_len; /* users: the School Manager id in the arena */
-	uint8_t flags, role;     /* LOAD_U_*, enum cl_role */
-	uint8_t state;           /* OLD_*, USED: an enrolment or agent link names it */
+	uint64_t old; /* the state's hash | SEEN | RESEND (OLD_* set) */
+	uint32_t off; /* the sourcedId in the arena */
+	union {
+		uint32_t sm_off;     /* users: the School Manager id in the arena */
+		uint32_t enrolments; /* classes: the stream's enrolments in it */
+	};
+	uint16_t len, sm_len; /* LONG: the length is in the 4 bytes before the string */
+	uint8_t flags, role;  /* LOAD_U_*, enum cl_role */
+	uint8_t state;        /* OLD_*, USED: an enrolment or agent link names it */
 };
+
+/* A length too long for a ref's 16 bits (no real ID is; the format allows it). */
+#define LONG UINT16_MAX
 
 /*
  * sourcedId -> index. A slot is the id's 32-bit hash and index + 1 (0:
- * empty); the key is compared in the arena on a hash match. Half full at
- * most.
+ * empty); the key is compared in the arena on a hash match. Three quarters
+ * full at most (at 2.2M users: 4M slots, 32 MB; half full took 64 MB).
  */
 struct refs {
 	uint64_t *slot;
@@ -99,21 +106,41 @@ refs_release(struct refs *r)
 	cl_buf_release(&r->arena);
 }
 
+/* Copies p (n bytes) into the arena; *len gets n, or LONG with n before the string. */
 static uint32_t
-arena_add(struct refs *r, const char *p, size_t n)
+arena_add(struct refs *r, const char *p, size_t n, uint16_t *len)
 {
-	uint32_t off = (uint32_t)r->arena.len;
+	uint32_t off;
 
-	if (r->arena.len + n >= UINT32_MAX)
+	if (r->arena.len + n + 4 >= UINT32_MAX)
 		cl_oom();
+	if (n >= LONG) {
+		uint32_t n32 = (uint32_t)n;
+
+		cl_buf_add(&r->arena, (const char *)&n32, sizeof n32);
+	}
+	off = (uint32_t)r->arena.len;
 	cl_buf_add(&r->arena, p, n);
+	*len = n >= LONG ? LONG : (uint16_t)n;
 	return off;
+}
+
+/* The length of the arena's string at off, whose ref says len. */
+static size_t
+arena_len(const struct refs *r, uint32_t off, uint16_t len)
+{
+	uint32_t n32;
+
+	if (len < LONG)
+		return len;
+	memcpy(&n32, r->arena.p + off - sizeof n32, sizeof n32);
+	return n32;
 }
 
 static const char *
 refs_id(const struct refs *r, uint32_t i, size_t *n)
 {
-	*n = r->v[i].len;
+	*n = arena_len(r, r->v[i].off, r->v[i].len);
 	return r->arena.p + r->v[i].off;
 }
 
@@ -132,7 +159,7 @@ refs_slot(const struct refs *r, const char *id, size_t n, uint32_t h)
 		if ((uint32_t)(s >> 32) != h)
 			continue;
 		f = &r->v[(uint32_t)s - 1];
-		if (f->len == n && memcmp(r->arena.p + f->off, id, n) == 0)
+		if (arena_len(r, f->off, f->len) == n && memcmp(r->arena.p + f->off, id, n) == 0)
 			return &r->slot[i];
 	}
 }
@@ -182,11 +209,10 @@ refs_get(struct refs *r, const char *id, size_t n)
 		r->v = cl_xreallocarray(r->v, r->cap, sizeof *r->v);
 	}
 	memset(&r->v[r->n], 0, sizeof r->v[r->n]);
-	r->v[r->n].off = arena_add(r, id, n);
-	r->v[r->n].len = (uint32_t)n;
+	r->v[r->n].off = arena_add(r, id, n, &r->v[r->n].len);
 	*s = (uint64_t)h << 32 | (uint32_t)(r->n + 1);
 	r->n++;
-	if (r->n * 2 > r->mask + 1)
+	if (r->n > (r->mask + 1) / 4 * 3)
 		refs_grow(r);
 	return (uint32_t)(r->n - 1);
 }
@@ -428,9 +454,12 @@ load_index_user(struct load *L, const char *id, size_t n, int flag, int role, co
 	r->flags |= (uint8_t)flag;
 	r->role = (uint8_t)role;
 	if (sm && smn) {
-		r->sm_off = arena_add(&x->usr, sm, smn);
+		uint16_t len;
+		uint32_t off = arena_add(&x->usr, sm, smn, &len);
+
 		r = &x->usr.v[i];
-		r->sm_len = (uint32_t)smn;
+		r->sm_off = off;
+		r->sm_len = len;
 		r->flags |= LOAD_U_LINKED;
 	}
 	return 0;
@@ -455,6 +484,7 @@ load_index_enrol(struct load *L, const char *cls, size_t cn, const char *usr, si
 	if (u >= 1U << 31)
 		cl_oom();
 	x->usr.v[u].state |= USED;
+	x->cls.v[c].enrolments++;
 	push(&x->enr, &x->nenr, &x->capenr,
 	     (uint64_t)c << 32 | (uint64_t)u << 1 | (role == CL_ROLE_TEACHER));
 }
@@ -479,40 +509,77 @@ u64_cmp(const void *a, const void *b)
 }
 
 /*
- * Sorts v (keys whose top 32 bits are a group below ngroups) without a
- * second copy of it: counted by group into start[0..ngroups] (the group's
- * first index; start[ngroups] = n), moved into place in cycles, then each
- * group (a class's enrolments, a parent's links: a few dozen) sorted alone.
- * qsort would take a copy of the whole array (glibc's merge sort), and the
- * array is the largest thing the join holds.
+ * Moves v[0..n) into bucket order in place, each element read and written
+ * once (American flag sort), bucket ((k >> 32) - lo) >> shift below nb;
+ * start[0..nb] gets each bucket's first index plus at (start[nb] = at + n).
+ */
+static void
+flag_pass(uint64_t *v, size_t n, size_t at, uint32_t *start, size_t nb, uint32_t lo, int shift)
+{
+	uint32_t *next = cl_xcalloc(nb + 1, sizeof *next);
+	size_t b, i;
+
+#define BUCKET(k) ((size_t)((uint32_t)((k) >> 32) - lo) >> shift)
+	for (i = 0; i < n; i++)
+		next[BUCKET(v[i]) + 1]++;
+	for (b = 0; b < nb; b++)
+		next[b + 1] += next[b];
+	for (b = 0; b <= nb; b++)
+		start[b] = (uint32_t)(at + next[b]);
+	for (b = 0; b < nb; b++) {
+		size_t end = start[b + 1] - at;
+
+		while (next[b] < end) {
+			uint64_t k = v[next[b]];
+			size_t to = BUCKET(k);
+
+			if (to == b) {
+				next[b]++;
+				continue;
+			}
+			v[next[b]] = v[next[to]];
+			v[next[to]++] = k;
+		}
+	}
+#undef BUCKET
+	free(next);
+}
+
+/*
+ * Sorts v (keys whose top 32 bits are a group below ngroups: a class, a
+ * parent) without a second copy of it, and puts each group's first index
+ * in start[0..ngroups] (start[ngroups] = n). Two passes of a bucket sort
+ * in place: by the group's high bits into at most 1024 buckets, then each
+ * bucket by the group itself, so that a pass writes to few places at once
+ * (one pass straight into 2.2M parents' places was 10% of an unchanged
+ * night at a million students, a cache miss an element); then each group
+ * (a class's enrolments, a parent's links: a few dozen) is sorted alone.
+ * qsort would have taken a copy of the whole array (glibc's merge sort),
+ * the largest thing the join holds.
  */
 static void
 group_sort(uint64_t *v, size_t n, uint32_t *start, size_t ngroups)
 {
-	uint32_t *next;
-	size_t g, i;
+	int shift = 0;
+	size_t nb, b, g;
+	uint32_t *top;
 
-	memset(start, 0, (ngroups + 1) * sizeof *start);
-	for (i = 0; i < n; i++)
-		start[(v[i] >> 32) + 1]++;
-	for (g = 0; g < ngroups; g++)
-		start[g + 1] += start[g];
-	next = cl_xreallocarray(NULL, ngroups + 1, sizeof *next);
-	memcpy(next, start, (ngroups + 1) * sizeof *next);
-	for (g = 0; g < ngroups; g++) {
-		while (next[g] < start[g + 1]) {
-			uint64_t k = v[next[g]];
-			size_t to = (size_t)(k >> 32);
+	while ((ngroups >> shift) >= 1024)
+		shift++;
+	nb = (ngroups >> shift) + 1;
+	top = cl_xreallocarray(NULL, nb + 1, sizeof *top);
+	flag_pass(v, n, 0, top, nb, 0, shift);
+	for (b = 0; b < nb; b++) {
+		uint32_t lo = (uint32_t)(b << shift);
+		size_t in = ngroups > lo ? ngroups - lo : 0;
 
-			if (to == g) {
-				next[g]++;
-				continue;
-			}
-			v[next[g]] = v[next[to]];
-			v[next[to]++] = k;
-		}
+		if (in > (size_t)1 << shift)
+			in = (size_t)1 << shift;
+		if (in > 0)
+			flag_pass(v + top[b], top[b + 1] - top[b], top[b], start + lo, in, lo, 0);
 	}
-	free(next);
+	start[ngroups] = (uint32_t)n;
+	free(top);
 	for (g = 0; g < ngroups; g++)
 		if (start[g + 1] - start[g] > 1)
 			qsort(v + start[g], start[g + 1] - start[g], sizeof *v, u64_cmp);
@@ -556,11 +623,12 @@ from_state(struct load *L, sqlite3_stmt *q, uint32_t i)
 	if (cl_json_scan(jq, (const char *)sqlite3_column_text(q, 0),
 	                 (size_t)sqlite3_column_bytes(q, 0), res, NULL) == 0) {
 		if (cl_json_str_set(cl_json_result_first(res, 0), &x->tmp) == 0 && x->tmp.len) {
-			uint32_t off = arena_add(&x->usr, x->tmp.p, x->tmp.len);
+			uint16_t len;
+			uint32_t off = arena_add(&x->usr, x->tmp.p, x->tmp.len, &len);
 
 			r = &x->usr.v[i];
 			r->sm_off = off;
-			r->sm_len = (uint32_t)x->tmp.len;
+			r->sm_len = len;
 			r->flags |= LOAD_U_LINKED;
 			r->role = (uint8_t)cl_role_of(cl_json_result_first(res, 1));
 		}
@@ -702,7 +770,7 @@ kept_build(struct load_index *x, const struct kept *k, size_t i)
 	struct load_vals vals = { NULL, NULL, NULL, 0, NULL, NULL, NULL };
 
 	vals.sm_id = x->usr.arena.p + u->sm_off;
-	vals.sm_n = u->sm_len;
+	vals.sm_n = arena_len(&x->usr, u->sm_off, u->sm_len);
 	if (k->e == LOAD_MEMBER)
 		vals.role = role_names[k->v[i] & 1 ? CL_ROLE_TEACHER : CL_ROLE_STUDENT];
 	load_build(&x->f, k->e, &vals, &x->key);
@@ -869,6 +937,8 @@ memberships(struct load *L, int whole)
 	rc = merge(L, &k);
 	free(k.start);
 	free(k.found);
+	free(x->enr); /* before the relationships' arrays */
+	x->enr = NULL;
 	return rc;
 }
 
@@ -987,6 +1057,18 @@ load_index_pending(struct load *L, enum load_ent e, const char *id, size_t n)
 	return rc == SQLITE_ROW;
 }
 
+long
+load_index_class_at(struct load *L, const char *id, size_t n)
+{
+	return refs_find(&L->ix->cls, id, n);
+}
+
+long long
+load_index_enrolments(struct load *L, size_t i)
+{
+	return i < L->ix->cls.n ? L->ix->cls.v[i].enrolments : 0;
+}
+
 long long
 load_index_unseen(struct load *L, enum load_ent e)
 {
@@ -1036,7 +1118,7 @@ load_index_stage_deletes(struct load *L, enum load_ent e)
 			if (!(f->state & old_bit[e]) ||
 			    (e == LOAD_CONTACT && (f->state & OLD_USER)) || (f->old & SEEN))
 				continue;
-			rc = stage_del(s, e, r->arena.p + f->off, f->len);
+			rc = stage_del(s, e, r->arena.p + f->off, arena_len(r, f->off, f->len));
 		}
 		while (e == LOAD_CONTACT && rc == SQLITE_DONE &&
 		       cl_idmap_next(x->old2, &iter, &k, &n, &v))

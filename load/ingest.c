@@ -240,7 +240,6 @@ do_enrollment(struct pass *p)
 		skip(p->L, "enrollment-incomplete");
 		return 0;
 	}
-	load_schools_enrol(p->L, p->a.p, p->a.len);
 	load_index_enrol(p->L, p->a.p, p->a.len, p->b.p, p->b.len, rs);
 	return 0;
 }

@@ -87,6 +87,7 @@ struct load_state {
 	sqlite3 *db;
 	int absent; /* no state (file missing, or empty in a read-only mode): nothing recorded */
 	int in_txn; /* a transaction is open (BEGIN IMMEDIATE): closing rolls it back */
+	int fresh;  /* a new state, its first transaction not in WAL mode yet (state.c) */
 	int bad;    /* a state error was reported (load_db_error): record nothing more */
 };
 
@@ -339,6 +340,10 @@ int load_join(struct load *L);
  * set created that neither the state nor the stream has.
  */
 long long load_index_unseen(struct load *L, enum load_ent e);
+/* The number of class id in the index (-1: none), for per-class arrays elsewhere. */
+long load_index_class_at(struct load *L, const char *id, size_t n);
+/* The stream's enrolments (of a student or teacher, with both ids) in class number i. */
+long long load_index_enrolments(struct load *L, size_t i);
 /*
  * Puts them in temp.st_del(entity, id). why: NULL, or the reason the roster
  * gives for the deletion (explained: not counted by the guard); held: NULL,
@@ -398,8 +403,9 @@ void load_release(struct load *L);
 int load_previous(struct load *L);
 
 /*
- * schools.c: per-school completeness. The pass counts each school's users,
- * classes and enrolments (org, class, enrol, user); load_schools_judge, on
+ * schools.c: per-school completeness. The pass counts each school's users
+ * and classes (org, class, user), the index each class's enrolments
+ * (load_index_enrolments); load_schools_judge, on
  * a whole stream, lists the incomplete ones in temp.st_incomplete (whose
  * class and membership deletions diff.c withholds, CL449) and the Sync
  * Details, and returns how many (or -1).
@@ -407,7 +413,6 @@ int load_previous(struct load *L);
 struct load_schools;
 void load_schools_org(struct load *L, const char *id, size_t n, const char *name, size_t nn);
 void load_schools_class(struct load *L, const char *cls, size_t n, const char *school, size_t sn);
-void load_schools_enrol(struct load *L, const char *cls, size_t n);
 void load_schools_user(struct load *L, const char *school, size_t n);
 int load_schools_judge(struct load *L);
 void load_schools_free(struct load *L);

@@ -29,7 +29,8 @@ struct school {
 
 struct load_schools {
 	struct cl_idmap *by_id; /* school sourcedId -> its index + 1 */
-	struct cl_idmap *cls;   /* class sourcedId -> its school's index + 1 */
+	uint32_t *by_class;     /* the index's class number -> its school's index + 1 */
+	size_t nclass;
 	struct school *s;
 	size_t n, cap;
 };
@@ -40,7 +41,6 @@ schools(struct load *L)
 	if (!L->schools) {
 		L->schools = cl_xcalloc(1, sizeof *L->schools);
 		L->schools->by_id = cl_idmap_new();
-		L->schools->cls = cl_idmap_new();
 	}
 	return L->schools;
 }
@@ -79,20 +79,22 @@ void
 load_schools_class(struct load *L, const char *cls, size_t n, const char *school, size_t sn)
 {
 	struct school *s = find(L, school, sn);
+	struct load_schools *S = L->schools;
+	long c = load_index_class_at(L, cls, n);
 
-	if (!s)
+	if (!s || c < 0)
 		return;
 	s->classes++;
-	*cl_idmap_put(L->schools->cls, cls, n, NULL) = (uint64_t)(s - L->schools->s) + 1;
-}
+	if ((size_t)c >= S->nclass) {
+		size_t m = S->nclass ? S->nclass : 1024;
 
-void
-load_schools_enrol(struct load *L, const char *cls, size_t n)
-{
-	uint64_t *v;
-
-	if (L->schools && (v = cl_idmap_get(L->schools->cls, cls, n)) && *v)
-		L->schools->s[*v - 1].enrolments++;
+		while (m <= (size_t)c)
+			m *= 2;
+		S->by_class = cl_xreallocarray(S->by_class, m, sizeof *S->by_class);
+		memset(S->by_class + S->nclass, 0, (m - S->nclass) * sizeof *S->by_class);
+		S->nclass = m;
+	}
+	S->by_class[c] = (uint32_t)(s - S->s) + 1;
 }
 
 void
@@ -138,6 +140,10 @@ load_schools_judge(struct load *L)
 	if (load_exec(L, "CREATE TEMP TABLE IF NOT EXISTS st_incomplete(id TEXT PRIMARY KEY)"
 	                 " WITHOUT ROWID") < 0)
 		return -1;
+	/* each class's enrolments, counted by the index (not a lookup an enrolment) */
+	for (i = 0; S && i < S->nclass; i++)
+		if (S->by_class[i])
+			S->s[S->by_class[i] - 1].enrolments += load_index_enrolments(L, i);
 	for (i = 0; S && i < S->n; i++) {
 		struct school *s = &S->s[i];
 		long long had = 0;
@@ -215,7 +221,7 @@ load_schools_free(struct load *L)
 	}
 	free(S->s);
 	cl_idmap_free(S->by_id);
-	cl_idmap_free(S->cls);
+	free(S->by_class);
 	free(S);
 	L->schools = NULL;
 }
