@@ -212,6 +212,14 @@ options(struct run *r, int argc, char *argv[])
 	}
 	if (!r->name || !r->dir || !r->state)
 		return cl_usage_error(&cmd, "--name, --run-dir and --state are required");
+	/*
+	 * The night's temporary files (cl-fetch's and cl-bundle's spools,
+	 * cl-match's user lines: 0.6 GB at a million students) go in the run
+	 * folder, sized for the night and private, not in a /tmp that may be
+	 * small, shared or missing; cl-load puts SQLite's beside the state.
+	 */
+	if (setenv("TMPDIR", r->dir, 1) != 0)
+		cl_oom();
 	a = optind;
 	/* pre NAME N ARG... (at most 8), then fallback N ARG..., then the stages */
 	while (a + 2 < argc && (strcmp(argv[a], "pre") == 0 || strcmp(argv[a], "fallback") == 0)) {
