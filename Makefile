@@ -46,6 +46,8 @@ PROGS := fetch filter match load
 # story through a run folder.
 SUBPROGS := load/apply filter/merge sync/parents sync/report fetch/bundle sync/why
 $(B)/bin/cl-bundle: LDLIBS += -larchive
+# cl-match compresses its spool of user lines when its input is a pipe.
+$(B)/bin/cl-match $(B)/tests/match/unit_%: LDLIBS += -lzstd
 # sync/ is cl-sync-run, the supervisor scripts/cl-sync runs a night with.
 BINS := $(foreach p,$(PROGS),$(B)/bin/cl-$(p)) $(foreach p,$(SUBPROGS),$(B)/bin/cl-$(notdir $(p))) \
 	$(B)/bin/cl-sync-run
