@@ -74,6 +74,7 @@ struct fetch_opts {
 	long retries;          /* attempts after the first, per request */
 	long retry_time;       /* seconds: the most a request may spend being retried */
 	long backoff_ms;       /* the first retry's delay (CL_FETCH_BACKOFF_MS) */
+	int stats;             /* CL_FETCH_STATS: what the duplicate check cost, on stderr */
 	const char *since;     /* --since, or NULL */
 	const char *fields;    /* --fields, or NULL */
 	const char *token_url; /* --oauth2-token-url, or NULL: OAuth 1.0a */
