@@ -12,7 +12,8 @@
  * decision (retries, totals, what to request); the worker only reports.
  *
  * Completeness: records are counted per collection (duplicates, which offset
- * drift causes, are dropped by sourcedId) and checked against the total. A
+ * drift causes, are dropped by sourcedId: seen.c knows every sourcedId
+ * written in a few bytes each, exactly) and checked against the total. A
  * total that changed while paging, or a count that falls short, means
  * records may have been skipped: the collection is read once more (only the
  * records not yet written are written) and, if still short, it is marked
