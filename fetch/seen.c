@@ -520,6 +520,8 @@ fetch_seen_page_end(struct fetch_seen *s)
 		cl_idmap_free(s->win[1]);
 		s->win[1] = s->win[0];
 		s->win[0] = cl_idmap_new();
+		/* the next window holds about as many: no rehash on the way */
+		cl_idmap_reserve(s->win[0], cl_idmap_count(s->win[1]));
 		s->win_pages = 0;
 	}
 	return 0;
