@@ -794,6 +794,7 @@ main(int argc, char *argv[])
 
 	if ((status = parse_options(&o, &a, argc, argv)) >= 0)
 		goto out;
+	o.stats = (e = getenv("CL_FETCH_STATS")) && *e && strcmp(e, "0") != 0;
 	if ((e = getenv("CL_FETCH_BACKOFF_MS")) && *e) {
 		long long v;
 

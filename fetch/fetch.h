@@ -42,9 +42,10 @@ extern const struct fetch_coll_def fetch_colls[FETCH_COLL_COUNT];
  * The largest collection of the largest (New York City, about 1,000,000
  * students) is its enrollments, about 10,000,000: 10,000 pages at the
  * default --limit, 100,000 from a server that caps pages at 100. Thirty
- * million records hold about 2.3 GB of sourcedIds in memory, well below the
- * ID map's 4 GiB of keys (lib/idmap.c). Beyond that, the server is making
- * records up.
+ * million records hold at most 600 MB of fingerprints (fetch/seen.c) and
+ * about 900 MB of sourcedIds in TMPDIR; when the check falls back to the
+ * exact map, about 2.3 GB of sourcedIds in memory, well below the ID map's
+ * 4 GiB of keys (lib/idmap.c). Beyond that, the server is making records up.
  */
 #define FETCH_MAX_PAGES_DEFAULT 1000000LL
 #define FETCH_MAX_RECORDS_DEFAULT 30000000LL
@@ -74,6 +75,7 @@ struct fetch_opts {
 	long retries;          /* attempts after the first, per request */
 	long retry_time;       /* seconds: the most a request may spend being retried */
 	long backoff_ms;       /* the first retry's delay (CL_FETCH_BACKOFF_MS) */
+	int stats;             /* CL_FETCH_STATS: what the duplicate check cost, on stderr */
 	const char *since;     /* --since, or NULL */
 	const char *fields;    /* --fields, or NULL */
 	const char *token_url; /* --oauth2-token-url, or NULL: OAuth 1.0a */

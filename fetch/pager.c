@@ -12,7 +12,8 @@
  * decision (retries, totals, what to request); the worker only reports.
  *
  * Completeness: records are counted per collection (duplicates, which offset
- * drift causes, are dropped by sourcedId) and checked against the total. A
+ * drift causes, are dropped by sourcedId: seen.c knows every sourcedId
+ * written in a few bytes each, exactly) and checked against the total. A
  * total that changed while paging, or a count that falls short, means
  * records may have been skipped: the collection is read once more (only the
  * records not yet written are written) and, if still short, it is marked
@@ -39,9 +40,9 @@
 
 #include "diag.h"
 #include "fetch.h"
-#include "idmap.h"
 #include "oauth1.h"
 #include "page.h"
+#include "seen.h"
 #include "worker.h"
 
 const struct fetch_coll_def fetch_colls[FETCH_COLL_COUNT] = {
@@ -54,9 +55,6 @@ const struct fetch_coll_def fetch_colls[FETCH_COLL_COUNT] = {
 	{ "demographics", "demographic", "{\"kind\":\"demographic\",\"data\":" },
 };
 
-/* The most sourcedIds a collection's total makes room for ahead: 32 MB of map. */
-#define RESERVE_MAX ((size_t)1 << 20)
-
 /*
  * A page's life: waiting to be (re)sent, in flight, being checked by the
  * worker, whole (waiting for its turn), being written by the worker.
@@ -68,6 +66,7 @@ enum { JOB_PARSE, JOB_EMIT };
 
 /* An emit job's rc besides 0 and -1 (the output failed: gone or write_error is set). */
 #define EMIT_SPOOL_FAILED (-2)
+#define EMIT_IDS_FAILED (-3) /* the duplicate check's spool could not be read back */
 
 /* Why a pass ended before its last page (struct crun's stop, a page's halt). */
 enum stop { STOP_NONE, STOP_STALL, STOP_PAGES, STOP_RECORDS };
@@ -89,7 +88,7 @@ struct page {
 	struct crun *cr;
 	struct fetch_job job;       /* the worker's, while state is P_PARSE or P_EMIT */
 	const char *where;          /* a parse job's: what is wrong with the JSON */
-	int err;                    /* an emit job's: errno of a failed write to the spool */
+	int err;                    /* an emit job's: errno of a failed spool write or read */
 	unsigned long long written; /* an emit job's: the collection's records so far */
 	enum stop halt;             /* an emit job's: the pass must end (stall or records) */
 };
@@ -102,11 +101,11 @@ struct page {
  */
 struct emit_state {
 	struct fetch_page_parser pp;
-	struct cl_idmap *seen;     /* sourcedId -> the pass that wrote it */
+	struct fetch_seen *seen;   /* sourcedId -> the pass that wrote it (seen.c) */
 	struct cl_buf line, pline; /* a page's lines: all but parents, parents */
 	int emit_failed;           /* a write failed: the worker writes no more pages */
 	enum stop halt;            /* the pass ended (a stall, --max-records): no more pages */
-	uint32_t *hashes;          /* of the sourcedIds of the page being written */
+	uint64_t *hashes;          /* of the sourcedIds of the page being written */
 	size_t hcap;
 	unsigned long long records, dups, parents, noid, pass_unique;
 	unsigned long long pass_dups; /* records that came twice in this pass */
@@ -545,9 +544,11 @@ emit_job(struct fetch_job *j)
 	const char *body = p->x.body.p;
 	const char *pre = fetch_colls[cr->c].line_pre;
 	size_t pre_n = strlen(pre), i;
-	uint64_t *v;
 	size_t fresh = 0; /* records not seen before in this pass */
-	int added;
+	int last;         /* the pass that saw a record's sourcedId before, 0: none */
+	/* the counts as the page found them: a page that cannot be checked counts nothing */
+	unsigned long long c0[] = { em->records, em->dups,        em->parents,
+		                    em->noid,    em->pass_unique, em->pass_dups };
 
 	p->halt = STOP_NONE;
 	if (em->emit_failed) {
@@ -562,12 +563,12 @@ emit_job(struct fetch_job *j)
 		return;
 	}
 	if (p->idx == 0 && p->x.total > 0)
-		/* room for the whole collection at once (a total beyond any district is not
-		 * believed: the map then grows as records arrive) */
-		cl_idmap_reserve(em->seen, (unsigned long long)p->x.total < RESERVE_MAX
-		                                   ? (size_t)p->x.total
-		                                   : RESERVE_MAX);
-	/* the hashes first, so that each record's slot in the map is fetched ahead of its turn */
+		/* room for the whole collection at once (seen.c believes a total up to a limit) */
+		fetch_seen_reserve(em->seen, (unsigned long long)p->x.total < SIZE_MAX
+		                                     ? (size_t)p->x.total
+		                                     : SIZE_MAX);
+	/* the hashes first, so that each record's slot in the set is fetched ahead of its turn */
+	fetch_seen_page_begin(em->seen);
 	if (p->nspans > em->hcap) {
 		em->hcap = p->nspans;
 		em->hashes = cl_xreallocarray(em->hashes, em->hcap, sizeof *em->hashes);
@@ -575,7 +576,7 @@ emit_job(struct fetch_job *j)
 	for (i = 0; i < p->nspans; i++) {
 		const struct fetch_page_span *sp = &p->spans[i];
 
-		em->hashes[i] = cl_idmap_hash(body + sp->off + sp->id_off, sp->id_n);
+		em->hashes[i] = fetch_seen_hash(em->seen, body + sp->off + sp->id_off, sp->id_n);
 	}
 	/* the page's lines are gathered and written at once: parents apart, to the spool */
 	cl_buf_reset(&em->line);
@@ -585,22 +586,22 @@ emit_job(struct fetch_job *j)
 		struct cl_buf *to = &em->line;
 
 		if (i + PREFETCH_AHEAD < p->nspans)
-			cl_idmap_prefetch(em->seen, em->hashes[i + PREFETCH_AHEAD]);
+			fetch_seen_prefetch(em->seen, em->hashes[i + PREFETCH_AHEAD]);
 		if (sp->id_n) {
-			v = cl_idmap_put_hashed(em->seen, body + sp->off + sp->id_off, sp->id_n,
-			                        em->hashes[i], &added);
-			if (!added) {
-				if (*v == (uint64_t)cr->pass) {
-					em->dups++; /* seen twice in this pass: offset drift */
-					em->pass_dups++;
-				} else {
-					em->pass_unique++; /* written by the pass before */
-					fresh++;
-				}
-				*v = (uint64_t)cr->pass;
+			last = fetch_seen_put(em->seen, body + sp->off + sp->id_off, sp->id_n,
+			                      em->hashes[i], cr->pass);
+			if (last < 0)
+				goto ids_failed;
+			if (last == cr->pass) {
+				em->dups++; /* seen twice in this pass: offset drift */
+				em->pass_dups++;
 				continue;
 			}
-			*v = (uint64_t)cr->pass;
+			if (last > 0) {
+				em->pass_unique++; /* written by the pass before */
+				fresh++;
+				continue;
+			}
 		}
 		fresh++;
 		if (em->records >= (unsigned long long)r->o->max_records) {
@@ -623,6 +624,8 @@ emit_job(struct fetch_job *j)
 			fetch_page_minify(to, body + sp->off, sp->n);
 		cl_buf_add(to, "}\n", 2);
 	}
+	if (fetch_seen_page_end(em->seen) < 0)
+		goto ids_failed;
 	if (em->pline.len > 0 &&
 	    fwrite(em->pline.p, 1, em->pline.len, r->io.spool) != em->pline.len) {
 		p->err = errno ? errno : EIO;
@@ -645,6 +648,19 @@ emit_job(struct fetch_job *j)
 	j->rc = fetch_check_output(r);
 	if (j->rc < 0)
 		em->emit_failed = 1;
+	return;
+ids_failed:
+	/* nothing of the page is written or counted */
+	p->err = errno ? errno : EIO;
+	em->records = c0[0];
+	em->dups = c0[1];
+	em->parents = c0[2];
+	em->noid = c0[3];
+	em->pass_unique = c0[4];
+	em->pass_dups = c0[5];
+	p->written = em->records;
+	em->emit_failed = 1;
+	j->rc = EMIT_IDS_FAILED;
 }
 
 /* Hands page p, whole and next in order, to the worker for writing. */
@@ -666,6 +682,11 @@ wrote(struct fetch_run *r, struct crun *cr, struct page *p)
 		 * (fetch_flush_spool drops the spool once the worker is done with it) */
 		r->spool_failed = 1;
 		fetch_fail(r, "CL116", "cannot write the temporary file of parents: %s",
+		           strerror(p->err));
+		return -1;
+	}
+	if (p->job.rc == EMIT_IDS_FAILED) {
+		fetch_fail(r, "CL116", "cannot read back the temporary file of sourcedIds: %s",
 		           strerror(p->err));
 		return -1;
 	}
@@ -860,6 +881,22 @@ count(struct fetch_run *r, struct crun *cr)
 	r->counts = jv_object_set(r->counts, jv_string(fetch_colls[cr->c].name), c);
 }
 
+/* CL_FETCH_STATS: what the duplicate check cost, one line on stderr. */
+static void
+stats(struct crun *cr)
+{
+	struct fetch_seen_stats st;
+
+	fetch_seen_stats(cr->em.seen, &st);
+	cl_diag(NULL,
+	        "%s: duplicate check: %llu sourcedIds, peak %zu bytes (%.1f a sourcedId); hits "
+	        "confirmed by the window %llu, ahead %llu, the spool %llu; collisions %llu; "
+	        "exact map: %s",
+	        fetch_colls[cr->c].name, st.ids, st.peak,
+	        st.ids ? (double)st.peak / (double)st.ids : 0.0, st.window, st.ahead, st.spool,
+	        st.collisions, st.exact ? st.exact : "no");
+}
+
 /* The collection reached --max-pages or --max-records: it ends here, incomplete. */
 static void
 limit_reached(struct fetch_run *r, struct crun *cr)
@@ -936,7 +973,7 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 		fetch_xfer_init(&cr.slots[i].x);
 		cr.slots[i].cr = &cr;
 	}
-	cr.em.seen = cl_idmap_new();
+	cr.em.seen = fetch_seen_new(cr.n);
 	fetch_page_parser_init(&cr.em.pp, fetch_colls[c].name);
 	cl_buf_init(&cr.query);
 	cl_buf_init(&cr.em.line);
@@ -997,7 +1034,9 @@ fetch_collection(struct fetch_run *r, enum fetch_coll c)
 	}
 	free(cr.slots);
 	free(cr.next_url);
-	cl_idmap_free(cr.em.seen);
+	if (r->o->stats)
+		stats(&cr);
+	fetch_seen_free(cr.em.seen);
 	free(cr.em.hashes);
 	fetch_page_parser_release(&cr.em.pp);
 	cl_buf_release(&cr.query);
