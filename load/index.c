@@ -16,9 +16,11 @@
  *    in key order, finding each in its class's (parent's) few pairs. A row
  *    with no pair is a pending deletion, put in temp.st_gone.
  *
- * At 1,000,000 students that is about 75 bytes a user and 8 an enrolment
- * (bench/bench-scale): where the index of every state row (a hash map of
- * 8.3M keys) took 455 MB, this takes under 200 MB.
+ * At 1,000,000 students (2.2M users and parents, 5.5M enrolments, 2.3M
+ * agent links, a state of 8M rows) that is about 60 bytes a user (24 its
+ * ref, 15 its slot, the rest its IDs) and 8 an enrolment or link: 200 MB,
+ * where the index of every state row (a hash map of 8.3M keys) took 455;
+ * cl-load's peak is 228 MB with SQLite's caches (bench/bench-scale).
  *
  * Only new and changed records go to SQLite (temp.st_rec), to be sorted
  * into the change set's order and written to the state.
@@ -107,6 +109,7 @@ struct load_index {
 };
 
 static void flush(struct load_index *x);
+
 
 static void
 refs_init(struct refs *r)
@@ -318,10 +321,10 @@ old_of(struct load_index *x, enum load_ent e, const char *id, size_t n)
 
 /* A row of the state's users, classes or contacts: its ref holds its hash. */
 static void
-old_put(struct load_index *x, enum load_ent e, const char *id, size_t n, uint64_t v)
+old_put(struct load_index *x, enum load_ent e, const char *id, size_t n, uint32_t h, uint64_t v)
 {
 	struct refs *r = e == LOAD_CLASS ? &x->cls : &x->usr;
-	uint32_t i = refs_get(r, id, n); /* may move r->v */
+	uint32_t i = refs_get_h(r, id, n, h); /* may move r->v */
 	struct ref *f = &r->v[i];
 
 	if (f->state & (OLD_USER | OLD_CONTACT)) {
@@ -386,9 +389,14 @@ unsure(struct load *L)
 int
 load_index_open(struct load *L)
 {
+	/* users before contacts: old_put keeps the contact of an ID that is both in old2 */
+	static const enum load_ent ents[] = { LOAD_USER, LOAD_CLASS, LOAD_CONTACT };
 	struct load_index *x = cl_xcalloc(1, sizeof *x);
+	uint32_t off[BATCH], len[BATCH], hash[BATCH];
+	uint64_t val[BATCH];
+	size_t k, j, nrow;
 	sqlite3_stmt *s;
-	int rc;
+	int rc = SQLITE_DONE;
 
 	L->ix = x;
 	x->resend = load_meta_int(L, "resend") ? RESEND : 0;
@@ -408,19 +416,44 @@ load_index_open(struct load *L)
 	                 " PRIMARY KEY (entity, id)) WITHOUT ROWID;" LOAD_ST_REJ) < 0 ||
 	    !(x->ins = load_prepare(L, "INSERT INTO st_rec VALUES (?1, ?2, ?3, ?4, ?5)")))
 		return -1;
-	/* users, classes and contacts; the join reads memberships and relationships */
-	s = load_prepare(L, "SELECT entity, id, hash FROM main.records WHERE entity IN (0, 1, 3)"
-	                    " ORDER BY entity");
+	/*
+	 * users, classes and contacts (the join reads memberships and
+	 * relationships), BATCH rows at a time, their slots prefetched
+	 */
+	s = load_prepare(L, "SELECT entity, id, hash FROM main.records WHERE entity = ?1");
 	if (!s)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int e = sqlite3_column_int(s, 0);
+	for (k = 0; k < 3; k++) {
+		const enum load_ent e = ents[k];
+		struct refs *r = e == LOAD_CLASS ? &x->cls : &x->usr;
 
-		old_put(x, e, (const char *)sqlite3_column_text(s, 1),
-		        (size_t)sqlite3_column_bytes(s, 1),
-		        ((uint64_t)sqlite3_column_int64(s, 2) & ~FLAGS) | x->resend);
-		x->old_n[e]++;
+		sqlite3_reset(s);
+		sqlite3_bind_int(s, 1, e);
+		do {
+			cl_buf_reset(&x->pbuf);
+			for (nrow = 0; nrow < BATCH && (rc = sqlite3_step(s)) == SQLITE_ROW;
+			     nrow++) {
+				const char *id = (const char *)sqlite3_column_text(s, 1);
+				size_t n = (size_t)sqlite3_column_bytes(s, 1);
+
+				if (x->pbuf.len + n >= UINT32_MAX)
+					cl_oom();
+				off[nrow] = (uint32_t)x->pbuf.len;
+				len[nrow] = (uint32_t)n;
+				hash[nrow] = cl_idmap_hash(id, n);
+				val[nrow] =
+				        ((uint64_t)sqlite3_column_int64(s, 2) & ~FLAGS) | x->resend;
+				cl_buf_add(&x->pbuf, id, n);
+				refs_prefetch(r, hash[nrow], 0);
+			}
+			for (j = 0; j < nrow; j++)
+				old_put(x, e, x->pbuf.p + off[j], len[j], hash[j], val[j]);
+			x->old_n[e] += (long long)nrow;
+		} while (rc == SQLITE_ROW);
+		if (rc != SQLITE_DONE)
+			break;
 	}
+	cl_buf_reset(&x->pbuf);
 	if (load_done(L, s, rc, "reading the state") < 0)
 		return -1;
 	return unsure(L);
@@ -960,7 +993,7 @@ gone(struct load *L, const struct kept *k, const char *id, size_t n)
 /* A state row in the merge's batch: its id at off in the batch's buffer. */
 struct srow {
 	uint32_t off, n, an; /* an: where its \x1f is (n: none) */
-	uint32_t hb;         /* the hash of what follows it */
+	uint32_t ha, hb;     /* the hashes of what is before it and after */
 	int64_t hash;
 };
 
@@ -979,7 +1012,7 @@ merge_row(struct load *L, struct kept *k, const char *id, const struct srow *r, 
 			cl_buf_reset(last);
 			cl_buf_add(last, id, r->an);
 			cl_buf_addc(last, 0); /* never empty once set */
-			*a = refs_find(k->ra, id, r->an);
+			*a = refs_find_h(k->ra, id, r->an, r->ha);
 		}
 		if (*a >= 0 && (size_t)*a < k->ngroups &&
 		    (b = refs_find_h(k->rb, id + r->an + 1, r->n - r->an - 1, r->hb)) >= 0)
@@ -1032,14 +1065,19 @@ merge(struct load *L, struct kept *k)
 			r->off = (uint32_t)buf.len;
 			r->n = (uint32_t)n;
 			r->an = sep ? (uint32_t)(sep - id) : (uint32_t)n;
+			r->ha = sep ? cl_idmap_hash(id, r->an) : 0;
 			r->hb = sep ? cl_idmap_hash(sep + 1, n - r->an - 1) : 0;
 			r->hash = sqlite3_column_int64(s, 1);
 			cl_buf_add(&buf, id, n);
 		}
 		for (stage_no = 0; stage_no < 3; stage_no++)
 			for (j = 0; j < nrow; j++)
-				if (rows[j].an < rows[j].n)
+				if (rows[j].an < rows[j].n) {
+					/* a class's (a parent's) rows are together: its first */
+					if (j == 0 || rows[j].ha != rows[j - 1].ha)
+						refs_prefetch(k->ra, rows[j].ha, stage_no);
 					refs_prefetch(k->rb, rows[j].hb, stage_no);
+				}
 		for (j = 0; j < nrow && !failed; j++)
 			failed = merge_row(L, k, buf.p + rows[j].off, &rows[j], &last, &a) < 0;
 	}
