@@ -93,8 +93,8 @@ struct pend {
 struct load_index {
 	long long old_n[LOAD_NENT], unseen[LOAD_NENT];
 	struct refs cls, usr;
-	struct cl_idmap
-	        *old2; /* the rare id the state has as a user and as a contact: the contact */
+	/* the rare ID the state has as a user and as a contact: the contact's value */
+	struct cl_idmap *old2;
 	struct cl_idmap *unsure; /* entity + id of what temp.st_unsure holds */
 	uint64_t resend;         /* RESEND for every old record (--reset), else 0 */
 	struct pend wait[BATCH];
@@ -107,9 +107,6 @@ struct load_index {
 	sqlite3_stmt *ins, *gone, *pend;
 	struct cl_buf key, f, tmp;
 };
-
-static void flush(struct load_index *x);
-
 
 static void
 refs_init(struct refs *r)
