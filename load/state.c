@@ -442,8 +442,10 @@ private_mode(struct load *L)
 static void
 temp_beside(const char *state)
 {
-	char *dir = cl_xstrdup(state), *slash = strrchr(dir, '/'), *real;
+	char *dir = cl_xcalloc(1, strlen(state) + 2), *slash, *real;
 
+	strcpy(dir, state);
+	slash = strrchr(dir, '/');
 	if (!slash)
 		strcpy(dir, ".");
 	else if (slash == dir)
