@@ -510,7 +510,7 @@ load_state_open(struct load *L, int create, int lock)
 	 * A new state: 2 KiB pages. A sync rewrites the pages its changed
 	 * records are in (twice: the WAL, then the checkpoint), and at 2 KiB a
 	 * changed record rewrites less. Measured at 100,000 students (bench/
-	 * bench-scale's district, a night with 1% of the users changed, 6,700
+	 * bench-merge's district and its next night, gen.py mutate --percent 1: 6,700
 	 * records): 1 KiB pages 35 MB written, 2 KiB 28 MB, 4 KiB (SQLite's
 	 * default) 35 MB, 8 KiB 60 MB; the first night wrote the same at every
 	 * size (1 KiB pages cost the kernel a whole 4 KiB page a write).
