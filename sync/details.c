@@ -17,6 +17,7 @@
 #include <jv.h>
 
 #include "errors.h"
+#include "jvget.h"
 #include "sync.h"
 
 /* The report, or jv_invalid() when there is none (the sync did not finish). */
@@ -46,37 +47,10 @@ read_report(const char *dir)
 	return v;
 }
 
-static jv
-get(jv o, const char *k) /* borrows o; returns a new reference (null when absent) */
-{
-	if (jv_get_kind(o) != JV_KIND_OBJECT)
-		return jv_null();
-	return jv_object_get(jv_copy(o), jv_string(k));
-}
-
-static long long
-num(jv o, const char *k)
-{
-	jv v = get(o, k);
-	long long n = jv_get_kind(v) == JV_KIND_NUMBER ? (long long)jv_number_value(v) : 0;
-
-	jv_free(v);
-	return n;
-}
-
-static void
-str(jv o, const char *k, char *out, size_t n)
-{
-	jv v = get(o, k);
-
-	snprintf(out, n, "%s", jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "");
-	jv_free(v);
-}
-
 static void
 codes_from(jv o, const char *k, struct codes *c)
 {
-	jv a = get(o, k);
+	jv a = cl_jv_get(o, k);
 	int i, n = jv_get_kind(a) == JV_KIND_ARRAY ? jv_array_length(jv_copy(a)) : 0;
 
 	for (i = 0; i < n; i++) {
@@ -106,17 +80,18 @@ sync_report_changes(const char *dir, long long *changes, char *status, size_t st
 	if (!jv_is_valid(r))
 		return -1;
 	*changes = 0;
-	counts = get(r, "counts");
+	counts = cl_jv_get(r, "counts");
 	for (i = 0; i < sizeof ent / sizeof ent[0]; i++) {
-		jv e = get(counts, ent[i]);
+		jv e = cl_jv_get(counts, ent[i]);
 
-		*changes += num(e, "created") + num(e, "updated") + num(e, "deleted");
+		*changes += cl_jv_num(e, "created", 0) + cl_jv_num(e, "updated", 0) +
+		            cl_jv_num(e, "deleted", 0);
 		jv_free(e);
 	}
 	jv_free(counts);
-	str(r, "status", status, statusz);
+	cl_jv_str(r, "status", status, statusz);
 	{
-		jv s = get(r, "sync");
+		jv s = cl_jv_get(r, "sync");
 
 		*sync = jv_get_kind(s) == JV_KIND_NUMBER ? (long long)jv_number_value(s) : -1;
 		jv_free(s);
@@ -136,8 +111,8 @@ sync_report_complete(const char *dir)
 
 	if (!jv_is_valid(r))
 		return 0;
-	s = get(r, "stream");
-	c = get(s, "complete");
+	s = cl_jv_get(r, "stream");
+	c = cl_jv_get(s, "complete");
 	ok = jv_get_kind(c) == JV_KIND_TRUE;
 	jv_free(c);
 	jv_free(s);
@@ -240,10 +215,12 @@ counts_block(struct cl_buf *b, jv rep)
 {
 	static const char *const ent[] = { "users", "classes", "memberships", "contacts",
 		                           "relationships" };
-	jv c = get(rep, "counts"), u = get(rep, "unmatched"), sk = get(rep, "skipped");
-	jv expl = get(rep, "deletions"), rd = get(c, "matched_role_differs");
-	long long st = num(c, "matched_students"), te = num(c, "matched_teachers"),
-	          ot = num(c, "matched_other"), un = num(c, "unmatched_users");
+	jv c = cl_jv_get(rep, "counts"), u = cl_jv_get(rep, "unmatched"),
+	   sk = cl_jv_get(rep, "skipped");
+	jv expl = cl_jv_get(rep, "deletions"), rd = cl_jv_get(c, "matched_role_differs");
+	long long st = cl_jv_num(c, "matched_students", 0),
+	          te = cl_jv_num(c, "matched_teachers", 0), ot = cl_jv_num(c, "matched_other", 0),
+	          un = cl_jv_num(c, "unmatched_users", 0);
 	size_t i;
 
 	cl_buf_addf(b,
@@ -267,39 +244,39 @@ counts_block(struct cl_buf *b, jv rep)
 		by_value(b, sk);
 		cl_buf_adds(b, ")\n");
 	}
-	cl_buf_addf(b, "  Imported Classes   %lld\n", num(c, "imported_classes"));
+	cl_buf_addf(b, "  Imported Classes   %lld\n", cl_jv_num(c, "imported_classes", 0));
 	cl_buf_addf(b, "  Changes            %8s %8s %8s %10s %9s\n", "created", "updated",
 	            "deleted", "unchanged", "withheld");
 	for (i = 0; i < sizeof ent / sizeof ent[0]; i++) {
-		jv e = get(c, ent[i]), synced;
+		jv e = cl_jv_get(c, ent[i]), synced;
 
 		if (jv_get_kind(e) != JV_KIND_OBJECT) {
 			jv_free(e);
 			continue;
 		}
-		synced = get(e, "synced");
+		synced = cl_jv_get(e, "synced");
 		if (jv_get_kind(synced) != JV_KIND_FALSE) {
 			cl_buf_addf(b, "    %-17s", ent[i]);
-			pad_num(b, num(e, "created"), 8);
+			pad_num(b, cl_jv_num(e, "created", 0), 8);
 			cl_buf_addc(b, ' ');
-			pad_num(b, num(e, "updated"), 8);
+			pad_num(b, cl_jv_num(e, "updated", 0), 8);
 			cl_buf_addc(b, ' ');
-			pad_num(b, num(e, "deleted"), 8);
+			pad_num(b, cl_jv_num(e, "deleted", 0), 8);
 			cl_buf_addc(b, ' ');
-			pad_num(b, num(e, "unchanged"), 10);
+			pad_num(b, cl_jv_num(e, "unchanged", 0), 10);
 			cl_buf_addc(b, ' ');
-			pad_num(b, num(e, "withheld"), 9);
+			pad_num(b, cl_jv_num(e, "withheld", 0), 9);
 			cl_buf_addc(b, '\n');
 		}
 		jv_free(synced);
 		jv_free(e);
 	}
 	{
-		jv ex = get(expl, "explained");
+		jv ex = cl_jv_get(expl, "explained");
 		int first = 1;
 
 		for (i = 0; i < sizeof ent / sizeof ent[0]; i++) {
-			jv e = get(ex, ent[i]);
+			jv e = cl_jv_get(ex, ent[i]);
 
 			if (sum_values(e) > 0) {
 				cl_buf_adds(b, first ? "  Explained Deletions "
@@ -314,21 +291,21 @@ counts_block(struct cl_buf *b, jv rep)
 		jv_free(ex);
 	}
 	{
-		jv inc = get(rep, "incomplete_schools");
+		jv inc = cl_jv_get(rep, "incomplete_schools");
 		int k, m = jv_get_kind(inc) == JV_KIND_ARRAY ? jv_array_length(jv_copy(inc)) : 0;
 
 		for (k = 0; k < m; k++) {
 			jv o = jv_array_get(jv_copy(inc), k);
 			char nm[256], id[128], what[32];
 
-			str(o, "name", nm, sizeof nm);
-			str(o, "sourcedId", id, sizeof id);
-			str(o, "missing", what, sizeof what);
+			cl_jv_str(o, "name", nm, sizeof nm);
+			cl_jv_str(o, "sourcedId", id, sizeof id);
+			cl_jv_str(o, "missing", what, sizeof what);
 			cl_buf_addf(b,
 			            "%s%s (%s): %lld users, no %s (the last sync had %lld): its "
 			            "deletions withheld\n",
 			            k ? "                     " : "  Incomplete Schools ", nm, id,
-			            num(o, "users"), what, num(o, "last_sync"));
+			            cl_jv_num(o, "users", 0), what, cl_jv_num(o, "last_sync", 0));
 			jv_free(o);
 		}
 		jv_free(inc);
@@ -469,15 +446,15 @@ sync_night_json(struct run *r, const struct night *n, struct cl_buf *b)
 		if (jv_is_valid(rep)) {
 			static const char *const ent[] = { "users", "classes", "memberships",
 				                           "contacts", "relationships" };
-			jv c = get(rep, "counts");
+			jv c = cl_jv_get(rep, "counts");
 			long long changes = 0;
 			size_t k;
 
 			for (k = 0; k < sizeof ent / sizeof ent[0]; k++) {
-				jv e = get(c, ent[k]);
+				jv e = cl_jv_get(c, ent[k]);
 
-				changes +=
-				        num(e, "created") + num(e, "updated") + num(e, "deleted");
+				changes += cl_jv_num(e, "created", 0) + cl_jv_num(e, "updated", 0) +
+				           cl_jv_num(e, "deleted", 0);
 				jv_free(e);
 			}
 			/* changes: what cl-report's chart of the last nights shows */
@@ -486,9 +463,11 @@ sync_night_json(struct run *r, const struct night *n, struct cl_buf *b)
 			        "\"counts\":{\"unmatched_users\":%lld,\"matched_students\":%lld,"
 			        "\"matched_teachers\":%lld,\"matched_other\":%lld,"
 			        "\"imported_classes\":%lld,\"changes\":%lld},",
-			        num(c, "unmatched_users"), num(c, "matched_students"),
-			        num(c, "matched_teachers"), num(c, "matched_other"),
-			        num(c, "imported_classes"), changes);
+			        cl_jv_num(c, "unmatched_users", 0),
+			        cl_jv_num(c, "matched_students", 0),
+			        cl_jv_num(c, "matched_teachers", 0),
+			        cl_jv_num(c, "matched_other", 0),
+			        cl_jv_num(c, "imported_classes", 0), changes);
 			jv_free(c);
 		}
 		jv_free(rep);

@@ -45,6 +45,7 @@
 #include "cli.h"
 #include "diag.h"
 #include "errors.h"
+#include "jvget.h"
 #include "out.h"
 #include "stream.h"
 
@@ -241,50 +242,7 @@ read_json(const char *dir, const char *name, jv *v)
 	}
 	return 0;
 }
-
-static jv
-get(jv o, const char *k) /* borrows o; returns a new reference (null when absent) */
-{
-	if (jv_get_kind(o) != JV_KIND_OBJECT)
-		return jv_null();
-	return jv_object_get(jv_copy(o), jv_string(k));
-}
-
-/* The number at a dotted path of o ("counts.users.created"), or -1 when it is none. */
-static long long
-num_at(jv o, const char *path)
-{
-	char k[64];
-	const char *p = path, *dot;
-	jv v = jv_copy(o);
-	long long n;
-
-	while (p) {
-		dot = strchr(p, '.');
-		snprintf(k, sizeof k, "%.*s", dot ? (int)(dot - p) : (int)strlen(p), p);
-		{
-			jv next = get(v, k);
-
-			jv_free(v);
-			v = next;
-		}
-		p = dot ? dot + 1 : NULL;
-	}
-	n = jv_get_kind(v) == JV_KIND_NUMBER ? (long long)jv_number_value(v) : -1;
-	jv_free(v);
-	return n;
-}
-
 /* The string at key k of o, copied into out ("" when it is none). */
-static void
-str_at(jv o, const char *k, char *out, size_t n)
-{
-	jv v = get(o, k);
-
-	snprintf(out, n, "%s", jv_get_kind(v) == JV_KIND_STRING ? jv_string_value(v) : "");
-	jv_free(v);
-}
-
 /* A stream of the run folder, plain or compressed. */
 struct src {
 	FILE *f;
@@ -392,12 +350,12 @@ school_add(struct report *R, jv data)
 	char id[256], name[1024], ident[256], type[32];
 	struct school *s;
 
-	str_at(data, "sourcedId", id, sizeof id);
-	str_at(data, "type", type, sizeof type);
+	cl_jv_str(data, "sourcedId", id, sizeof id);
+	cl_jv_str(data, "type", type, sizeof type);
 	if (!*id || strcmp(type, "school") != 0)
 		return NULL;
-	str_at(data, "name", name, sizeof name);
-	str_at(data, "identifier", ident, sizeof ident);
+	cl_jv_str(data, "name", name, sizeof name);
+	cl_jv_str(data, "identifier", ident, sizeof ident);
 	if ((s = school_find(R, id))) {
 		if (!*s->name && *name) { /* known from rejects.ndjson by its id only */
 			free(s->name);
@@ -420,10 +378,10 @@ school_add(struct report *R, jv data)
 static struct school *
 class_school(struct report *R, jv data)
 {
-	jv sch = get(data, "school");
+	jv sch = cl_jv_get(data, "school");
 	char id[256];
 
-	str_at(sch, "sourcedId", id, sizeof id);
+	cl_jv_str(sch, "sourcedId", id, sizeof id);
 	jv_free(sch);
 	return *id ? school_find(R, id) : NULL;
 }
@@ -444,11 +402,12 @@ parse_line(const struct src *s, long long ln, const char *line, size_t n, jv *v)
 static void
 count_user(struct report *R, jv line)
 {
-	jv data = get(line, "data"), orgs = get(data, "orgs"), m = get(line, "match");
+	jv data = cl_jv_get(line, "data"), orgs = cl_jv_get(data, "orgs"),
+	   m = cl_jv_get(line, "match");
 	char role[32];
 	int i, n, linked = jv_get_kind(m) == JV_KIND_OBJECT, student;
 
-	str_at(data, "role", role, sizeof role);
+	cl_jv_str(data, "role", role, sizeof role);
 	student = strcmp(role, "student") == 0;
 	if (student || strcmp(role, "teacher") == 0) {
 		n = jv_get_kind(orgs) == JV_KIND_ARRAY ? jv_array_length(jv_copy(orgs)) : 0;
@@ -457,7 +416,7 @@ count_user(struct report *R, jv line)
 			char id[256];
 			struct school *s;
 
-			str_at(org, "sourcedId", id, sizeof id);
+			cl_jv_str(org, "sourcedId", id, sizeof id);
 			jv_free(org);
 			if (!(s = school_find(R, id)))
 				continue;
@@ -509,7 +468,7 @@ read_stream(struct report *R, const char *name, int what)
 			continue;
 		if ((status = parse_line(&s, ln, line, (size_t)n, &v)) >= 0)
 			break;
-		data = get(v, "data");
+		data = cl_jv_get(v, "data");
 		if (kind_is(line, "org")) {
 			struct school *sc = school_add(R, data);
 
@@ -558,8 +517,8 @@ read_rejects(struct report *R)
 			continue;
 		if ((status = parse_line(&s, ln, line, (size_t)n, &v)) >= 0)
 			break;
-		str_at(v, "reason", reason, sizeof reason);
-		str_at(v, "sourcedId", id, sizeof id);
+		cl_jv_str(v, "reason", reason, sizeof reason);
+		cl_jv_str(v, "sourcedId", id, sizeof id);
 		jv_free(v);
 		if (strcmp(reason, "excluded-school") != 0)
 			continue;
@@ -716,16 +675,16 @@ read_nights(struct report *R)
 			R->nnl--;
 		}
 		l = &R->nl[R->nnl++];
-		str_at(v, "run", l->run, sizeof l->run);
-		str_at(v, "status", l->status, sizeof l->status);
-		str_at(v, "started", l->started, sizeof l->started);
-		c = get(v, "counts");
-		st = num_at(c, "matched_students");
-		te = num_at(c, "matched_teachers");
-		ot = num_at(c, "matched_other");
+		cl_jv_str(v, "run", l->run, sizeof l->run);
+		cl_jv_str(v, "status", l->status, sizeof l->status);
+		cl_jv_str(v, "started", l->started, sizeof l->started);
+		c = cl_jv_get(v, "counts");
+		st = cl_jv_num(c, "matched_students", -1);
+		te = cl_jv_num(c, "matched_teachers", -1);
+		ot = cl_jv_num(c, "matched_other", -1);
 		l->matched = st < 0 ? -1 : st + (te > 0 ? te : 0) + (ot > 0 ? ot : 0);
-		l->unmatched = num_at(c, "unmatched_users");
-		l->changes = num_at(c, "changes");
+		l->unmatched = cl_jv_num(c, "unmatched_users", -1);
+		l->changes = cl_jv_num(c, "changes", -1);
 		jv_free(c);
 		jv_free(v);
 	}
@@ -802,7 +761,7 @@ grouped(struct cl_buf *b, long long v)
 static void
 knum(struct report *R, const char *tag, const char *cls, const char *path)
 {
-	long long v = num_at(R->rep, path);
+	long long v = cl_jv_num(R->rep, path, -1);
 
 	cl_buf_addf(&R->h, "<%s class=\"%s\" data-key=\"%s\">", tag, cls, path);
 	if (v < 0)
@@ -892,12 +851,12 @@ static const char css[] =
 static void
 status_of(struct report *R, char *st, size_t n, char *trigger, size_t tn)
 {
-	str_at(R->night, "status", st, n);
+	cl_jv_str(R->night, "status", st, n);
 	if (!*st)
-		str_at(R->rep, "status", st, n);
-	str_at(R->night, "trigger", trigger, tn);
+		cl_jv_str(R->rep, "status", st, n);
+	cl_jv_str(R->night, "trigger", trigger, tn);
 	if (!*trigger) {
-		jv d = get(R->rep, "dry_run");
+		jv d = cl_jv_get(R->rep, "dry_run");
 
 		snprintf(trigger, tn, "%s", jv_get_kind(d) == JV_KIND_TRUE ? "dry-run" : "");
 		jv_free(d);
@@ -908,11 +867,11 @@ status_of(struct report *R, char *st, size_t n, char *trigger, size_t tn)
 static jv
 codes_of(struct report *R)
 {
-	jv c = get(R->night, "codes");
+	jv c = cl_jv_get(R->night, "codes");
 
 	if (jv_get_kind(c) != JV_KIND_ARRAY) {
 		jv_free(c);
-		c = get(R->rep, "codes");
+		c = cl_jv_get(R->rep, "codes");
 	}
 	if (jv_get_kind(c) != JV_KIND_ARRAY) {
 		jv_free(c);
@@ -947,7 +906,7 @@ sec_status(struct report *R)
 	jv codes = codes_of(R);
 	int i, n = jv_array_length(jv_copy(codes));
 	const char *cls, *head;
-	long long un = num_at(R->rep, "counts.unmatched_users");
+	long long un = cl_jv_num(R->rep, "counts.unmatched_users", -1);
 
 	status_of(R, st, sizeof st, trig, sizeof trig);
 	if (strcmp(st, "success") == 0) {
@@ -1010,7 +969,7 @@ sec_counts(struct report *R)
 	}
 	cl_buf_adds(&R->h, "<section class=\"cards\" id=\"counts\">\n");
 	card(R, "counts.unmatched_users", "Unmatched Users",
-	     num_at(R->rep, "counts.unmatched_users") > 0);
+	     cl_jv_num(R->rep, "counts.unmatched_users", -1) > 0);
 	card(R, "counts.matched_students", "Matched Students", 0);
 	card(R, "counts.matched_teachers", "Matched Teachers", 0);
 	card(R, "counts.imported_classes", "Imported Classes", 0);
@@ -1036,11 +995,11 @@ sec_changes(struct report *R)
 	for (i = 0; i < 5; i++)
 		for (j = 0; j < 3; j++) {
 			snprintf(k, sizeof k, "counts.%s.%s", ent[i], col[j]);
-			total += num_at(R->rep, k) > 0 ? num_at(R->rep, k) : 0;
+			total += cl_jv_num(R->rep, k, -1) > 0 ? cl_jv_num(R->rep, k, -1) : 0;
 		}
 	for (i = 0; i < 5; i++) {
 		snprintf(k, sizeof k, "counts.%s.withheld", ent[i]);
-		held += num_at(R->rep, k) > 0 ? num_at(R->rep, k) : 0;
+		held += cl_jv_num(R->rep, k, -1) > 0 ? cl_jv_num(R->rep, k, -1) : 0;
 	}
 	status_of(R, st, sizeof st, trig, sizeof trig);
 	cl_buf_adds(&R->h, "<section id=\"changes\"><h2>What changed</h2>\n<p>");
@@ -1080,9 +1039,9 @@ sec_changes(struct report *R)
 
 		snprintf(k, sizeof k, "counts.%s", ent[i]);
 		{
-			jv c = get(R->rep, "counts");
+			jv c = cl_jv_get(R->rep, "counts");
 
-			synced = get(c, ent[i]);
+			synced = cl_jv_get(c, ent[i]);
 			jv_free(c);
 		}
 		if (jv_get_kind(synced) != JV_KIND_OBJECT) {
@@ -1090,7 +1049,7 @@ sec_changes(struct report *R)
 			continue;
 		}
 		{
-			jv s = get(synced, "synced");
+			jv s = cl_jv_get(synced, "synced");
 			int off = jv_get_kind(s) == JV_KIND_FALSE;
 
 			jv_free(s);
@@ -1106,7 +1065,7 @@ sec_changes(struct report *R)
 		cl_buf_adds(&R->h, "</tr>\n");
 	}
 	cl_buf_adds(&R->h, "</tbody></table>\n");
-	if (num_at(R->rep, "counts.matched_other") > 0) {
+	if (cl_jv_num(R->rep, "counts.matched_other", -1) > 0) {
 		cl_buf_adds(&R->h, "<p class=\"note\">Also matched: ");
 		knum(R, "span", "", "counts.matched_other");
 		cl_buf_adds(&R->h, " other staff (aides, administrators).</p>\n");
@@ -1445,19 +1404,19 @@ page(struct report *R)
 	const char *slash = strrchr(R->o.dir, '/');
 	time_t ts, tf;
 
-	str_at(R->night, "integration", name, sizeof name);
-	str_at(R->night, "run", run, sizeof run);
+	cl_jv_str(R->night, "integration", name, sizeof name);
+	cl_jv_str(R->night, "run", run, sizeof run);
 	if (!*run) {
 		while (slash && slash[1] == '\0' && slash > R->o.dir) /* "dir/" */
 			slash--;
 		snprintf(run, sizeof run, "%s", slash ? slash + 1 : R->o.dir);
 	}
-	str_at(R->night, "started", started, sizeof started);
+	cl_jv_str(R->night, "started", started, sizeof started);
 	if (!*started)
-		str_at(R->rep, "started", started, sizeof started);
-	str_at(R->night, "finished", finished, sizeof finished);
+		cl_jv_str(R->rep, "started", started, sizeof started);
+	cl_jv_str(R->night, "finished", finished, sizeof finished);
 	if (!*finished)
-		str_at(R->rep, "finished", finished, sizeof finished);
+		cl_jv_str(R->rep, "finished", finished, sizeof finished);
 	ts = utc_of(started);
 	tf = utc_of(finished);
 
