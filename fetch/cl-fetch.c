@@ -23,6 +23,7 @@
 #include <curl/curl.h>
 
 #include "cli.h"
+#include "date.h"
 #include "diag.h"
 #include "fetch.h"
 #include "out.h"
@@ -161,40 +162,13 @@ parse_collections(const char *s, unsigned *mask)
 	return *mask ? 0 : -1;
 }
 
-static int
-digits(const char *s, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
 /* YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS[.fff]Z: what OneRoster's dateLastModified compares with. */
 static int
 valid_since(const char *s)
 {
-	size_t n = strlen(s), i;
+	size_t n = strlen(s);
 
-	if (n < 10 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-	    !digits(s + 8, 2))
-		return 0;
-	if (n == 10)
-		return 1;
-	if (n < 20 || s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) ||
-	    s[16] != ':' || !digits(s + 17, 2))
-		return 0;
-	i = 19;
-	if (s[i] == '.') {
-		i++;
-		if (!digits(s + i, 1))
-			return 0;
-		while (s[i] >= '0' && s[i] <= '9')
-			i++;
-	}
-	return s[i] == 'Z' && s[i + 1] == '\0';
+	return n == 10 ? cl_date_check(s, n, NULL) == 0 : cl_datetime_ok(s, n, 0);
 }
 
 static int

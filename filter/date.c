@@ -2,6 +2,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "date.h"
 #include "filter.h"
 
 static int
@@ -15,17 +16,6 @@ digits(const char *s, size_t n)
 	return 1;
 }
 
-static int
-num(const char *s, size_t n)
-{
-	int v = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		v = v * 10 + (s[i] - '0');
-	return v;
-}
-
 /* 1 when s (at least 10 bytes) starts with the shape YYYY-MM-DD. */
 static int
 day_shape(const char *s)
@@ -36,31 +26,8 @@ day_shape(const char *s)
 int
 filter_parse_as_of(const char *s, struct cl_day *d, const char **why)
 {
-	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, m, dd, max;
-
-	if (strlen(s) != 10 || !day_shape(s)) {
-		*why = "not a date of the form YYYY-MM-DD";
+	if (cl_date_check(s, strlen(s), why) < 0)
 		return -1;
-	}
-	y = num(s, 4);
-	m = num(s + 5, 2);
-	dd = num(s + 8, 2);
-	if (y < 1) {
-		*why = "no year 0000";
-		return -1;
-	}
-	if (m < 1 || m > 12) {
-		*why = "no such month";
-		return -1;
-	}
-	max = mdays[m - 1];
-	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
-		max = 29;
-	if (dd < 1 || dd > max) {
-		*why = "no such day in that month";
-		return -1;
-	}
 	memcpy(d->s, s, 10);
 	d->s[10] = '\0';
 	return 0;

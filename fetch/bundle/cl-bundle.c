@@ -26,6 +26,7 @@
 
 #include "bundle.h"
 #include "cli.h"
+#include "date.h"
 #include "diag.h"
 #include "out.h"
 #include "stream.h"
@@ -440,70 +441,7 @@ put_str(struct cl_buf *o, const char *str, size_t n)
 	o->len = (size_t)(w - o->p);
 	o->p[o->len] = '\0';
 }
-
-static int
-digits(const char *s, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
-static int
-num(const char *s, int n)
-{
-	int v = 0, i;
-
-	for (i = 0; i < n; i++)
-		v = 10 * v + (s[i] - '0');
-	return v;
-}
-
-/* YYYY-MM-DD, a day that exists. */
-static int
-valid_date(const char *s, size_t n)
-{
-	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	int y, m, d, leap;
-
-	if (n < 10 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-	    !digits(s + 8, 2))
-		return 0;
-	y = num(s, 4);
-	m = num(s + 5, 2);
-	d = num(s + 8, 2);
-	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
-		return 0;
-	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-	return !(m == 2 && d == 29 && !leap);
-}
-
 /* 2026-03-01T18:14:45[.fff](Z|+HH:MM|-HH:MM): ISO 8601 as OneRoster's DateTime. */
-static int
-valid_datetime(const char *s, size_t n)
-{
-	size_t i = 19;
-
-	if (n < 20 || !valid_date(s, 10) || s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' ||
-	    !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2) || num(s + 11, 2) > 23 ||
-	    num(s + 14, 2) > 59 || num(s + 17, 2) > 60)
-		return 0;
-	if (s[i] == '.') {
-		i++;
-		if (i >= n || !digits(s + i, 1))
-			return 0;
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-	}
-	if (i + 1 == n && s[i] == 'Z')
-		return 1;
-	return i + 6 == n && (s[i] == '+' || s[i] == '-') && digits(s + i + 1, 2) &&
-	       s[i + 3] == ':' && digits(s + i + 4, 2);
-}
-
 static int
 is_space(char ch)
 {
@@ -623,14 +561,14 @@ put_cell(struct cl_buf *out, const struct col *c, const char *v, size_t n, struc
 		put_str(out, v, n);
 		return 0;
 	case C_DATETIME:
-		if (n && !valid_datetime(v, n)) {
+		if (n && !cl_datetime_ok(v, n, 1)) {
 			OLIT(why, "not a date and time (2026-03-01T18:14:45.000Z)");
 			return -1;
 		}
 		put_str(out, v ? v : "", n);
 		return 0;
 	case C_DATE:
-		if (n && (n != 10 || !valid_date(v, n))) {
+		if (n && cl_date_check(v, n, NULL) < 0) {
 			OLIT(why, "not a date (YYYY-MM-DD)");
 			return -1;
 		}
